@@ -1,0 +1,52 @@
+// swift-tools-version:6.0
+import PackageDescription
+
+let package = Package(
+  name: "flowscope",
+  platforms: [.macOS(.v13)],
+  products: [
+    .executable(name: "flowscope", targets: ["flowscope"])
+  ],
+  dependencies: [
+    .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+    .package(url: "https://github.com/apple/swift-system", from: "1.8.1"),
+  ],
+  targets: [
+    // libmnl and the linux/*diag.h headers, with inline shims for what Swift cannot import.
+    .systemLibrary(
+      name: "CMnl",
+      pkgConfig: "libmnl",
+      providers: [.apt(["libmnl-dev"])]
+    ),
+    // Pure decoding and request encoding of netlink sock_diag messages: no I/O.
+    .target(name: "SockDiag"),
+    // The netlink socket, dumps, record and replay of raw replies.
+    .target(name: "NetlinkTransport", dependencies: ["SockDiag", "CMnl"]),
+    // /proc parsers (pure) and the fd scanner (I/O).
+    .target(name: "ProcFS", dependencies: [.product(name: "SystemPackage", package: "swift-system")]),
+    // The vocabulary shared by collection and rendering.
+    .target(name: "FlowModel"),
+    // Collection: which families to ask, the join by inode, per namespace.
+    .target(
+      name: "FlowInspector",
+      dependencies: ["SockDiag", "NetlinkTransport", "ProcFS", "FlowModel"]
+    ),
+    // Renderers: table and JSON.
+    .target(name: "FlowRender", dependencies: ["FlowModel"]),
+    .executableTarget(
+      name: "flowscope",
+      dependencies: [
+        "FlowInspector", "FlowRender", "FlowModel",
+        .product(name: "ArgumentParser", package: "swift-argument-parser"),
+      ]
+    ),
+    .testTarget(name: "SockDiagTests", dependencies: ["SockDiag"], resources: [.copy("Fixtures")]),
+    .testTarget(name: "ProcFSTests", dependencies: ["ProcFS"]),
+    .testTarget(
+      name: "FlowInspectorTests",
+      dependencies: ["FlowInspector", "NetlinkTransport", "SockDiag", "ProcFS", "FlowModel"]
+    ),
+    .testTarget(name: "FlowRenderTests", dependencies: ["FlowRender", "FlowModel"]),
+  ],
+  swiftLanguageModes: [.v6]
+)
