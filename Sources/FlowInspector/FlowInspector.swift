@@ -1,0 +1,174 @@
+import FlowModel
+import NetlinkTransport
+import ProcFS
+import SockDiag
+
+#if canImport(Glibc)
+  import Glibc
+#endif
+
+/// What one collection asks for. Only the families and protocols named here are dumped:
+/// each request walks a whole kernel hash table, even when it is empty.
+public struct InspectOptions: Sendable {
+  public var protocols: Set<TransportProtocol>
+  public var ipv4 = true
+  public var ipv6 = true
+  /// Kernel state bitmask (1 << state) applied in the request for inet and unix dumps.
+  public var states: UInt32 = 0xffff_ffff
+  /// Scan (and report) only these processes; nil means all.
+  public var pids: Set<Int32>? = nil
+  public var procRoot = "/proc"
+  public var scanThreads = 2
+  public var readCommandLine = false
+
+  /// The protocols `flowscope` lists by default.
+  public static let defaultProtocols: Set<TransportProtocol> = [
+    .tcp, .udp, .udplite, .mptcp, .raw, .sctp, .unix, .packet, .netlink,
+  ]
+
+  public init(protocols: Set<TransportProtocol> = InspectOptions.defaultProtocols) {
+    self.protocols = protocols
+  }
+
+  /// The dumps these options need, in a stable order.
+  public var queries: [SockDiagQuery] {
+    var queries: [SockDiagQuery] = []
+    let inet: [(TransportProtocol, InetProtocol)] = [
+      (.tcp, .tcp), (.udp, .udp), (.udplite, .udplite), (.mptcp, .mptcp), (.raw, .raw),
+      (.sctp, .sctp), (.dccp, .dccp),
+    ]
+    for (name, proto) in inet where protocols.contains(name) {
+      if ipv4 { queries.append(.inet(family: addressFamilyInet, proto: proto)) }
+      if ipv6 { queries.append(.inet(family: addressFamilyInet6, proto: proto)) }
+    }
+    if protocols.contains(.unix) { queries.append(.unix) }
+    if protocols.contains(.packet) { queries.append(.packet) }
+    if protocols.contains(.netlink) { queries.append(.netlink) }
+    if protocols.contains(.vsock) { queries.append(.vsock) }
+    return queries
+  }
+}
+
+/// The name a user knows a query by, as `ss` prints it: `tcp`, `tcp6`, `unix`...
+public func displayName(of query: SockDiagQuery) -> String {
+  switch query {
+  case .inet(let family, let proto):
+    "\(TransportProtocol(proto).rawValue)\(family == addressFamilyInet6 ? "6" : "")"
+  case .unix: "unix"
+  case .packet: "packet"
+  case .netlink: "netlink"
+  case .vsock: "vsock"
+  }
+}
+
+/// The one place where sockets (from sock_diag) and their owners (from /proc) meet.
+public final class FlowInspector {
+  private let source: SockDiagSource
+  private let userNames = UserNames()
+
+  /// Reads from `source`; by default a live netlink socket in this thread's namespace.
+  public init(source: SockDiagSource) {
+    self.source = source
+  }
+
+  public convenience init(recordingTo path: String? = nil) throws(TransportError) {
+    let recorder = try path.map { (path) throws(TransportError) in try DumpRecorder(path: path) }
+    self.init(source: try KernelSource(recorder: recorder))
+  }
+
+  /// Dumps the requested families, scans /proc and joins the two by socket inode.
+  public func snapshot(_ options: InspectOptions) -> Snapshot {
+    var warnings: [SnapshotWarning] = []
+    let scanner = ProcScanner(
+      options: ProcScanOptions(
+        root: options.procRoot, pids: options.pids, threads: options.scanThreads,
+        readCommandLine: options.readCommandLine))
+    let netns = scanner.ownNetnsInode() ?? 0
+
+    var flows: [Flow] = []
+    flows.reserveCapacity(1024)
+    for query in options.queries {
+      let start = flows.count
+      let result = source.dump(
+        query, states: statesMask(for: query, options), bytecode: nil,
+        restart: { flows.removeSubrange(start...) },
+        record: { flows.append(Flow($0, netns: netns)) })
+      let name = displayName(of: query)
+      switch result.status {
+      case .complete: break
+      case .unsupported: warnings.append(.familyUnsupported(name))
+      case .interrupted(let attempts): warnings.append(.dumpInterrupted(name, attempts: attempts))
+      case .failed(let detail): warnings.append(.dumpFailed(name, detail: detail))
+      }
+      if let error = result.firstDecodeError {
+        warnings.append(
+          .other("\(name): \(result.decodeErrors) message(s) could not be decoded: \(error)"))
+      }
+    }
+
+    let scan = scanner.scan()
+    var processes: [Int32: OwningProcess] = [:]
+    var ownersByInode: [UInt64: [FlowOwner]] = [:]
+    ownersByInode.reserveCapacity(flows.count)
+    for record in scan.processes where !record.sockets.isEmpty || !record.fdsReadable {
+      for socket in record.sockets {
+        ownersByInode[socket.inode, default: []].append(FlowOwner(pid: record.pid, fd: socket.fd))
+      }
+      processes[record.pid] = OwningProcess(record, user: userNames.name(for: record.uid))
+    }
+    for index in flows.indices {
+      if let owners = ownersByInode[flows[index].inode] { flows[index].owners = owners }
+    }
+    if options.pids != nil {
+      // Asked about given processes: their flows only.
+      flows.removeAll { !$0.isOwned }
+    }
+    if !scan.denied.isEmpty {
+      warnings.append(
+        .processesDenied(count: scan.denied.count, samplePIDs: Array(scan.denied.sorted().prefix(5))))
+    }
+    return Snapshot(
+      time: currentTime(), host: hostName(), flows: flows, processes: processes,
+      warnings: warnings)
+  }
+
+  private func statesMask(for query: SockDiagQuery, _ options: InspectOptions) -> UInt32 {
+    switch query {
+    case .inet, .unix: options.states
+    case .packet, .netlink, .vsock: 0xffff_ffff
+    }
+  }
+}
+
+extension OwningProcess {
+  init(_ record: ProcessRecord, user: String?) {
+    self.init(pid: record.pid, command: record.command)
+    ppid = record.ppid
+    commandLine = record.commandLine
+    uid = record.uid
+    self.user = user
+    startTimeTicks = record.startTimeTicks
+    netns = record.netnsInode
+    descriptorsReadable = record.fdsReadable
+    descriptorCount = record.descriptorCounts.total
+    socketCount = record.sockets.count
+    fdLimitSoft = record.fdLimitSoft
+    fdLimitHard = record.fdLimitHard
+  }
+}
+
+/// Wall-clock seconds since the epoch.
+func currentTime() -> Double {
+  var now = timespec()
+  // clock_gettime(2)
+  clock_gettime(CLOCK_REALTIME, &now)
+  return Double(now.tv_sec) + Double(now.tv_nsec) / 1e9
+}
+
+/// This machine's name (in this UTS namespace).
+func hostName() -> String {
+  var name = [CChar](repeating: 0, count: 256)
+  // gethostname(2)
+  guard gethostname(&name, name.count - 1) == 0 else { return "" }
+  return String(cString: name)
+}

@@ -1,0 +1,197 @@
+// The vocabulary shared by collection (FlowInspector) and rendering (FlowRender).
+// It knows nothing of netlink or /proc, so renderers can be tested on snapshots made by hand.
+
+/// The transport a socket speaks, as the user names it (`-p tcp,udp,unix`).
+public enum TransportProtocol: String, Sendable, CaseIterable, Codable {
+  case tcp, udp, udplite, mptcp, raw, sctp, dccp, unix, packet, netlink, vsock
+}
+
+/// The address family the socket belongs to.
+public enum AddressFamily: String, Sendable, CaseIterable, Codable {
+  case inet, inet6, unix, packet, netlink, vsock
+}
+
+/// TCP states as numbered by the kernel (`include/net/tcp_states.h`); UDP and UNIX sockets
+/// reuse the same numbers (ESTABLISHED = connected, CLOSE = unconnected, LISTEN).
+public enum SocketState: UInt8, Sendable, CaseIterable {
+  case established = 1
+  case synSent = 2
+  case synReceived = 3
+  case finWait1 = 4
+  case finWait2 = 5
+  case timeWait = 6
+  case close = 7
+  case closeWait = 8
+  case lastAck = 9
+  case listen = 10
+  case closing = 11
+  case newSynReceived = 12
+  case boundInactive = 13
+
+  /// The name `ss` users know, e.g. `ESTAB`, `CLOSE-WAIT`.
+  public var name: String {
+    switch self {
+    case .established: "ESTAB"
+    case .synSent: "SYN-SENT"
+    case .synReceived: "SYN-RECV"
+    case .finWait1: "FIN-WAIT-1"
+    case .finWait2: "FIN-WAIT-2"
+    case .timeWait: "TIME-WAIT"
+    case .close: "UNCONN"
+    case .closeWait: "CLOSE-WAIT"
+    case .lastAck: "LAST-ACK"
+    case .listen: "LISTEN"
+    case .closing: "CLOSING"
+    case .newSynReceived: "NEW-SYN-RECV"
+    case .boundInactive: "BOUND-INACTIVE"
+    }
+  }
+}
+
+/// An IP address, kept as the wire's bytes in two big-endian words.
+public enum IPAddress: Sendable, Hashable {
+  case v4(UInt32)
+  case v6(high: UInt64, low: UInt64)
+}
+
+/// Where one end of a flow is.
+public enum Endpoint: Sendable, Hashable {
+  case ip(IPAddress, port: UInt16)
+  /// A UNIX socket name: a filesystem path or an abstract name (raw bytes, may hold NULs).
+  case unixPath([UInt8])
+  case unixAbstract([UInt8])
+  /// A packet socket's interface and ethertype.
+  case packet(interfaceIndex: UInt32, ethertype: UInt16)
+  /// A netlink socket's port id and multicast group.
+  case netlink(portID: UInt32, group: UInt32)
+  case vsock(cid: UInt32, port: UInt32)
+  case none
+}
+
+/// One descriptor of one process that refers to the socket.
+public struct FlowOwner: Sendable, Hashable {
+  public var pid: Int32
+  public var fd: Int32
+  public init(pid: Int32, fd: Int32) {
+    self.pid = pid
+    self.fd = fd
+  }
+}
+
+/// Counters and TCP details; absent values stay nil rather than zero, so "unknown" is not "none".
+public struct FlowCounters: Sendable, Equatable {
+  public var bytesIn: UInt64?
+  public var bytesOut: UInt64?
+  public var packetsIn: UInt64?
+  public var packetsOut: UInt64?
+  public var bytesRetransmitted: UInt64?
+  public var retransmitsTotal: UInt32?
+  public init() {}
+}
+
+public struct TCPDetails: Sendable, Equatable {
+  public var rttMicros: UInt32
+  public var rttVarMicros: UInt32
+  public var minRttMicros: UInt32
+  public var congestionWindow: UInt32
+  public var retransmits: UInt8
+  public var probes: UInt8
+  public var backoff: UInt8
+  public var lost: UInt32
+  public var unacked: UInt32
+  public var lastDataSentMs: UInt32
+  public var lastDataReceivedMs: UInt32
+  public var lastAckReceivedMs: UInt32
+  public var deliveryRateBytesPerSec: UInt64
+  public var peerWindow: UInt32
+  public var congestionControl: String?
+  public init(
+    rttMicros: UInt32 = 0, rttVarMicros: UInt32 = 0, minRttMicros: UInt32 = 0,
+    congestionWindow: UInt32 = 0, retransmits: UInt8 = 0, probes: UInt8 = 0, backoff: UInt8 = 0,
+    lost: UInt32 = 0, unacked: UInt32 = 0, lastDataSentMs: UInt32 = 0,
+    lastDataReceivedMs: UInt32 = 0, lastAckReceivedMs: UInt32 = 0,
+    deliveryRateBytesPerSec: UInt64 = 0, peerWindow: UInt32 = 0, congestionControl: String? = nil
+  ) {
+    self.rttMicros = rttMicros
+    self.rttVarMicros = rttVarMicros
+    self.minRttMicros = minRttMicros
+    self.congestionWindow = congestionWindow
+    self.retransmits = retransmits
+    self.probes = probes
+    self.backoff = backoff
+    self.lost = lost
+    self.unacked = unacked
+    self.lastDataSentMs = lastDataSentMs
+    self.lastDataReceivedMs = lastDataReceivedMs
+    self.lastAckReceivedMs = lastAckReceivedMs
+    self.deliveryRateBytesPerSec = deliveryRateBytesPerSec
+    self.peerWindow = peerWindow
+    self.congestionControl = congestionControl
+  }
+}
+
+/// One socket as seen in one network namespace, with every process descriptor that holds it.
+public struct Flow: Sendable, Equatable {
+  public var proto: TransportProtocol
+  public var family: AddressFamily
+  /// The raw kernel state; `SocketState(rawValue:)` names it.
+  public var state: UInt8
+  /// SOCK_STREAM = 1, SOCK_DGRAM = 2, SOCK_RAW = 3, SOCK_SEQPACKET = 5.
+  public var socketType: UInt8
+  public var local: Endpoint
+  public var remote: Endpoint
+  public var inode: UInt64
+  public var cookie: UInt64
+  public var uid: UInt32?
+  public var interfaceIndex: UInt32
+  public var receiveQueue: UInt32
+  public var sendQueue: UInt32
+  public var counters: FlowCounters
+  public var tcp: TCPDetails?
+  /// SHUTDOWN bits: 1 = this side stopped receiving, 2 = this side stopped sending.
+  public var shutdown: UInt8?
+  public var cgroupID: UInt64?
+  public var mark: UInt32?
+  public var tos: UInt8?
+  public var socketDrops: UInt32?
+  /// UNIX: the inode of the peer socket, used to name the peer process.
+  public var peerInode: UInt64?
+  /// NETLINK: which netlink protocol (NETLINK_ROUTE = 0, NETLINK_SOCK_DIAG = 4, ...).
+  public var protocolNumber: UInt16?
+  /// The network namespace the socket was read in (inode of its `ns/net`).
+  public var netns: UInt64
+  /// Every (pid, fd) holding the socket; empty means no visible owner.
+  public var owners: [FlowOwner]
+
+  public init(
+    proto: TransportProtocol, family: AddressFamily, state: UInt8, socketType: UInt8,
+    local: Endpoint, remote: Endpoint, inode: UInt64, netns: UInt64
+  ) {
+    self.proto = proto
+    self.family = family
+    self.state = state
+    self.socketType = socketType
+    self.local = local
+    self.remote = remote
+    self.inode = inode
+    self.cookie = 0
+    self.uid = nil
+    self.interfaceIndex = 0
+    self.receiveQueue = 0
+    self.sendQueue = 0
+    self.counters = FlowCounters()
+    self.tcp = nil
+    self.shutdown = nil
+    self.cgroupID = nil
+    self.mark = nil
+    self.tos = nil
+    self.socketDrops = nil
+    self.peerInode = nil
+    self.protocolNumber = nil
+    self.netns = netns
+    self.owners = []
+  }
+
+  public var isOwned: Bool { !owners.isEmpty }
+  public var socketState: SocketState? { SocketState(rawValue: state) }
+}

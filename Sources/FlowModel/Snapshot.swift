@@ -1,0 +1,85 @@
+/// A process that holds at least one descriptor, as seen in one scan.
+public struct OwningProcess: Sendable, Equatable {
+  public var pid: Int32
+  public var ppid: Int32
+  /// `comm` as the kernel gives it: raw bytes, at most 15, may be hostile.
+  public var command: [UInt8]
+  public var commandLine: [[UInt8]]?
+  public var uid: UInt32
+  public var user: String?
+  public var startTimeTicks: UInt64
+  public var netns: UInt64?
+  /// False when the process's fd directory could not be read (EACCES): its sockets show as unowned.
+  public var descriptorsReadable: Bool
+  public var descriptorCount: Int
+  public var socketCount: Int
+  public var fdLimitSoft: UInt64?
+  public var fdLimitHard: UInt64?
+
+  public init(pid: Int32, command: [UInt8]) {
+    self.pid = pid
+    self.ppid = 0
+    self.command = command
+    self.commandLine = nil
+    self.uid = 0
+    self.user = nil
+    self.startTimeTicks = 0
+    self.netns = nil
+    self.descriptorsReadable = true
+    self.descriptorCount = 0
+    self.socketCount = 0
+    self.fdLimitSoft = nil
+    self.fdLimitHard = nil
+  }
+}
+
+/// Something the run could not see, said once rather than failing the run.
+public enum SnapshotWarning: Sendable, Equatable, CustomStringConvertible {
+  /// The kernel has no sock_diag handler for this family/protocol (ENOENT/EOPNOTSUPP).
+  case familyUnsupported(String)
+  /// A dump failed for another reason; what was read before the failure is kept.
+  case dumpFailed(String, detail: String)
+  /// The dump stayed inconsistent (NLM_F_DUMP_INTR) after retries; its results may miss sockets.
+  case dumpInterrupted(String, attempts: Int)
+  /// Processes whose descriptors could not be read (permissions).
+  case processesDenied(count: Int, samplePIDs: [Int32])
+  /// A network namespace that could not be entered.
+  case netnsUnreadable(String, detail: String)
+  case other(String)
+
+  public var description: String {
+    switch self {
+    case .familyUnsupported(let family): "\(family): not supported by this kernel"
+    case .dumpFailed(let family, let detail): "\(family): dump failed: \(detail)"
+    case .dumpInterrupted(let family, let attempts):
+      "\(family): dump inconsistent after \(attempts) attempts; results may be incomplete"
+    case .processesDenied(let count, let pids):
+      "\(count) process(es) unreadable (permission denied), their sockets show no owner: pid "
+        + pids.map(String.init).joined(separator: ",") + (count > pids.count ? ",…" : "")
+    case .netnsUnreadable(let ns, let detail): "netns \(ns): \(detail)"
+    case .other(let text): text
+    }
+  }
+}
+
+/// Everything one collection saw: flows, the processes that own them, and what it could not see.
+public struct Snapshot: Sendable {
+  /// Seconds since the epoch, with fractions.
+  public var time: Double
+  public var host: String
+  public var flows: [Flow]
+  /// Processes by pid.
+  public var processes: [Int32: OwningProcess]
+  public var warnings: [SnapshotWarning]
+
+  public init(
+    time: Double, host: String, flows: [Flow], processes: [Int32: OwningProcess],
+    warnings: [SnapshotWarning]
+  ) {
+    self.time = time
+    self.host = host
+    self.flows = flows
+    self.processes = processes
+    self.warnings = warnings
+  }
+}

@@ -1,0 +1,153 @@
+import SockDiag
+
+#if canImport(Glibc)
+  import Glibc
+#endif
+
+/// Asks the running kernel, in the network namespace of the thread that created it.
+public final class KernelSource: SockDiagSource {
+  private let socket: NetlinkSocket
+  private var sequence: UInt32 = 1
+  private let recorder: DumpRecorder?
+  /// How often an inconsistent dump (NLM_F_DUMP_INTR) is tried in all.
+  public var attempts = 3
+
+  public init(recorder: DumpRecorder? = nil) throws(TransportError) {
+    self.socket = try NetlinkSocket()
+    self.recorder = recorder
+  }
+
+  public func dump(
+    _ query: SockDiagQuery, states: UInt32, bytecode: [UInt8]?,
+    restart: () -> Void, record: (SocketRecord) -> Void
+  ) -> DumpResult {
+    var attempt = 0
+    while true {
+      attempt += 1
+      var reader = DumpReader(query: query)
+      sequence &+= 1
+      do {
+        try socket.send(
+          SockDiagRequest.encode(query, sequence: sequence, states: states, bytecode: bytecode))
+        while !reader.finished {
+          let datagram = try socket.receive()
+          recorder?.write(query: query, datagram: datagram)
+          reader.consume(datagram, record: record)
+        }
+      } catch {
+        reader.result.status = .failed(error.description)
+        return reader.result
+      }
+      guard reader.interrupted else { return reader.result }
+      if attempt >= attempts {
+        if reader.result.status == .complete { reader.result.status = .interrupted(attempts: attempt) }
+        return reader.result
+      }
+      restart()
+    }
+  }
+}
+
+/// Writes every datagram a run receives to a file (the `FSRECv1` format of `RecordFile`),
+/// so the run can be replayed and its bytes kept as test fixtures.
+public final class DumpRecorder: @unchecked Sendable {
+  private let fd: Int32
+  public let path: String
+
+  public init(path: String) throws(TransportError) {
+    self.path = path
+    // open(2)
+    let opened = retryingInterrupts("open \(path)", failed: { $0 < 0 }) {
+      open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
+    }
+    switch opened {
+    case .success(let fd): self.fd = fd
+    case .failure(let error): throw error
+    }
+    RecordFile.magic.withUnsafeBytes { writeAll($0) }
+  }
+
+  deinit {
+    // close(2)
+    _ = close(fd)
+  }
+
+  func write(query: SockDiagQuery, datagram: UnsafeRawBufferPointer) {
+    RecordFile.encodeChunk(query: query, datagram: datagram).withUnsafeBytes { writeAll($0) }
+  }
+
+  private func writeAll(_ bytes: UnsafeRawBufferPointer) {
+    var offset = 0
+    while offset < bytes.count {
+      // write(2); a recording is a debugging aid, so a full disk ends it quietly.
+      guard
+        case .success(let written) = retryingInterrupts("write \(path)", failed: { $0 < 0 }, {
+          Glibc.write(fd, bytes.baseAddress! + offset, bytes.count - offset)
+        }), written > 0
+      else { return }
+      offset += written
+    }
+  }
+}
+
+/// Plays a recording back instead of asking the kernel: each query gets the datagrams that
+/// were recorded for it, in order.
+public final class ReplaySource: SockDiagSource {
+  private var datagramsByQuery: [SockDiagQuery: [[UInt8]]] = [:]
+
+  public init(bytes: [UInt8]) throws {
+    try bytes.withUnsafeBytes { raw in
+      try RecordFile.forEachChunk(in: raw) { query, datagram in
+        datagramsByQuery[query, default: []].append(Array(datagram))
+      }
+    }
+  }
+
+  public convenience init(path: String) throws {
+    try self.init(bytes: try readWholeFile(path))
+  }
+
+  public func dump(
+    _ query: SockDiagQuery, states: UInt32, bytecode: [UInt8]?,
+    restart: () -> Void, record: (SocketRecord) -> Void
+  ) -> DumpResult {
+    guard let datagrams = datagramsByQuery[query] else {
+      return DumpResult(status: .failed("not in the recording"))
+    }
+    var reader = DumpReader(query: query)
+    for datagram in datagrams where !reader.finished {
+      datagram.withUnsafeBytes { reader.consume($0, record: record) }
+    }
+    if reader.interrupted, reader.result.status == .complete {
+      reader.result.status = .interrupted(attempts: 1)
+    }
+    return reader.result
+  }
+}
+
+/// Reads a whole file through open(2)/read(2).
+func readWholeFile(_ path: String) throws(TransportError) -> [UInt8] {
+  let opened = retryingInterrupts("open \(path)", failed: { $0 < 0 }) {
+    open(path, O_RDONLY | O_CLOEXEC)
+  }
+  guard case .success(let fd) = opened else {
+    if case .failure(let error) = opened { throw error }
+    return []
+  }
+  defer { _ = close(fd) }
+  var contents: [UInt8] = []
+  var chunk = [UInt8](repeating: 0, count: 64 * 1024)
+  while true {
+    // read(2)
+    let result = chunk.withUnsafeMutableBytes { buffer in
+      retryingInterrupts("read \(path)", failed: { $0 < 0 }) {
+        read(fd, buffer.baseAddress, buffer.count)
+      }
+    }
+    switch result {
+    case .success(0): return contents
+    case .success(let count): contents.append(contentsOf: chunk[0..<count])
+    case .failure(let error): throw error
+    }
+  }
+}

@@ -1,0 +1,143 @@
+import ArgumentParser
+import FlowInspector
+import FlowModel
+import FlowRender
+import NetlinkTransport
+
+#if canImport(Glibc)
+  import Glibc
+#endif
+
+/// `flowscope flow`: every socket with its owners, as a table or JSON.
+struct FlowCommand: ParsableCommand {
+  static let configuration = CommandConfiguration(
+    commandName: "flow",
+    abstract: "List flows per process (the default command).",
+    discussion: """
+      By default the IP protocols' connected sockets are listed; -a adds listening and
+      unconnected ones, -p all adds UNIX, packet and netlink sockets.
+
+      Examples:
+        sudo flowscope                      connected TCP/UDP flows with their processes
+        flowscope -a -p tcp --state listen  TCP listeners
+        flowscope -P 1234 --json | jq .     one process's flows as JSON
+        flowscope --state close-wait        sockets whose peer has closed
+        flowscope --sort -bytes-in -w 2     busiest flows first, every 2 seconds
+      """
+  )
+
+  @OptionGroup(title: "Filters") var filters: FilterOptions
+  @OptionGroup(title: "Output") var output: OutputOptions
+  @OptionGroup var debug: DebugOptions
+
+  func validate() throws {
+    for name in output.columns.flatMap({ $0.split(separator: ",") }) where Column(rawValue: String(name)) == nil {
+      throw ValidationError(
+        "unknown column '\(name)'; known: " + Column.allCases.map(\.rawValue).joined(separator: ", "))
+    }
+    if let sort = output.sort, FlowSort(sort) == nil {
+      throw ValidationError(
+        "cannot sort by '\(sort)'; known: " + FlowSortKey.allCases.map(\.rawValue).joined(separator: ", "))
+    }
+    if let interval = output.interval, !(interval > 0) {
+      throw ValidationError("--interval must be a positive number of seconds.")
+    }
+    if let count = output.count, count < 1 { throw ValidationError("--count must be at least 1.") }
+  }
+
+  func run() throws {
+    Terminal.ignoreBrokenPipeSignal()
+    let selection = try Selection(filters, debug: debug)
+    let inspector = try makeInspector()
+    var render = renderOptions()
+    let sort = output.sort.flatMap(FlowSort.init)
+    let repetitions = output.interval == nil ? 1 : (output.count ?? Int.max)
+    var reportedWarnings = Set<String>()
+
+    do {
+      for repetition in 0..<repetitions {
+        if repetition > 0, let interval = output.interval { sleepSeconds(interval) }
+        var snapshot = inspector.snapshot(selection.inspect)
+        snapshot.flows.removeAll { !selection.keeps($0, processes: snapshot.processes) }
+        sort?.apply(to: &snapshot.flows, processes: snapshot.processes)
+        render.interfaceNames = interfaceNames(of: snapshot.flows)
+        for warning in snapshot.warnings where reportedWarnings.insert(warning.description).inserted {
+          printError(warningLine(warning))
+        }
+        var buffer = OutputBuffer()
+        switch output.effectiveFormat {
+        case .table:
+          if repetition > 0 { buffer.bytes.append(UInt8(ascii: "\n")) }
+          TableRenderer.render(snapshot, options: render, into: &buffer)
+        case .json: JSONRenderer.render(snapshot, options: render, into: &buffer)
+        case .ndjson: JSONRenderer.renderLines(snapshot, options: render, into: &buffer)
+        case .csv:
+          render.header = !output.noHeader && repetition == 0
+          CSVRenderer.render(snapshot, options: render, into: &buffer)
+        }
+        try writeAll(buffer.bytes)
+      }
+    } catch is OutputClosed {
+      return
+    }
+  }
+
+  private func makeInspector() throws -> FlowInspector {
+    if let replay = debug.replay {
+      do {
+        return FlowInspector(source: try ReplaySource(path: replay))
+      } catch {
+        throw RuntimeError("cannot replay \(replay): \(error)")
+      }
+    }
+    do {
+      return try FlowInspector(recordingTo: debug.record)
+    } catch {
+      throw RuntimeError("cannot open a sock_diag netlink socket: \(error)")
+    }
+  }
+
+  private func renderOptions() -> RenderOptions {
+    var render = RenderOptions()
+    let columns = output.columns.flatMap { $0.split(separator: ",") }.compactMap {
+      Column(rawValue: String($0))
+    }
+    if !columns.isEmpty { render.columns = columns }
+    render.header = !output.noHeader
+    render.wide = output.wide
+    render.exactBytes = output.bytes
+    let terminal = Terminal.stdoutIsTerminal
+    render.terminalWidth = terminal ? Terminal.width : nil
+    switch output.color {
+    case .always: render.color = true
+    case .never: render.color = false
+    case .auto: render.color = terminal && getenv("NO_COLOR").map { $0.pointee == 0 } ?? true
+    }
+    return render
+  }
+
+  private func warningLine(_ warning: SnapshotWarning) -> String {
+    if case .processesDenied = warning {
+      return "\(warning); run with sudo (or CAP_SYS_PTRACE and CAP_DAC_READ_SEARCH) to see them"
+    }
+    return warning.description
+  }
+}
+
+/// Interface names for the indexes the flows use, looked up once per index.
+func interfaceNames(of flows: [Flow]) -> [UInt32: String] {
+  var names: [UInt32: String] = [:]
+  for index in Set(flows.map(\.interfaceIndex)) where index != 0 {
+    var name = [CChar](repeating: 0, count: Int(IF_NAMESIZE) + 1)
+    // if_indextoname(3)
+    if if_indextoname(index, &name) != nil { names[index] = String(cString: name) }
+  }
+  return names
+}
+
+func sleepSeconds(_ seconds: Double) {
+  var request = timespec(tv_sec: Int(seconds), tv_nsec: Int((seconds - seconds.rounded(.down)) * 1e9))
+  var remaining = timespec()
+  // nanosleep(2), resumed after signals.
+  while nanosleep(&request, &remaining) != 0 && errno == EINTR { request = remaining }
+}

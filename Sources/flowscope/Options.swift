@@ -1,0 +1,109 @@
+import ArgumentParser
+import FlowModel
+
+/// Which flows to show. Shared by every subcommand that lists flows.
+struct FilterOptions: ParsableArguments {
+  @Option(name: [.customShort("P"), .long], help: "Only flows of this process (repeatable).")
+  var pid: [Int32] = []
+
+  @Option(
+    name: [.customShort("C"), .long],
+    help: "Only processes whose name contains this (repeatable; see --exact).")
+  var command: [String] = []
+
+  @Flag(help: "Match --command names exactly.")
+  var exact = false
+
+  @Option(name: [.short, .long], help: "Only sockets of this user (name or uid; repeatable).")
+  var user: [String] = []
+
+  @Option(
+    name: [.short, .customLong("proto")],
+    help: ArgumentHelp(
+      "Protocols, comma-separated: tcp, udp, udplite, mptcp, raw, sctp, unix, packet, netlink, vsock, inet (the IP ones), all.",
+      valueName: "list"))
+  var proto: [String] = []
+
+  @Flag(name: .customShort("4"), help: "Only IPv4.")
+  var ipv4Only = false
+
+  @Flag(name: .customShort("6"), help: "Only IPv6.")
+  var ipv6Only = false
+
+  @Option(name: [.customShort("I"), .long], help: "Only sockets bound to this interface (name or index).")
+  var interface: [String] = []
+
+  @Option(
+    help: ArgumentHelp(
+      "States or groups (repeatable): established, syn-sent, close-wait, listen, unconn, ..., or connected, synchronized, listening, closing, bucket, big, all.",
+      valueName: "state"))
+  var state: [String] = []
+
+  @Option(help: "Only flows with this port at either end (repeatable).")
+  var port: [UInt16] = []
+
+  @Option(help: ArgumentHelp("Local address[/prefix][:port] to match, e.g. 127.0.0.0/8:80, [::1]:53, :22.", valueName: "addr"))
+  var local: [String] = []
+
+  @Option(help: ArgumentHelp("Remote address[/prefix][:port] to match.", valueName: "addr"))
+  var remote: [String] = []
+
+  @Flag(name: [.short, .long], help: "Only listening and unconnected sockets.")
+  var listening = false
+
+  @Flag(name: [.short, .long], help: "Also listening and unconnected sockets (default: connected ones only).")
+  var all = false
+}
+
+/// How to print. Shared by every subcommand that prints.
+struct OutputOptions: ParsableArguments {
+  enum Format: String, ExpressibleByArgument, CaseIterable { case table, json, ndjson, csv }
+  enum ColorMode: String, ExpressibleByArgument, CaseIterable { case auto, always, never }
+
+  @Option(help: "Output format.")
+  var format: Format = .table
+
+  @Flag(name: [.customShort("J"), .long], help: "JSON output (same as --format json).")
+  var json = false
+
+  @Option(
+    name: [.short, .long],
+    help: ArgumentHelp("Columns, comma-separated (see COLUMNS in the man page).", valueName: "list"))
+  var columns: [String] = []
+
+  @Option(help: ArgumentHelp("Sort by this column; a leading - sorts descending.", valueName: "field"))
+  var sort: String?
+
+  @Flag(name: [.customShort("H"), .customLong("no-header")], help: "Leave out the header line.")
+  var noHeader = false
+
+  @Flag(help: "Do not truncate columns to the terminal width.")
+  var wide = false
+
+  @Flag(help: "Print exact byte counts instead of human units.")
+  var bytes = false
+
+  @Option(help: "Colour: auto (a terminal without NO_COLOR), always or never.")
+  var color: ColorMode = .auto
+
+  @Flag(name: [.short, .long], help: "Numeric addresses and ports (the default).")
+  var numeric = false
+
+  @Flag(name: [.short, .long], help: "Resolve addresses and ports to names (2 s limit in all).")
+  var resolve = false
+
+  @Option(name: [.short, .customLong("interval")], help: "Repeat every SECONDS.")
+  var interval: Double?
+
+  @Option(help: "With --interval: stop after N repetitions.")
+  var count: Int?
+
+  var effectiveFormat: Format { json ? .json : format }
+}
+
+/// Switches for debugging and tests, kept out of --help.
+struct DebugOptions: ParsableArguments {
+  @Option(help: .hidden) var record: String?
+  @Option(help: .hidden) var replay: String?
+  @Option(help: .hidden) var procRoot: String = "/proc"
+}
