@@ -37,11 +37,13 @@ public struct NetlinkAttributeDecoder {
     let length = Int(buffer.hostU16(offset))
     let rawType = buffer.hostU16(offset + 2)
     guard length >= 4 else {
-      error = .malformed(what: "nlattr", detail: "nla_len \(length) < 4 (type \(rawType & Self.typeMask))")
+      error = .malformed(
+        what: "nlattr", detail: "nla_len \(length) < 4 (type \(rawType & Self.typeMask))")
       return false
     }
     guard length <= remaining else {
-      error = .truncated(what: "nlattr type \(rawType & Self.typeMask)", need: length, have: remaining)
+      error = .truncated(
+        what: "nlattr type \(rawType & Self.typeMask)", need: length, have: remaining)
       return false
     }
     type = rawType & Self.typeMask

@@ -50,10 +50,10 @@ extension UnsafeRawBufferPointer {
 /// Appends little-endian / host-order integers to a request under construction.
 extension Array where Element == UInt8 {
   @inline(__always) mutating func appendHost<T: FixedWidthInteger>(_ value: T) {
-    withUnsafeBytes(of: value) { append(contentsOf: $0) }
+    Swift.withUnsafeBytes(of: value) { append(contentsOf: $0) }
   }
   @inline(__always) mutating func appendBig<T: FixedWidthInteger>(_ value: T) {
-    withUnsafeBytes(of: value.bigEndian) { append(contentsOf: $0) }
+    Swift.withUnsafeBytes(of: value.bigEndian) { append(contentsOf: $0) }
   }
   @inline(__always) mutating func appendZeros(_ n: Int) {
     append(contentsOf: repeatElement(0, count: n))

@@ -1,6 +1,8 @@
 /// Decodes one SOCK_DIAG_BY_FAMILY payload (after nlmsghdr) according to the query that produced it.
 /// Unknown attributes are skipped; a malformed or too-short known attribute is an error.
-public func decodeSocketRecord(_ payload: UnsafeRawBufferPointer, query: SockDiagQuery) throws -> SocketRecord {
+public func decodeSocketRecord(_ payload: UnsafeRawBufferPointer, query: SockDiagQuery) throws
+  -> SocketRecord
+{
   switch query {
   case .inet(_, let proto): return .inet(try decodeInetSocket(payload, proto: proto))
   case .unix: return .unix(try decodeUnixSocket(payload))
@@ -14,7 +16,9 @@ public func decodeSocketRecord(_ payload: UnsafeRawBufferPointer, query: SockDia
 
 /// Requires a fixed-size attribute payload; longer is accepted (the kernel may grow structs).
 @inline(__always)
-func requireAttribute(_ payload: UnsafeRawBufferPointer, _ need: Int, _ what: String) throws(SockDiagError) {
+func requireAttribute(_ payload: UnsafeRawBufferPointer, _ need: Int, _ what: String)
+  throws(SockDiagError)
+{
   if payload.count < need { throw .truncated(what: what, need: need, have: payload.count) }
 }
 
@@ -72,7 +76,8 @@ func decodeInetSocket(_ p: UnsafeRawBufferPointer, proto: InetProtocol) throws -
     switch attributes.type {
     case InetDiagAttribute.memInfo:
       try requireAttribute(a, 16, "inet_diag_meminfo")
-      socket.memInfo = InetMemInfo(rmem: a.hostU32(0), wmem: a.hostU32(4), fmem: a.hostU32(8), tmem: a.hostU32(12))
+      socket.memInfo = InetMemInfo(
+        rmem: a.hostU32(0), wmem: a.hostU32(4), fmem: a.hostU32(8), tmem: a.hostU32(12))
     case InetDiagAttribute.info:
       // Only TCP's INET_DIAG_INFO is a tcp_info; MPTCP/SCTP/DCCP put other structs here.
       if proto == .tcp { socket.tcpInfo = TCPInfo(bytes: a) }
@@ -191,8 +196,10 @@ func decodePacketRing(_ a: UnsafeRawBufferPointer) throws -> PacketRing {
 
 func decodePacketSocket(_ p: UnsafeRawBufferPointer) throws -> PacketSocket {
   try p.require(packetDiagMessageSize, "packet_diag_msg")
-  // pdiag_num is the protocol the socket was opened with, kept in network order.
-  var socket = PacketSocket(type: p[1], proto: p.bigU16(2), inode: p.hostU32(4), cookie: cookie(p, at: 8))
+  // pdiag_num: the kernel stores the protocol big-endian but sends ntohs(po->num), i.e. host
+  // order (recorded: ETH_P_ALL arrives as 03 00 on x86).
+  var socket = PacketSocket(
+    type: p[1], proto: p.hostU16(2), inode: p.hostU32(4), cookie: cookie(p, at: 8))
   var attributes = NetlinkAttributeDecoder(p.slice(packetDiagMessageSize, p.count))
   while attributes.next() {
     let a = attributes.payload
@@ -212,7 +219,8 @@ func decodePacketSocket(_ p: UnsafeRawBufferPointer) throws -> PacketSocket {
         let addressLength = min(Int(a.hostU16(offset + 10)), 32)
         memberships.append(
           PacketMembership(
-            interfaceIndex: a.hostU32(offset), count: a.hostU32(offset + 4), type: a.hostU16(offset + 8),
+            interfaceIndex: a.hostU32(offset), count: a.hostU32(offset + 4),
+            type: a.hostU16(offset + 8),
             address: Array(a.slice(offset + 12, offset + 12 + addressLength))))
         offset += 44
       }

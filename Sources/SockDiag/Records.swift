@@ -189,7 +189,8 @@ public struct InetMemInfo: Sendable, Equatable {
 /// The u32 array SK_MEMINFO_* (INET_DIAG_SKMEMINFO, UNIX/PACKET/NETLINK_DIAG_MEMINFO).
 /// Entries the kernel did not send are 0.
 public struct SocketMemInfo: Sendable, Equatable {
-  public var rmemAlloc, rcvbuf, wmemAlloc, sndbuf, fwdAlloc, wmemQueued, optmem, backlog, drops: UInt32
+  public var rmemAlloc, rcvbuf, wmemAlloc, sndbuf, fwdAlloc, wmemQueued, optmem, backlog,
+    drops: UInt32
 
   public init(
     rmemAlloc: UInt32 = 0, rcvbuf: UInt32 = 0, wmemAlloc: UInt32 = 0, sndbuf: UInt32 = 0,
@@ -262,7 +263,8 @@ public struct UnixSocket: Sendable, Equatable {
 
 /// PACKET_DIAG_RX_RING / TX_RING (`struct packet_diag_ring`).
 public struct PacketRing: Sendable, Equatable {
-  public var blockSize, blockCount, frameSize, frameCount, retireTimeout, privateSize, features: UInt32
+  public var blockSize, blockCount, frameSize, frameCount, retireTimeout, privateSize,
+    features: UInt32
 
   public init(
     blockSize: UInt32, blockCount: UInt32, frameSize: UInt32, frameCount: UInt32,
@@ -298,7 +300,8 @@ public struct PacketMembership: Sendable, Equatable {
 public struct PacketSocket: Sendable, Equatable {
   /// SOCK_RAW 3 or SOCK_DGRAM 2.
   public var type: UInt8
-  /// Ethernet protocol (ETH_P_ALL = 3), host order, converted from the wire's big-endian pdiag_num.
+  /// Ethernet protocol (ETH_P_ALL = 3), host order. pdiag_num is already host order on the wire:
+  /// the kernel sends ntohs() of the socket's big-endian protocol.
   public var proto: UInt16
   public var inode: UInt32
   public var cookie: UInt64

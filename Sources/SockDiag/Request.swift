@@ -128,7 +128,7 @@ public struct SockDiagRequest {
     }
 
     let length = UInt32(message.count)
-    withUnsafeBytes(of: length) { bytes in
+    Swift.withUnsafeBytes(of: length) { bytes in
       for i in 0..<4 { message[i] = bytes[i] }
     }
     return message
