@@ -170,5 +170,5 @@ func hostName() -> String {
   var name = [CChar](repeating: 0, count: 256)
   // gethostname(2)
   guard gethostname(&name, name.count - 1) == 0 else { return "" }
-  return String(cString: name)
+  return String(decoding: name.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
 }

@@ -44,55 +44,34 @@ struct DumpReader {
   var result = DumpResult(status: .complete)
   var interrupted = false
   var finished = false
+  /// Reused between datagrams so decoding one allocates nothing new.
+  private var decoded: [SocketRecord] = []
 
   init(query: SockDiagQuery) { self.query = query }
 
-  /// Decodes every message of one datagram; returns when the dump ended or more is needed.
+  /// Decodes one datagram, hands its records on, and notes whether the dump ended.
   mutating func consume(_ datagram: UnsafeRawBufferPointer, record: (SocketRecord) -> Void) {
-    do {
-      try forEachNetlinkMessage(in: datagram) { header, payload in
-        if finished { return }
-        if header.flags & NetlinkConstants.flagDumpInterrupted != 0 { interrupted = true }
-        switch header.type {
-        case NetlinkConstants.sockDiagByFamily:
-          do {
-            record(try decodeSocketRecord(payload, query: query))
-            result.records += 1
-          } catch let error as SockDiagError {
-            noteDecodeError(error)
-          }
-        case NetlinkConstants.done:
-          let code = decodeDoneStatus(payload)
-          if code != 0 { end(withErrno: code) } else { finished = true }
-        case NetlinkConstants.error:
-          let code = (try? decodeNetlinkError(payload)) ?? EPROTO
-          if code != 0 { end(withErrno: code) } else { finished = true }
-        case NetlinkConstants.overrun:
-          end(withErrno: ENOBUFS)
-        default:
-          break  // NOOP and anything unknown carry nothing for us.
-        }
-      }
-    } catch let error as SockDiagError {
-      // A broken frame: the rest of this datagram is lost, later ones may still be fine.
-      noteDecodeError(error)
-    } catch {
-      noteDecodeError(.malformed(what: "netlink", detail: "\(error)"))
+    decoded.removeAll(keepingCapacity: true)
+    let status = decodeDumpDatagram(datagram, query: query, into: &decoded)
+    decoded.forEach(record)
+    result.records += decoded.count
+    if status.interrupted { interrupted = true }
+    let undecoded = status.messageCount - decoded.count
+    if undecoded > 0 || status.error != nil {
+      result.decodeErrors += max(undecoded, 1)
+      if result.firstDecodeError == nil { result.firstDecodeError = status.error }
+    }
+    if status.finished {
+      finished = true
+      if status.errno != 0 { end(withErrno: status.errno) }
     }
   }
 
-  private mutating func noteDecodeError(_ error: SockDiagError) {
-    result.decodeErrors += 1
-    if result.firstDecodeError == nil { result.firstDecodeError = error }
-  }
-
   private mutating func end(withErrno code: Int32) {
-    finished = true
-    let positive = code < 0 ? -code : code
-    if isUnsupported(positive) {
-      result.status = .unsupported(errno: positive)
+    if isUnsupported(code) {
+      result.status = .unsupported(errno: code)
     } else {
-      result.status = .failed(String(cString: strerror(positive)))
+      result.status = .failed(String(cString: strerror(code)))
     }
   }
 }

@@ -130,7 +130,7 @@ func interfaceNames(of flows: [Flow]) -> [UInt32: String] {
   for index in Set(flows.map(\.interfaceIndex)) where index != 0 {
     var name = [CChar](repeating: 0, count: Int(IF_NAMESIZE) + 1)
     // if_indextoname(3)
-    if if_indextoname(index, &name) != nil { names[index] = String(cString: name) }
+    if if_indextoname(index, &name) != nil { names[index] = String(decoding: name.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self) }
   }
   return names
 }

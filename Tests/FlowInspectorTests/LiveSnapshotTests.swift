@@ -1,0 +1,238 @@
+import FlowInspector
+import FlowModel
+import Foundation
+import Testing
+
+#if canImport(Glibc)
+  import Glibc
+#endif
+
+/// Snapshots of real sockets this test process (and its children) holds.
+@Suite(.serialized)
+struct LiveSnapshotTests {
+  let me = getpid()
+
+  func snapshot(_ protocols: Set<TransportProtocol>, pids: Set<Int32>? = nil) throws -> Snapshot {
+    var options = InspectOptions(protocols: protocols)
+    options.pids = pids ?? [me]
+    return try FlowInspector().snapshot(options)
+  }
+
+  func flow(_ snapshot: Snapshot, _ socket: OwnedFD) -> Flow? {
+    snapshot.flows.first { $0.inode == socket.inode }
+  }
+
+  @Test func tcpListenerIsFoundWithItsOwnerAndPort() throws {
+    let listener = try loopbackSocket(.v4, type: Int32(SOCK_STREAM.rawValue))
+    #expect(listen(listener.fd, 4) == 0)
+    let found = try #require(flow(try snapshot([.tcp]), listener))
+    #expect(found.proto == .tcp)
+    #expect(found.family == .inet)
+    #expect(found.socketState == .listen)
+    #expect(found.local == .ip(.v4(0x7f00_0001), port: listener.localPort))
+    #expect(found.remote == .ip(.v4(0), port: 0))
+    #expect(found.owners == [FlowOwner(pid: me, fd: listener.fd)])
+    #expect(found.uid == geteuid())
+  }
+
+  @Test(arguments: [IPFamily.v4, IPFamily.v6])
+  func establishedConnectionCountsBytesBothWays(family: IPFamily) throws {
+    let connection = try TCPConnection(family)
+    try sendAll(connection.client.fd, count: 1000)
+    try receiveExactly(connection.server.fd, count: 1000)
+    try sendAll(connection.server.fd, count: 2500)
+    try receiveExactly(connection.client.fd, count: 2500)
+
+    // Loopback ACKs may be delayed a little; wait until both ends saw theirs.
+    var client: Flow?
+    var server: Flow?
+    let settled = eventually {
+      guard let current = try? snapshot([.tcp]) else { return false }
+      client = flow(current, connection.client)
+      server = flow(current, connection.server)
+      return client?.tcp?.unacked == 0 && server?.tcp?.unacked == 0
+    }
+    #expect(settled)
+    let c = try #require(client)
+    let s = try #require(server)
+    #expect(c.socketState == .established)
+    #expect(s.socketState == .established)
+    #expect(c.family == (family == .v4 ? .inet : .inet6))
+    #expect(c.local == s.remote)
+    #expect(c.remote == s.local)
+    // bytes_acked counts the SYN on the connecting side.
+    #expect(c.counters.bytesOut == 1001)
+    #expect(c.counters.bytesIn == 2500)
+    #expect(s.counters.bytesIn == 1000)
+    #expect(s.counters.bytesOut == 2501)
+    #expect((c.counters.packetsOut ?? 0) >= 2)
+    #expect((s.counters.packetsIn ?? 0) >= 2)
+    #expect(c.counters.bytesRetransmitted == 0)
+    #expect((c.tcp?.rttMicros ?? 0) > 0)
+    #expect(c.owners == [FlowOwner(pid: me, fd: connection.client.fd)])
+    #expect(s.owners == [FlowOwner(pid: me, fd: connection.server.fd)])
+  }
+
+  @Test func peerClosedConnectionIsCloseWaitAndPeerIsFinWait2() throws {
+    let connection = try TCPConnection(.v4)
+    // The server stops sending but keeps its descriptor, so both ends stay owned.
+    #expect(shutdown(connection.server.fd, Int32(SHUT_WR)) == 0)
+    var client: Flow?
+    var server: Flow?
+    #expect(
+      eventually {
+        guard let current = try? snapshot([.tcp]) else { return false }
+        client = flow(current, connection.client)
+        server = flow(current, connection.server)
+        return client?.socketState == .closeWait && server?.socketState == .finWait2
+      })
+    #expect(client?.socketState == .closeWait)
+    #expect(server?.socketState == .finWait2)
+    #expect(client?.owners.first?.pid == me)
+    // After a FIN, bytes_received gains one.
+    #expect(client?.counters.bytesIn == 1)
+    // The kernel says so in SHUTDOWN too: the server's send side is closed.
+    #expect(server?.shutdown.map { $0 & 2 } == 2)
+  }
+
+  @Test func udpBoundAndConnected() throws {
+    let bound = try loopbackSocket(.v4, type: Int32(SOCK_DGRAM.rawValue))
+    let connected = try loopbackSocket(.v4, type: Int32(SOCK_DGRAM.rawValue))
+    try bindOrConnect(connected.fd, .v4, port: bound.localPort, connect: true)
+    let current = try snapshot([.udp])
+    let b = try #require(flow(current, bound))
+    let c = try #require(flow(current, connected))
+    #expect(b.proto == .udp)
+    #expect(b.socketState == .close)
+    #expect(b.local == .ip(.v4(0x7f00_0001), port: bound.localPort))
+    #expect(c.socketState == .established)
+    #expect(c.remote == .ip(.v4(0x7f00_0001), port: bound.localPort))
+    // UDP has no byte counters in sock_diag: absent, not zero.
+    #expect(c.counters.bytesIn == nil)
+    #expect(c.owners == [FlowOwner(pid: me, fd: connected.fd)])
+  }
+
+  @Test func unixPathAbstractAndSocketpairPeers() throws {
+    let directory = FileManager.default.temporaryDirectory.appendingPathComponent(
+      "flowscope-\(me)-\(UInt32.random(in: 0...UInt32.max))")
+    try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+    defer { try? FileManager.default.removeItem(at: directory) }
+    let path = directory.appendingPathComponent("s.sock").path
+
+    let listener = OwnedFD(socket(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0))
+    try bindUnix(listener.fd, name: Array(path.utf8))
+    #expect(listen(listener.fd, 4) == 0)
+    let abstractName: [UInt8] = [0] + Array("flowscope-test-\(me)".utf8)
+    let abstract = OwnedFD(socket(AF_UNIX, Int32(SOCK_DGRAM.rawValue), 0))
+    try bindUnix(abstract.fd, name: abstractName)
+    var pair: [Int32] = [0, 0]
+    #expect(socketpair(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0, &pair) == 0)
+    let left = OwnedFD(pair[0])
+    let right = OwnedFD(pair[1])
+
+    let current = try snapshot([.unix])
+    let l = try #require(flow(current, listener))
+    #expect(l.local == .unixPath(Array(path.utf8)))
+    #expect(l.socketState == .listen)
+    #expect(l.socketType == 1)
+    let a = try #require(flow(current, abstract))
+    #expect(a.local == .unixAbstract(Array(abstractName.dropFirst())))
+    #expect(a.socketType == 2)
+    let p = try #require(flow(current, left))
+    let q = try #require(flow(current, right))
+    #expect(p.peerInode == right.inode)
+    #expect(q.peerInode == left.inode)
+    #expect(p.owners == [FlowOwner(pid: me, fd: left.fd)])
+  }
+
+  @Test func netlinkSocketIsListed() throws {
+    let routeSocket = OwnedFD(socket(AF_NETLINK, Int32(SOCK_RAW.rawValue), 0 /* NETLINK_ROUTE */))
+    // struct sockaddr_nl: nl_family, nl_pad, nl_pid 0 (kernel picks), nl_groups 0.
+    var address = [UInt8](repeating: 0, count: 12)
+    address[0] = UInt8(AF_NETLINK)
+    let bound = address.withUnsafeBytes {
+      bind(routeSocket.fd, $0.baseAddress!.assumingMemoryBound(to: sockaddr.self), 12)
+    }
+    #expect(bound == 0)
+    let found = try #require(flow(try snapshot([.netlink]), routeSocket))
+    #expect(found.proto == .netlink)
+    #expect(found.protocolNumber == 0)
+    #expect(found.owners == [FlowOwner(pid: me, fd: routeSocket.fd)])
+    if case .netlink(let portID, _) = found.local { #expect(portID != 0) } else {
+      Issue.record("netlink endpoint expected, got \(found.local)")
+    }
+  }
+
+  @Test(.enabled(if: runningAsRoot, "packet sockets need CAP_NET_RAW (root)"))
+  func packetSocketIsListed() throws {
+    let ethertypeIPv4: UInt16 = 0x0800
+    let packet = OwnedFD(socket(AF_PACKET, Int32(SOCK_DGRAM.rawValue), Int32(ethertypeIPv4.bigEndian)))
+    #expect(packet.fd >= 0)
+    let found = try #require(flow(try snapshot([.packet]), packet))
+    #expect(found.proto == .packet)
+    #expect(found.socketType == 2)
+    #expect(found.local == .packet(interfaceIndex: 0, ethertype: ethertypeIPv4))
+    #expect(found.owners == [FlowOwner(pid: me, fd: packet.fd)])
+  }
+
+  @Test func socketSharedWithAChildListsBothOwners() throws {
+    let listener = try loopbackSocket(.v4, type: Int32(SOCK_STREAM.rawValue))
+    #expect(listen(listener.fd, 4) == 0)
+    let child = try ChildHolding(listener.fd)
+    var found: Flow?
+    #expect(
+      eventually {
+        found = (try? snapshot([.tcp], pids: [me, child.pid])).flatMap { flow($0, listener) }
+        return found?.owners.count == 2
+      })
+    let owners = Set(found?.owners ?? [])
+    #expect(owners == [FlowOwner(pid: me, fd: listener.fd), FlowOwner(pid: child.pid, fd: 3)])
+    let current = try snapshot([.tcp], pids: [child.pid])
+    let process = try #require(current.processes[child.pid])
+    #expect(process.command == Array("sleep".utf8))
+    #expect(process.ppid == me)
+    // Asked for the child alone, the listing holds its flow and no other process's.
+    #expect(current.flows.allSatisfy { $0.owners.contains { $0.pid == child.pid } })
+    #expect(current.flows.contains { $0.inode == listener.inode })
+  }
+
+  @Test func processesExitingDuringTheScanDoNotBreakIt() throws {
+    let listener = try loopbackSocket(.v4, type: Int32(SOCK_STREAM.rawValue))
+    #expect(listen(listener.fd, 4) == 0)
+    var children: [pid_t] = []
+    defer {
+      for pid in children {
+        var status: Int32 = 0
+        waitpid(pid, &status, 0)
+      }
+    }
+    for round in 0..<20 {
+      // Short-lived children come and go while whole-host scans run.
+      for _ in 0..<5 {
+        var pid: pid_t = 0
+        let argv: [UnsafeMutablePointer<CChar>?] = [strdup("true"), nil]
+        if posix_spawn(&pid, "/bin/true", nil, nil, argv, environ) == 0 { children.append(pid) }
+        free(argv[0])
+      }
+      var options = InspectOptions(protocols: [.tcp])
+      options.pids = nil
+      let current = try FlowInspector().snapshot(options)
+      let found = current.flows.first { $0.inode == listener.inode }
+      #expect(found?.owners == [FlowOwner(pid: me, fd: listener.fd)], "round \(round)")
+      #expect(!current.warnings.contains { if case .dumpFailed = $0 { true } else { false } })
+    }
+  }
+}
+
+func bindUnix(_ fd: Int32, name: [UInt8]) throws {
+  var address = sockaddr_un()
+  address.sun_family = sa_family_t(AF_UNIX)
+  withUnsafeMutableBytes(of: &address.sun_path) { raw in
+    for (index, byte) in name.enumerated() where index < raw.count { raw[index] = byte }
+  }
+  let length = socklen_t(MemoryLayout<sa_family_t>.size + name.count)
+  let result = withUnsafePointer(to: &address) {
+    $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, length) }
+  }
+  guard result == 0 else { throw SocketFailure("bind unix") }
+}
