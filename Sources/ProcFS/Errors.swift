@@ -9,14 +9,28 @@ public struct ProcFSError: Error, Sendable, Equatable, CustomStringConvertible {
   /// The path the call was about (built only when an error is recorded).
   public var path: String
   public var errno: Errno
+  /// Set when the bytes were read but could not be parsed (`operation` is then `"parse"` and
+  /// `errno` is `EINVAL`).
+  public var parseError: ProcParseError?
 
   public init(operation: String, path: String, errno: Errno) {
     self.operation = operation
     self.path = path
     self.errno = errno
+    self.parseError = nil
   }
 
-  public var description: String { "\(operation) \(path): \(errno.description)" }
+  public init(operation: String = "parse", path: String, parseError: ProcParseError) {
+    self.operation = operation
+    self.path = path
+    self.errno = .invalidArgument
+    self.parseError = parseError
+  }
+
+  public var description: String {
+    if let p = parseError { return "\(operation) \(path): \(p)" }
+    return "\(operation) \(path): \(errno.description)"
+  }
 
   /// The process (or the file) went away: `ENOENT` or `ESRCH`.
   public var isVanished: Bool { errno == .noSuchFileOrDirectory || errno == .noSuchProcess }

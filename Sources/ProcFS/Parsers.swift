@@ -62,7 +62,8 @@ public enum FDTargetKind: Sendable, Hashable {
 public enum ProcParsers {
   // MARK: stat
 
-  /// Parses `/proc/<pid>/stat`. The command is taken up to the LAST `)`.
+  /// Parses `/proc/<pid>/stat`. The command is taken up to the LAST `)`. Fields after
+  /// starttime (22) are not read, but a delimiter must follow it (else: truncated).
   public static func stat(_ bytes: UnsafeRawBufferPointer) throws(ProcParseError) -> ProcStat {
     let n = bytes.count
     if n == 0 { throw .empty }
@@ -99,9 +100,14 @@ public enum ProcParsers {
         guard end - i == 1 else { throw .invalidField("state") }
         state = bytes[i]
       case 1:
-        guard let v = decimal(bytes, i, end), v <= UInt64(Int32.max) else { throw .invalidField("ppid") }
+        guard let v = decimal(bytes, i, end), v <= UInt64(Int32.max) else {
+          throw .invalidField("ppid")
+        }
         ppid = Int32(v)
       case 19:
+        // Field 22 is never the last one: without a delimiter after it the file was cut
+        // inside the number, and a shorter number would be wrong.
+        guard end < n else { throw .missingField("starttime") }
         guard let v = decimal(bytes, i, end) else { throw .invalidField("starttime") }
         start = v
         haveStart = true
@@ -115,7 +121,8 @@ public enum ProcParsers {
     if field < 1 { throw .missingField("state") }
     if field < 2 { throw .missingField("ppid") }
     if !haveStart { throw .missingField("starttime") }
-    return ProcStat(pid: Int32(pidValue), command: command, state: state, ppid: ppid, startTimeTicks: start)
+    return ProcStat(
+      pid: Int32(pidValue), command: command, state: state, ppid: ppid, startTimeTicks: start)
   }
 
   // MARK: status
@@ -132,14 +139,18 @@ public enum ProcParsers {
       while lineEnd < n, bytes[lineEnd] != UInt8(ascii: "\n") { lineEnd += 1 }
       if uids == nil, hasPrefix(bytes, lineStart, lineEnd, "Uid:") {
         var it = lineStart + 4
-        guard let r = nextToken(bytes, &it, lineEnd), let real = decimal(bytes, r.0, r.1), real <= UInt64(UInt32.max),
-          let e = nextToken(bytes, &it, lineEnd), let eff = decimal(bytes, e.0, e.1), eff <= UInt64(UInt32.max)
+        guard let r = nextToken(bytes, &it, lineEnd), let real = decimal(bytes, r.0, r.1),
+          real <= UInt64(UInt32.max),
+          let e = nextToken(bytes, &it, lineEnd), let eff = decimal(bytes, e.0, e.1),
+          eff <= UInt64(UInt32.max)
         else { throw .invalidField("Uid") }
         uids = (UInt32(real), UInt32(eff))
       } else if nspids.isEmpty, hasPrefix(bytes, lineStart, lineEnd, "NSpid:") {
         var it = lineStart + 6
         while let t = nextToken(bytes, &it, lineEnd) {
-          guard let v = decimal(bytes, t.0, t.1), v <= UInt64(Int32.max) else { throw .invalidField("NSpid") }
+          guard let v = decimal(bytes, t.0, t.1), v <= UInt64(Int32.max) else {
+            throw .invalidField("NSpid")
+          }
           nspids.append(Int32(v))
         }
       }
@@ -152,7 +163,9 @@ public enum ProcParsers {
   // MARK: limits
 
   /// Parses the `Max open files` line of `/proc/<pid>/limits`; `unlimited` becomes nil.
-  public static func openFilesLimit(_ bytes: UnsafeRawBufferPointer) throws(ProcParseError) -> OpenFilesLimit {
+  public static func openFilesLimit(_ bytes: UnsafeRawBufferPointer) throws(ProcParseError)
+    -> OpenFilesLimit
+  {
     if bytes.isEmpty { throw .empty }
     let n = bytes.count
     var lineStart = 0
@@ -173,7 +186,9 @@ public enum ProcParsers {
     throw .missingField("Max open files")
   }
 
-  private static func limitValue(_ b: UnsafeRawBufferPointer, _ t: (Int, Int)) throws(ProcParseError) -> UInt64? {
+  private static func limitValue(_ b: UnsafeRawBufferPointer, _ t: (Int, Int))
+    throws(ProcParseError) -> UInt64?
+  {
     if equals(b, t.0, t.1, "unlimited") { return nil }
     guard let v = decimal(b, t.0, t.1) else { throw .invalidField("Max open files") }
     return v
@@ -209,11 +224,15 @@ public enum ProcParsers {
     if n == 0 { return .other }
     let c0 = link[0]
     if c0 == UInt8(ascii: "/") { return .path }
-    if c0 == UInt8(ascii: "s"), n >= 10, hasPrefix(link, 0, n, "socket:["), link[n - 1] == UInt8(ascii: "]") {
+    if c0 == UInt8(ascii: "s"), n >= 10, hasPrefix(link, 0, n, "socket:["),
+      link[n - 1] == UInt8(ascii: "]")
+    {
       if let v = decimal(link, 8, n - 1) { return .socket(inode: v) }
       return .other
     }
-    if c0 == UInt8(ascii: "p"), n >= 8, hasPrefix(link, 0, n, "pipe:["), link[n - 1] == UInt8(ascii: "]") {
+    if c0 == UInt8(ascii: "p"), n >= 8, hasPrefix(link, 0, n, "pipe:["),
+      link[n - 1] == UInt8(ascii: "]")
+    {
       if let v = decimal(link, 6, n - 1) { return .pipe(inode: v) }
       return .other
     }
@@ -251,7 +270,8 @@ public enum ProcParsers {
   /// malformed (walk stops there).
   @inline(__always)
   public static func forEachDirent(
-    _ buffer: UnsafeRawBufferPointer, _ body: (_ name: UnsafeRawBufferPointer, _ type: UInt8) -> Void
+    _ buffer: UnsafeRawBufferPointer,
+    _ body: (_ name: UnsafeRawBufferPointer, _ type: UInt8) -> Void
   ) -> Bool {
     var off = 0
     let n = buffer.count
@@ -274,7 +294,9 @@ public enum ProcParsers {
   /// A directory name that is a non-negative decimal fitting in Int32 (a pid or an fd), else nil.
   @inline(__always)
   public static func numericName(_ name: UnsafeRawBufferPointer) -> Int32? {
-    guard name.count <= 10, let v = decimal(name, 0, name.count), v <= UInt64(Int32.max) else { return nil }
+    guard name.count <= 10, let v = decimal(name, 0, name.count), v <= UInt64(Int32.max) else {
+      return nil
+    }
     return Int32(v)
   }
 
@@ -317,7 +339,9 @@ public enum ProcParsers {
   }
 
   @inline(__always)
-  static func hasPrefix(_ b: UnsafeRawBufferPointer, _ start: Int, _ end: Int, _ prefix: StaticString) -> Bool {
+  static func hasPrefix(
+    _ b: UnsafeRawBufferPointer, _ start: Int, _ end: Int, _ prefix: StaticString
+  ) -> Bool {
     let p = prefix.utf8Start
     let m = prefix.utf8CodeUnitCount
     guard end - start >= m else { return false }
@@ -325,7 +349,9 @@ public enum ProcParsers {
     return true
   }
 
-  static func equals(_ b: UnsafeRawBufferPointer, _ start: Int, _ end: Int, _ s: StaticString) -> Bool {
+  static func equals(_ b: UnsafeRawBufferPointer, _ start: Int, _ end: Int, _ s: StaticString)
+    -> Bool
+  {
     end - start == s.utf8CodeUnitCount && hasPrefix(b, start, end, s)
   }
 

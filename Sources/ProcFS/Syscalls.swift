@@ -21,7 +21,9 @@ enum Sys {
 
   /// Wraps `openat(2)` with `dirfd` and a NUL-terminated relative (or absolute) path.
   @inline(__always)
-  static func openat(_ dirfd: Int32, _ path: UnsafePointer<CChar>, _ flags: Int32) -> Result<Int32, Errno> {
+  static func openat(_ dirfd: Int32, _ path: UnsafePointer<CChar>, _ flags: Int32) -> Result<
+    Int32, Errno
+  > {
     valueOrErrno { Glibc.openat(dirfd, path, flags) }
   }
 
@@ -50,12 +52,15 @@ enum Sys {
     _ dirfd: Int32, _ name: UnsafePointer<CChar>, _ buffer: UnsafeMutableRawBufferPointer
   ) -> Result<Int, Errno> {
     valueOrErrno {
-      Glibc.readlinkat(dirfd, name, buffer.baseAddress!.assumingMemoryBound(to: CChar.self), buffer.count)
+      Glibc.readlinkat(
+        dirfd, name, buffer.baseAddress!.assumingMemoryBound(to: CChar.self), buffer.count)
     }
   }
 
   /// Wraps `fstatat(2)`; `flags` such as `AT_SYMLINK_NOFOLLOW`, or 0 to follow (as for `ns/net`).
-  static func fstatat(_ dirfd: Int32, _ path: UnsafePointer<CChar>, _ flags: Int32) -> Result<Glibc.stat, Errno> {
+  static func fstatat(_ dirfd: Int32, _ path: UnsafePointer<CChar>, _ flags: Int32) -> Result<
+    Glibc.stat, Errno
+  > {
     var st = Glibc.stat()
     return valueOrErrno { Glibc.fstatat(dirfd, path, &st, flags) }.map { _ in st }
   }
@@ -81,7 +86,8 @@ enum Sys {
   /// nil on a libc without it; callers then fall back to `readdir(3)`.
   struct GetdentsBox: @unchecked Sendable { let function: GetdentsFunction? }
   static let getdents64Function: GetdentsBox = {
-    guard let handle = dlopen(nil, RTLD_LAZY | RTLD_LOCAL), let sym = dlsym(handle, "getdents64") else {
+    guard let handle = dlopen(nil, RTLD_LAZY | RTLD_LOCAL), let sym = dlsym(handle, "getdents64")
+    else {
       return GetdentsBox(function: nil)
     }
     return GetdentsBox(function: unsafeBitCast(sym, to: GetdentsFunction.self))
@@ -92,7 +98,8 @@ enum Sys {
   /// Wraps `getdents64(2)`: fills `buffer` with `struct linux_dirent64` records; 0 at the end.
   /// Fails with ENOSYS when the libc has no `getdents64`.
   @inline(__always)
-  static func getdents64(_ fd: Int32, _ buffer: UnsafeMutableRawBufferPointer) -> Result<Int, Errno> {
+  static func getdents64(_ fd: Int32, _ buffer: UnsafeMutableRawBufferPointer) -> Result<Int, Errno>
+  {
     guard let f = getdents64Function.function else { return .failure(.noFunction) }
     return valueOrErrno { f(fd, buffer.baseAddress, buffer.count) }
   }

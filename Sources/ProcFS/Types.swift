@@ -31,7 +31,10 @@ public struct DescriptorCounts: Sendable, Equatable {
   /// Links whose target is an absolute path.
   public var files = 0
   public var other = 0
-  public init(total: Int = 0, sockets: Int = 0, pipes: Int = 0, anonInodes: Int = 0, files: Int = 0, other: Int = 0) {
+  public init(
+    total: Int = 0, sockets: Int = 0, pipes: Int = 0, anonInodes: Int = 0, files: Int = 0,
+    other: Int = 0
+  ) {
     self.total = total
     self.sockets = sockets
     self.pipes = pipes
@@ -77,9 +80,11 @@ public struct ProcessRecord: Sendable {
   public var fdLimitRead: Bool
 
   public init(
-    pid: Int32, ppid: Int32 = 0, command: [UInt8] = [], commandLine: [[UInt8]]? = nil, uid: UInt32 = 0,
+    pid: Int32, ppid: Int32 = 0, command: [UInt8] = [], commandLine: [[UInt8]]? = nil,
+    uid: UInt32 = 0,
     realUID: UInt32 = 0, namespacePIDs: [Int32] = [], state: UInt8 = 0, startTimeTicks: UInt64 = 0,
-    netnsInode: UInt64? = nil, fdsReadable: Bool = false, descriptorCounts: DescriptorCounts = DescriptorCounts(),
+    netnsInode: UInt64? = nil, fdsReadable: Bool = false,
+    descriptorCounts: DescriptorCounts = DescriptorCounts(),
     sockets: [SocketDescriptor] = [], otherDescriptors: [(fd: Int32, target: FDTarget)]? = nil,
     fdLimitSoft: UInt64? = nil, fdLimitHard: UInt64? = nil, fdLimitRead: Bool = false
   ) {
@@ -118,9 +123,12 @@ public struct ProcScanOptions: Sendable {
   public var readLimits = true
   /// Most unexpected errors kept in `ProcScanResult.errors`; the rest are only counted.
   public var maxErrors = 64
+  /// How directories are listed; tests force `.readdir` to exercise the fallback.
+  var directoryListing: DirectoryListing = .automatic
 
   public init(
-    root: String = "/proc", pids: Set<Int32>? = nil, threads: Int = 2, keepOtherDescriptors: Bool = false,
+    root: String = "/proc", pids: Set<Int32>? = nil, threads: Int = 2,
+    keepOtherDescriptors: Bool = false,
     readCommandLine: Bool = false, readLimits: Bool = true, maxErrors: Int = 64
   ) {
     self.root = root
@@ -146,7 +154,8 @@ public struct ProcScanResult: Sendable {
   public var errorsOmitted: Int
 
   public init(
-    processes: [ProcessRecord] = [], denied: [Int32] = [], vanished: Int = 0, errors: [ProcFSError] = [],
+    processes: [ProcessRecord] = [], denied: [Int32] = [], vanished: Int = 0,
+    errors: [ProcFSError] = [],
     errorsOmitted: Int = 0
   ) {
     self.processes = processes
@@ -155,4 +164,10 @@ public struct ProcScanResult: Sendable {
     self.errors = errors
     self.errorsOmitted = errorsOmitted
   }
+}
+
+/// `.automatic` uses `getdents64` when libc has it, else `readdir`.
+enum DirectoryListing: Sendable {
+  case automatic
+  case readdir
 }

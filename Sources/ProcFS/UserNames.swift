@@ -1,5 +1,5 @@
-import SystemPackage
 import Synchronization
+import SystemPackage
 
 /// uid → user name through `getpwuid_r(3)`, cached (misses too).
 ///

@@ -1,0 +1,483 @@
+import Dispatch
+import Glibc
+import Synchronization
+import SystemPackage
+
+/// Scans `/proc` (or `options.root`): one record per process with its socket inodes,
+/// fd counts per kind, fd limits, uid and network namespace.
+///
+/// Threading: `threads` workers (via `DispatchQueue.concurrentPerform`; with 1 the caller's
+/// thread does the work) take pids one at a time from a shared atomic index. Each worker owns
+/// its buffers and fills its own output slot; the slots are merged and sorted after the join.
+/// No lock is taken on the per-fd path.
+public struct ProcScanner: Sendable {
+  public var options: ProcScanOptions
+
+  public init(options: ProcScanOptions = ProcScanOptions()) {
+    self.options = options
+  }
+
+  public func scan() -> ProcScanResult {
+    let rootFD: Int32
+    switch Sys.openat(AT_FDCWD, options.root, O_RDONLY | O_DIRECTORY | O_CLOEXEC) {
+    case .success(let fd): rootFD = fd
+    case .failure(let e):
+      return ProcScanResult(errors: [ProcFSError(operation: "openat", path: options.root, errno: e)]
+      )
+    }
+    defer { Sys.close(rootFD) }
+
+    var listingError: ProcFSError? = nil
+    let pids: [Int32]
+    if let only = options.pids {
+      pids = only.filter { $0 > 0 }.sorted()
+    } else {
+      let lister = ScanWorker(rootFD: rootFD, options: options)
+      var list: [Int32] = []
+      list.reserveCapacity(1024)
+      if let e = lister.walkDirectory(
+        rootFD,
+        { name in
+          if let pid = ProcParsers.numericName(name), pid > 0 { list.append(pid) }
+          return true
+        })
+      {
+        listingError = ProcFSError(operation: lister.listingOperation, path: options.root, errno: e)
+      }
+      list.sort()
+      pids = list
+    }
+
+    let workers = max(1, min(options.threads, 64, pids.count))
+    var outputs = [WorkerOutput](repeating: WorkerOutput(), count: workers)
+    if workers == 1 {
+      let w = ScanWorker(rootFD: rootFD, options: options)
+      for pid in pids { w.scanProcess(pid) }
+      outputs[0] = w.out
+    } else {
+      let next = Atomic<Int>(0)
+      let options = self.options
+      outputs.withUnsafeMutableBufferPointer { slots in
+        let slotBase = OutputSlots(base: slots.baseAddress!)
+        DispatchQueue.concurrentPerform(iterations: workers) { k in
+          let w = ScanWorker(rootFD: rootFD, options: options)
+          while true {
+            let i = next.wrappingAdd(1, ordering: .relaxed).oldValue
+            if i >= pids.count { break }
+            w.scanProcess(pids[i])
+          }
+          slotBase.store(w.out, at: k)  // each worker writes only its own slot
+        }
+      }
+    }
+    return merge(outputs, listingError: listingError)
+  }
+
+  private func merge(_ outputs: [WorkerOutput], listingError: ProcFSError?) -> ProcScanResult {
+    var result = ProcScanResult()
+    result.processes.reserveCapacity(outputs.reduce(0) { $0 + $1.records.count })
+    var errors: [ProcFSError] = []
+    if let e = listingError { errors.append(e) }
+    var omitted = 0
+    for o in outputs {
+      result.processes.append(contentsOf: o.records)
+      result.denied.append(contentsOf: o.denied)
+      result.vanished += o.vanished
+      errors.append(contentsOf: o.errors)
+      omitted += o.errorsOmitted
+    }
+    result.processes.sort { $0.pid < $1.pid }
+    result.denied.sort()
+    let cap = max(0, options.maxErrors)
+    if errors.count > cap {
+      omitted += errors.count - cap
+      errors.removeLast(errors.count - cap)
+    }
+    result.errors = errors
+    result.errorsOmitted = omitted
+    return result
+  }
+
+  /// `st_ino` of this thread's network namespace: `<root>/thread-self/ns/net`, or
+  /// `<root>/self/ns/net` on kernels without `thread-self`. nil if neither can be read.
+  public func ownNetnsInode() -> UInt64? {
+    for sub in ["/thread-self/ns/net", "/self/ns/net"] {
+      let r = (options.root + sub).withCString { Sys.fstatat(AT_FDCWD, $0, 0) }
+      if case .success(let st) = r { return UInt64(st.st_ino) }
+    }
+    return nil
+  }
+}
+
+/// The workers' output array, shared across the join: worker `k` writes only index `k`,
+/// and the array is read only after `concurrentPerform` returns.
+struct OutputSlots: @unchecked Sendable {
+  let base: UnsafeMutablePointer<WorkerOutput>
+  func store(_ output: WorkerOutput, at index: Int) { (base + index).pointee = output }
+}
+
+/// What one worker found; merged after all workers finish.
+struct WorkerOutput: Sendable {
+  var records: [ProcessRecord] = []
+  var denied: [Int32] = []
+  var vanished = 0
+  var errors: [ProcFSError] = []
+  var errorsOmitted = 0
+}
+
+/// Per-thread scanning state: its own buffers, its own output. Never shared between threads.
+final class ScanWorker {
+  let rootFD: Int32
+  let options: ProcScanOptions
+  let useGetdents: Bool
+  var out = WorkerOutput()
+
+  /// Small files (stat, status, limits, cmdline); grows on demand.
+  private var file: UnsafeMutableRawBufferPointer
+  /// getdents64 records.
+  private let dirents: UnsafeMutableRawBufferPointer
+  /// One link target; PATH_MAX bytes.
+  private let link: UnsafeMutableRawBufferPointer
+  /// "<pid>\0".
+  private let pidName: UnsafeMutablePointer<CChar>
+
+  static let fileSize = 4096
+  static let direntsSize = 64 * 1024
+  static let linkSize = Int(PATH_MAX)
+  static let maxCommandLine = 1 << 20
+
+  init(rootFD: Int32, options: ProcScanOptions) {
+    self.rootFD = rootFD
+    self.options = options
+    self.useGetdents = options.directoryListing == .automatic && Sys.hasGetdents64
+    file = ScanWorker.allocate(ScanWorker.fileSize)
+    dirents = ScanWorker.allocate(ScanWorker.direntsSize)
+    link = ScanWorker.allocate(ScanWorker.linkSize)
+    pidName = .allocate(capacity: 16)
+  }
+
+  deinit {
+    file.deallocate()
+    dirents.deallocate()
+    link.deallocate()
+    pidName.deallocate()
+  }
+
+  /// Raw memory bound to CChar, so names inside it can be passed to C as strings.
+  private static func allocate(_ size: Int) -> UnsafeMutableRawBufferPointer {
+    let b = UnsafeMutableRawBufferPointer.allocate(byteCount: size, alignment: 8)
+    b.bindMemory(to: CChar.self)
+    return b
+  }
+
+  var listingOperation: String { useGetdents ? "getdents64" : "readdir" }
+
+  // MARK: errors
+
+  private func record(_ operation: String, _ path: @autoclosure () -> String, _ errno: Errno) {
+    if out.errors.count < options.maxErrors {
+      out.errors.append(ProcFSError(operation: operation, path: path(), errno: errno))
+    } else {
+      out.errorsOmitted += 1
+    }
+  }
+
+  private func recordParse(_ file: String, _ pid: Int32, _ error: ProcParseError) {
+    if out.errors.count < options.maxErrors {
+      out.errors.append(
+        ProcFSError(operation: "parse", path: "\(options.root)/\(pid)/\(file)", parseError: error))
+    } else {
+      out.errorsOmitted += 1
+    }
+  }
+
+  @inline(__always) private static func isVanished(_ e: Errno) -> Bool {
+    e == .noSuchFileOrDirectory || e == .noSuchProcess
+  }
+  @inline(__always) private static func isDenied(_ e: Errno) -> Bool {
+    e == .permissionDenied || e == .notPermitted
+  }
+
+  // MARK: directory walk
+
+  /// Calls `body` with each entry name of the directory open at `fd` (the name's base address
+  /// is a NUL-terminated C string) until it returns false. Returns the errno that stopped the
+  /// walk, or nil at the end (or when `body` stopped it).
+  func walkDirectory(_ fd: Int32, _ body: (UnsafeRawBufferPointer) -> Bool) -> Errno? {
+    if useGetdents {
+      while true {
+        switch Sys.getdents64(fd, dirents) {
+        case .failure(let e): return e
+        case .success(0): return nil
+        case .success(let n):
+          let records = UnsafeRawBufferPointer(rebasing: dirents[0..<min(n, dirents.count)])
+          var stopped = false
+          let wellFormed = ProcParsers.forEachDirent(records) { name, _ in
+            if !stopped && !body(name) { stopped = true }
+          }
+          if stopped { return nil }
+          if !wellFormed { return .badMessage }
+        }
+      }
+    }
+    // Fallback: readdir on a duplicate, so `fd` stays owned (and open) by the caller.
+    let dupFD: Int32
+    switch Sys.dupCloexec(fd) {
+    case .success(let d): dupFD = d
+    case .failure(let e): return e
+    }
+    let dir: OpaquePointer
+    switch Sys.fdopendir(dupFD) {
+    case .success(let d): dir = d
+    case .failure(let e):
+      Sys.close(dupFD)
+      return e
+    }
+    defer { Sys.closedir(dir) }
+    while true {
+      switch Sys.readdir(dir) {
+      case .failure(let e): return e
+      case .success(nil): return nil
+      case .success(let ent?):
+        let more = withUnsafePointer(to: &ent.pointee.d_name) { p in
+          let raw = UnsafeRawPointer(p)
+          return body(
+            UnsafeRawBufferPointer(
+              start: raw, count: strlen(raw.assumingMemoryBound(to: CChar.self))))
+        }
+        if !more { return nil }
+      }
+    }
+  }
+
+  // MARK: files
+
+  /// Reads the whole file `name` (relative to `dirfd`) into the reusable buffer, up to `limit` bytes.
+  private func readFile(_ dirfd: Int32, _ name: StaticString, limit: Int = 1 << 16) -> Result<
+    UnsafeRawBufferPointer, Errno
+  > {
+    let path = UnsafeRawPointer(name.utf8Start).assumingMemoryBound(to: CChar.self)
+    let fd: Int32
+    switch Sys.openat(dirfd, path, O_RDONLY | O_CLOEXEC) {
+    case .success(let f): fd = f
+    case .failure(let e): return .failure(e)
+    }
+    defer { Sys.close(fd) }
+    var total = 0
+    while true {
+      if total == file.count {
+        if file.count >= limit { break }
+        let bigger = ScanWorker.allocate(min(file.count * 4, limit))
+        bigger.copyMemory(from: UnsafeRawBufferPointer(rebasing: file[0..<total]))
+        file.deallocate()
+        file = bigger
+      }
+      switch Sys.read(fd, UnsafeMutableRawBufferPointer(rebasing: file[total...])) {
+      case .failure(let e): return .failure(e)
+      case .success(0): return .success(UnsafeRawBufferPointer(rebasing: file[0..<total]))
+      case .success(let n): total += n
+      }
+    }
+    return .success(UnsafeRawBufferPointer(rebasing: file[0..<total]))
+  }
+
+  private func writePidName(_ pid: Int32) {
+    var digits:
+      (CChar, CChar, CChar, CChar, CChar, CChar, CChar, CChar, CChar, CChar, CChar, CChar) =
+        (0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0)
+    var v = UInt32(bitPattern: pid)
+    var count = 0
+    withUnsafeMutableBytes(of: &digits) { d in
+      repeat {
+        d[count] = UInt8(ascii: "0") + UInt8(v % 10)
+        v /= 10
+        count += 1
+      } while v > 0
+      for i in 0..<count { pidName[i] = CChar(bitPattern: d[count - 1 - i]) }
+    }
+    pidName[count] = 0
+  }
+
+  // MARK: one process
+
+  func scanProcess(_ pid: Int32) {
+    let root = options.root
+    writePidName(pid)
+    let pidFD: Int32
+    switch Sys.openat(rootFD, pidName, O_RDONLY | O_DIRECTORY | O_CLOEXEC) {
+    case .success(let fd): pidFD = fd
+    case .failure(let e):
+      if Self.isVanished(e) {
+        out.vanished += 1
+      } else if Self.isDenied(e) {
+        out.denied.append(pid)
+      } else {
+        record("openat", "\(root)/\(pid)", e)
+      }
+      return
+    }
+    defer { Sys.close(pidFD) }
+
+    var rec = ProcessRecord(pid: pid)
+
+    // stat: command, state, ppid, start time. A vanished process reads as ENOENT/ESRCH or as empty.
+    switch readFile(pidFD, "stat") {
+    case .failure(let e):
+      if Self.isVanished(e) {
+        out.vanished += 1
+        return
+      }
+      if Self.isDenied(e) {
+        out.denied.append(pid)
+      } else {
+        record("read", "\(root)/\(pid)/stat", e)
+      }
+      return
+    case .success(let bytes):
+      if bytes.isEmpty {
+        out.vanished += 1
+        return
+      }
+      do {
+        let st = try ProcParsers.stat(bytes)
+        rec.command = st.command
+        rec.state = st.state
+        rec.ppid = st.ppid
+        rec.startTimeTicks = st.startTimeTicks
+      } catch {
+        recordParse("stat", pid, error)  // keep the process: its sockets still matter
+      }
+    }
+
+    // status: uids. Fallback: the owner of /proc/<pid> (its effective uid when dumpable).
+    var haveUID = false
+    switch readFile(pidFD, "status") {
+    case .success(let bytes) where !bytes.isEmpty:
+      do {
+        let st = try ProcParsers.status(bytes)
+        rec.uid = st.effectiveUID
+        rec.realUID = st.realUID
+        rec.namespacePIDs = st.namespacePIDs
+        haveUID = true
+      } catch {
+        recordParse("status", pid, error)
+      }
+    case .success: break
+    case .failure(let e):
+      if !Self.isVanished(e) { record("read", "\(root)/\(pid)/status", e) }
+    }
+    if !haveUID, case .success(let st) = Sys.fstat(pidFD) {
+      rec.uid = st.st_uid
+      rec.realUID = st.st_uid
+    }
+
+    if options.readLimits {
+      switch readFile(pidFD, "limits") {
+      case .success(let bytes) where !bytes.isEmpty:
+        do {
+          let l = try ProcParsers.openFilesLimit(bytes)
+          rec.fdLimitSoft = l.soft
+          rec.fdLimitHard = l.hard
+          rec.fdLimitRead = true
+        } catch {
+          recordParse("limits", pid, error)
+        }
+      case .success: break
+      case .failure(let e):
+        if !Self.isVanished(e) && !Self.isDenied(e) { record("read", "\(root)/\(pid)/limits", e) }
+      }
+    }
+
+    if options.readCommandLine {
+      switch readFile(pidFD, "cmdline", limit: Self.maxCommandLine) {
+      case .success(let bytes): rec.commandLine = ProcParsers.commandLine(bytes)
+      case .failure(let e):
+        if !Self.isVanished(e) && !Self.isDenied(e) { record("read", "\(root)/\(pid)/cmdline", e) }
+      }
+    }
+
+    // Network namespace: follow the ns/net magic link and take the inode. Denied for other
+    // users' processes when unprivileged: then nil, silently.
+    if case .success(let st) = Sys.fstatat(pidFD, "ns/net", 0) {
+      rec.netnsInode = UInt64(st.st_ino)
+    }
+
+    let fdDir: Int32
+    switch Sys.openat(pidFD, "fd", O_RDONLY | O_DIRECTORY | O_CLOEXEC) {
+    case .success(let d): fdDir = d
+    case .failure(let e):
+      if Self.isVanished(e) {
+        out.vanished += 1
+        return
+      }
+      if Self.isDenied(e) {
+        out.denied.append(pid)
+      } else {
+        record("openat", "\(root)/\(pid)/fd", e)
+      }
+      rec.fdsReadable = false
+      out.records.append(rec)
+      return
+    }
+    defer { Sys.close(fdDir) }
+
+    var counts = DescriptorCounts()
+    var sockets: [SocketDescriptor] = []
+    let keep = options.keepOtherDescriptors
+    var others: [(fd: Int32, target: FDTarget)] = []
+    let link = self.link
+    var linksDenied = false
+    let walkError = walkDirectory(fdDir) { name in
+      guard let fd = ProcParsers.numericName(name) else { return true }  // ".", ".."
+      let cname = name.baseAddress!.assumingMemoryBound(to: CChar.self)
+      let len: Int
+      switch Sys.readlinkat(fdDir, cname, link) {
+      case .success(let n): len = n
+      case .failure(let e):
+        // ENOENT: the fd was closed after getdents listed it. Not an error.
+        if Self.isVanished(e) { return true }
+        // The fd dir may list but refuse every link (ptrace access check): /proc/1 here.
+        if Self.isDenied(e) {
+          linksDenied = true
+          return false
+        }
+        record("readlinkat", "\(root)/\(pid)/fd/\(fd)", e)
+        return true
+      }
+      let target = UnsafeRawBufferPointer(rebasing: link[0..<len])
+      counts.total += 1
+      let kind = ProcParsers.fdTargetKind(target)
+      switch kind {
+      case .socket(let inode):
+        counts.sockets += 1
+        sockets.append(SocketDescriptor(fd: fd, inode: inode))
+        return true
+      case .pipe: counts.pipes += 1
+      case .anonInode: counts.anonInodes += 1
+      case .path: counts.files += 1
+      case .other: counts.other += 1
+      }
+      if keep { others.append((fd: fd, target: ProcParsers.fdTarget(target))) }
+      return true
+    }
+    rec.fdsReadable = !linksDenied
+    if linksDenied { out.denied.append(pid) }
+    if let e = walkError {
+      if Self.isVanished(e) {
+        out.vanished += 1
+        return
+      }
+      // Keep what was read; say it is incomplete.
+      if Self.isDenied(e) {
+        if !linksDenied { out.denied.append(pid) }
+      } else {
+        record(listingOperation, "\(root)/\(pid)/fd", e)
+      }
+      rec.fdsReadable = false
+    }
+    rec.descriptorCounts = counts
+    rec.sockets = sockets
+    if keep { rec.otherDescriptors = others }
+    out.records.append(rec)
+  }
+}
