@@ -89,10 +89,20 @@ public final class FlowInspector {
     flows.reserveCapacity(1024)
     for query in options.queries {
       let start = flows.count
+      // A netlink socket with multicast groups comes twice in one dump; its cookie is unique.
+      var netlinkCookies = Set<UInt64>()
       let result = source.dump(
         query, states: statesMask(for: query, options), bytecode: nil,
-        restart: { flows.removeSubrange(start...) },
-        record: { flows.append(Flow($0, netns: netns)) })
+        restart: {
+          flows.removeSubrange(start...)
+          netlinkCookies.removeAll()
+        },
+        record: { record in
+          if case .netlink(let socket) = record, !netlinkCookies.insert(socket.cookie).inserted {
+            return
+          }
+          flows.append(Flow(record, netns: netns))
+        })
       let name = displayName(of: query)
       switch result.status {
       case .complete: break

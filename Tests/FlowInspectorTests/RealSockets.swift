@@ -42,7 +42,7 @@ enum IPFamily { case v4, v6 }
 /// A socket bound to the loopback address of `family` on an ephemeral port.
 func loopbackSocket(_ family: IPFamily, type: Int32) throws -> OwnedFD {
   let domain = family == .v4 ? AF_INET : AF_INET6
-  let fd = socket(domain, type | Int32(SOCK_CLOEXEC), 0)
+  let fd = socket(domain, type | Int32(SOCK_CLOEXEC.rawValue), 0)
   guard fd >= 0 else { throw SocketFailure("socket") }
   let owned = OwnedFD(fd)
   var one: Int32 = 1
@@ -91,7 +91,7 @@ struct TCPConnection {
   init(_ family: IPFamily) throws {
     listener = try loopbackSocket(family, type: Int32(SOCK_STREAM.rawValue))
     guard listen(listener.fd, 16) == 0 else { throw SocketFailure("listen") }
-    let clientFD = socket(family == .v4 ? AF_INET : AF_INET6, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC), 0)
+    let clientFD = socket(family == .v4 ? AF_INET : AF_INET6, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
     guard clientFD >= 0 else { throw SocketFailure("socket") }
     client = OwnedFD(clientFD)
     try bindOrConnect(clientFD, family, port: listener.localPort, connect: true)
