@@ -4,16 +4,29 @@ import SockDiag
   import Glibc
 #endif
 
+/// The two calls a dump needs from a netlink socket; tests put a fake kernel behind it.
+public protocol DatagramChannel: AnyObject {
+  func send(_ message: [UInt8]) throws(TransportError)
+  /// One datagram, valid until the next call.
+  func receive() throws(TransportError) -> UnsafeRawBufferPointer
+}
+
+extension NetlinkSocket: DatagramChannel {}
+
 /// Asks the running kernel, in the network namespace of the thread that created it.
 public final class KernelSource: SockDiagSource {
-  private let socket: NetlinkSocket
+  private let socket: DatagramChannel
   private var sequence: UInt32 = 1
   private let recorder: DumpRecorder?
   /// How often an inconsistent dump (NLM_F_DUMP_INTR) is tried in all.
   public var attempts = 3
 
-  public init(recorder: DumpRecorder? = nil) throws(TransportError) {
-    self.socket = try NetlinkSocket()
+  public convenience init(recorder: DumpRecorder? = nil) throws(TransportError) {
+    self.init(channel: try NetlinkSocket(), recorder: recorder)
+  }
+
+  public init(channel: DatagramChannel, recorder: DumpRecorder? = nil) {
+    self.socket = channel
     self.recorder = recorder
   }
 
