@@ -1,0 +1,169 @@
+import FlowModel
+
+/// A column of the table and CSV outputs; the raw value is the name `-o/--columns` accepts.
+public enum Column: String, CaseIterable, Sendable {
+  case proto, local, remote
+  case bytesIn = "bytes-in"
+  case bytesOut = "bytes-out"
+  case packetsIn = "pkts-in"
+  case packetsOut = "pkts-out"
+  case retrans, netif, state, rtt, process, fd, user
+  case sendQ = "send-q"
+  case recvQ = "recv-q"
+  case cgroup, netns, cc, inode, uid, cookie, mark, tos, drops, shutdown, cwnd, peer, pid, command
+
+  /// The table header.
+  public var title: String {
+    switch self {
+    case .proto: "Proto"
+    case .local: "Local Address"
+    case .remote: "Remote Address"
+    case .bytesIn: "In Bytes"
+    case .bytesOut: "Out Bytes"
+    case .packetsIn: "In Pkts"
+    case .packetsOut: "Out Pkts"
+    case .retrans: "Retrans"
+    case .netif: "NetIf"
+    case .state: "State"
+    case .rtt: "RTT"
+    case .process: "Process"
+    case .fd: "FD"
+    case .user: "User"
+    case .sendQ: "Send-Q"
+    case .recvQ: "Recv-Q"
+    case .cgroup: "Cgroup"
+    case .netns: "NetNS"
+    case .cc: "CC"
+    case .inode: "Inode"
+    case .uid: "UID"
+    case .cookie: "Cookie"
+    case .mark: "Mark"
+    case .tos: "TOS"
+    case .drops: "Drops"
+    case .shutdown: "Shutdown"
+    case .cwnd: "Cwnd"
+    case .peer: "Peer"
+    case .pid: "PID"
+    case .command: "Command"
+    }
+  }
+
+  /// A one-line description for `--help` / `--list-columns`.
+  public var summary: String {
+    switch self {
+    case .proto: "transport protocol (tcp, udp, unix, packet, netlink, …)"
+    case .local: "local address:port, UNIX path or @abstract name, packet ifname/ethertype"
+    case .remote: "remote address:port; UNIX: peer:command.pid of the peer socket's owner"
+    case .bytesIn: "bytes received (TCP); - when the kernel gives no counter"
+    case .bytesOut: "bytes sent and acknowledged (TCP)"
+    case .packetsIn: "segments received (TCP)"
+    case .packetsOut: "segments sent (TCP)"
+    case .retrans: "segments retransmitted in total (TCP)"
+    case .netif: "interface the socket is bound to"
+    case .state: "socket state (ESTAB, LISTEN, UNCONN, …)"
+    case .rtt: "smoothed round-trip time (TCP)"
+    case .process: "owning process as command.pid, +N for more processes"
+    case .fd: "descriptor number in the (first) owning process"
+    case .user: "user of the (first) owning process, else the socket's uid"
+    case .sendQ: "send queue bytes"
+    case .recvQ: "receive queue bytes"
+    case .cgroup: "cgroup v2 id"
+    case .netns: "network namespace inode"
+    case .cc: "congestion control algorithm (TCP)"
+    case .inode: "socket inode"
+    case .uid: "socket uid"
+    case .cookie: "socket cookie"
+    case .mark: "firewall mark (SO_MARK)"
+    case .tos: "TOS / traffic class"
+    case .drops: "packets dropped by the socket"
+    case .shutdown: "shutdown state: <-> open, --> receive shut, <-- send shut, --- both"
+    case .cwnd: "congestion window in segments (TCP)"
+    case .peer: "UNIX peer socket inode"
+    case .pid: "pid of the (first) owning process"
+    case .command: "command of the (first) owning process"
+    }
+  }
+
+  /// Numbers are right-aligned in the table; text is left-aligned.
+  public var isNumeric: Bool {
+    switch self {
+    case .bytesIn, .bytesOut, .packetsIn, .packetsOut, .retrans, .rtt, .fd, .sendQ, .recvQ,
+      .cgroup, .netns, .inode, .uid, .cookie, .mark, .tos, .drops, .cwnd, .peer, .pid:
+      true
+    default: false
+    }
+  }
+
+  /// The columns that may be shortened to fit `RenderOptions.terminalWidth`, and the narrowest
+  /// they are made (the title is cut too when it is wider).
+  var minimumFitWidth: Int? {
+    switch self {
+    case .local, .remote: 12
+    case .process: 10
+    case .command: 8
+    default: nil
+    }
+  }
+
+  public static let defaults: [Column] = [
+    .proto, .local, .remote, .bytesIn, .bytesOut, .packetsIn, .packetsOut, .retrans, .netif,
+    .state, .rtt, .process,
+  ]
+
+  /// Parses a comma-separated `-o` list (`proto,local,bytes-in`; spaces and case ignored).
+  /// Fails with the first unknown name. A leading `+` (`+cc,cwnd`) appends to the defaults.
+  public static func parseList(_ text: String) -> Result<[Column], UnknownColumn> {
+    var names = Substring(text)
+    var columns: [Column] = []
+    if names.hasPrefix("+") {
+      names = names.dropFirst()
+      columns = defaults
+    }
+    for name in names.split(separator: ",", omittingEmptySubsequences: true) {
+      let trimmed = name.trimmingSpaces().lowercased()
+      guard let column = Column(rawValue: trimmed) else {
+        return .failure(UnknownColumn(name: trimmed))
+      }
+      columns.append(column)
+    }
+    return .success(columns)
+  }
+}
+
+/// A column name `-o` does not know.
+public struct UnknownColumn: Error, Sendable, CustomStringConvertible {
+  public var name: String
+  public var description: String {
+    "unknown column '\(name)'; known: " + Column.allCases.map(\.rawValue).joined(separator: ",")
+  }
+}
+
+extension Substring {
+  fileprivate func trimmingSpaces() -> Substring {
+    var s = self
+    while s.first == " " { s = s.dropFirst() }
+    while s.last == " " { s = s.dropLast() }
+    return s
+  }
+}
+
+/// What and how to render.
+public struct RenderOptions: Sendable {
+  /// Table and CSV columns, in order (JSON ignores them and always writes the full object).
+  public var columns: [Column] = Column.defaults
+  /// The table's title line and the CSV header row (`-H/--no-header` turns it off).
+  public var header = true
+  /// No truncation at all, even when `terminalWidth` is set.
+  public var wide = false
+  /// Exact byte counts instead of `1.2 MiB` in the table (CSV and JSON are always exact).
+  public var exactBytes = false
+  /// ANSI colours for states and a bold header; the caller decides (tty, NO_COLOR, --color).
+  public var color = false
+  /// When set and not `wide`, the Local/Remote/Process/Command columns are shortened by
+  /// display width so the lines fit, if they can.
+  public var terminalWidth: Int? = nil
+  /// ifindex → name; the NetIf column and JSON `interface_name` use it.
+  public var interfaceNames: [UInt32: String] = [:]
+
+  public init() {}
+}

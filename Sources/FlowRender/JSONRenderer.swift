@@ -1,0 +1,273 @@
+import FlowModel
+
+/// JSON and NDJSON output; the contract is docs/json.md and docs/flowscope.schema.json.
+/// Every flow object has every key, in a fixed order; unknown values are `null`, never 0.
+/// The only optional keys are the `*_bytes` fields that carry names that are not valid UTF-8.
+public enum JSONRenderer {
+  /// The `version` field of every document and NDJSON line. Bump it on any incompatible change
+  /// (a key removed, renamed or given another type); adding keys keeps it.
+  public static let formatVersion = 1
+
+  /// One document: `{"version":1,"host":…,"time":…,"flows":[…],"warnings":[…]}` and a newline.
+  /// Each flow is on its own line so the output diffs and greps well.
+  public static func render(
+    _ snapshot: Snapshot, options: RenderOptions, into out: inout OutputBuffer
+  ) {
+    let context = RenderContext(snapshot, options: options, mode: .csv, namingPeers: false)
+    out.append("{\"version\":")
+    out.appendDecimal(UInt64(formatVersion))
+    out.append(",\"host\":")
+    out.appendJSONString(snapshot.host)
+    out.append(",\"time\":\"")
+    appendRFC3339(snapshot.time, into: &out)
+    out.append("\",\"flows\":[")
+    for (index, flow) in snapshot.flows.enumerated() {
+      out.append(index == 0 ? "\n{" : ",\n{")
+      appendFlowFields(flow, context: context, into: &out)
+      out.append(UInt8(ascii: "}"))
+    }
+    if !snapshot.flows.isEmpty { out.append(UInt8(ascii: "\n")) }
+    out.append("],\"warnings\":[")
+    for (index, warning) in snapshot.warnings.enumerated() {
+      if index > 0 { out.append(UInt8(ascii: ",")) }
+      out.appendJSONString(warning.description)
+    }
+    out.append("]}\n")
+  }
+
+  /// NDJSON: one line per flow, `{"version":1,"time":…,"host":…,"proto":…}`, then one line per
+  /// warning, `{"version":1,"time":…,"host":…,"warning":"…"}`.
+  public static func renderLines(
+    _ snapshot: Snapshot, options: RenderOptions, into out: inout OutputBuffer
+  ) {
+    let context = RenderContext(snapshot, options: options, mode: .csv, namingPeers: false)
+    var prefix = OutputBuffer(capacity: 96)
+    prefix.append("{\"version\":")
+    prefix.appendDecimal(UInt64(formatVersion))
+    prefix.append(",\"time\":\"")
+    appendRFC3339(snapshot.time, into: &prefix)
+    prefix.append("\",\"host\":")
+    prefix.appendJSONString(snapshot.host)
+    prefix.append(UInt8(ascii: ","))
+    for flow in snapshot.flows {
+      out.append(contentsOf: prefix.bytes)
+      appendFlowFields(flow, context: context, into: &out)
+      out.append("}\n")
+    }
+    for warning in snapshot.warnings {
+      out.append(contentsOf: prefix.bytes)
+      out.append("\"warning\":")
+      out.appendJSONString(warning.description)
+      out.append("}\n")
+    }
+  }
+
+  /// The kernel's name of a socket state (`include/net/tcp_states.h` without `TCP_`).
+  public static func kernelStateName(_ state: SocketState) -> StaticString {
+    switch state {
+    case .established: "ESTABLISHED"
+    case .synSent: "SYN_SENT"
+    case .synReceived: "SYN_RECV"
+    case .finWait1: "FIN_WAIT1"
+    case .finWait2: "FIN_WAIT2"
+    case .timeWait: "TIME_WAIT"
+    case .close: "CLOSE"
+    case .closeWait: "CLOSE_WAIT"
+    case .lastAck: "LAST_ACK"
+    case .listen: "LISTEN"
+    case .closing: "CLOSING"
+    case .newSynReceived: "NEW_SYN_RECV"
+    case .boundInactive: "BOUND_INACTIVE"
+    }
+  }
+
+  /// The `type` field: the socket type's name, or nil for a number we do not know.
+  public static func socketTypeName(_ type: UInt8) -> StaticString? {
+    switch type {
+    case 1: "stream"
+    case 2: "dgram"
+    case 3: "raw"
+    case 4: "rdm"
+    case 5: "seqpacket"
+    case 6: "dccp"
+    case 10: "packet"
+    default: nil
+    }
+  }
+
+  // MARK: - Flow object
+
+  static func appendFlowFields(_ flow: Flow, context: RenderContext, into out: inout OutputBuffer) {
+    out.append("\"proto\":\"")
+    out.append(utf8: flow.proto.rawValue)
+    out.append("\",\"family\":\"")
+    out.append(utf8: flow.family.rawValue)
+    out.append("\",\"state\":")
+    let hasState = context.hasState(flow)
+    if hasState, let state = flow.socketState {
+      out.append(UInt8(ascii: "\""))
+      out.append(kernelStateName(state))
+      out.append(UInt8(ascii: "\""))
+    } else {
+      out.append("null")
+    }
+    out.append(",\"state_code\":")
+    appendOptional(hasState ? UInt64(flow.state) : nil, into: &out)
+    out.append(",\"type\":")
+    if let name = socketTypeName(flow.socketType) {
+      out.append(UInt8(ascii: "\""))
+      out.append(name)
+      out.append(UInt8(ascii: "\""))
+    } else {
+      out.append("null")
+    }
+    out.append(",\"local\":")
+    appendEndpoint(flow.local, into: &out)
+    out.append(",\"remote\":")
+    if flow.family == .unix, let peer = flow.peerInode {
+      out.append("{\"peer_inode\":")
+      out.appendDecimal(peer)
+      out.append(UInt8(ascii: "}"))
+    } else {
+      appendEndpoint(flow.remote, into: &out)
+    }
+    out.append(",\"inode\":")
+    out.appendDecimal(flow.inode)
+    out.append(",\"cookie\":")
+    out.appendDecimal(flow.cookie)
+    out.append(",\"uid\":")
+    appendOptional(flow.uid.map(UInt64.init), into: &out)
+    out.append(",\"netns\":")
+    out.appendDecimal(flow.netns)
+    out.append(",\"interface\":")
+    out.appendDecimal(UInt64(flow.interfaceIndex))
+    out.append(",\"interface_name\":")
+    if flow.interfaceIndex != 0, let name = context.options.interfaceNames[flow.interfaceIndex] {
+      out.appendJSONString(name)
+    } else {
+      out.append("null")
+    }
+    let counters = flow.counters
+    out.append(",\"bytes_in\":")
+    appendOptional(counters.bytesIn, into: &out)
+    out.append(",\"bytes_out\":")
+    appendOptional(counters.bytesOut, into: &out)
+    out.append(",\"packets_in\":")
+    appendOptional(counters.packetsIn, into: &out)
+    out.append(",\"packets_out\":")
+    appendOptional(counters.packetsOut, into: &out)
+    out.append(",\"retrans_bytes\":")
+    appendOptional(counters.bytesRetransmitted, into: &out)
+    out.append(",\"retransmits_total\":")
+    appendOptional(counters.retransmitsTotal.map(UInt64.init), into: &out)
+    let tcp = flow.tcp
+    out.append(",\"rtt_us\":")
+    appendOptional(tcp.map { UInt64($0.rttMicros) }, into: &out)
+    out.append(",\"rttvar_us\":")
+    appendOptional(tcp.map { UInt64($0.rttVarMicros) }, into: &out)
+    out.append(",\"min_rtt_us\":")
+    appendOptional(tcp.map { UInt64($0.minRttMicros) }, into: &out)
+    out.append(",\"cwnd\":")
+    appendOptional(tcp.map { UInt64($0.congestionWindow) }, into: &out)
+    out.append(",\"retransmits\":")
+    appendOptional(tcp.map { UInt64($0.retransmits) }, into: &out)
+    out.append(",\"lost\":")
+    appendOptional(tcp.map { UInt64($0.lost) }, into: &out)
+    out.append(",\"last_send_ms\":")
+    appendOptional(tcp.map { UInt64($0.lastDataSentMs) }, into: &out)
+    out.append(",\"last_recv_ms\":")
+    appendOptional(tcp.map { UInt64($0.lastDataReceivedMs) }, into: &out)
+    out.append(",\"congestion\":")
+    if let cc = tcp?.congestionControl { out.appendJSONString(cc) } else { out.append("null") }
+    out.append(",\"recv_q\":")
+    out.appendDecimal(UInt64(flow.receiveQueue))
+    out.append(",\"send_q\":")
+    out.appendDecimal(UInt64(flow.sendQueue))
+    out.append(",\"shutdown\":")
+    appendOptional(flow.shutdown.map(UInt64.init), into: &out)
+    out.append(",\"cgroup_id\":")
+    appendOptional(flow.cgroupID, into: &out)
+    out.append(",\"mark\":")
+    appendOptional(flow.mark.map(UInt64.init), into: &out)
+    out.append(",\"tos\":")
+    appendOptional(flow.tos.map(UInt64.init), into: &out)
+    out.append(",\"drops\":")
+    appendOptional(flow.socketDrops.map(UInt64.init), into: &out)
+    out.append(",\"protocol\":")
+    appendOptional(flow.protocolNumber.map(UInt64.init), into: &out)
+    out.append(",\"processes\":[")
+    for (index, owner) in flow.owners.enumerated() {
+      if index > 0 { out.append(UInt8(ascii: ",")) }
+      out.append("{\"pid\":")
+      out.appendDecimal(Int64(owner.pid))
+      out.append(",\"command\":")
+      let process = context.snapshot.processes[owner.pid]
+      if let process {
+        if !out.appendJSONString(process.command) {
+          out.append(",\"command_bytes\":\"")
+          out.appendHexBytes(process.command)
+          out.append(UInt8(ascii: "\""))
+        }
+      } else {
+        out.append("null")
+      }
+      out.append(",\"fd\":")
+      out.appendDecimal(Int64(owner.fd))
+      out.append(",\"user\":")
+      if let user = process?.user { out.appendJSONString(user) } else { out.append("null") }
+      out.append(UInt8(ascii: "}"))
+    }
+    out.append(UInt8(ascii: "]"))
+  }
+
+  static func appendOptional(_ value: UInt64?, into out: inout OutputBuffer) {
+    if let value { out.appendDecimal(value) } else { out.append("null") }
+  }
+
+  static func appendEndpoint(_ endpoint: Endpoint, into out: inout OutputBuffer) {
+    switch endpoint {
+    case .ip(let address, let port):
+      out.append("{\"address\":\"")
+      formatAddress(address, into: &out)
+      out.append("\",\"port\":")
+      out.appendDecimal(UInt64(port))
+      out.append(UInt8(ascii: "}"))
+    case .unixPath(let path):
+      out.append("{\"path\":")
+      if !out.appendJSONString(path) {
+        out.append(",\"path_bytes\":\"")
+        out.appendHexBytes(path)
+        out.append(UInt8(ascii: "\""))
+      }
+      out.append(UInt8(ascii: "}"))
+    case .unixAbstract(let name):
+      out.append("{\"abstract\":")
+      if !out.appendJSONString(name, nulAs: UInt8(ascii: "@")) {
+        out.append(",\"abstract_bytes\":\"")
+        out.appendHexBytes(name)
+        out.append(UInt8(ascii: "\""))
+      }
+      out.append(UInt8(ascii: "}"))
+    case .packet(let interfaceIndex, let ethertype):
+      out.append("{\"interface\":")
+      out.appendDecimal(UInt64(interfaceIndex))
+      out.append(",\"ethertype\":")
+      out.appendDecimal(UInt64(ethertype))
+      out.append(UInt8(ascii: "}"))
+    case .netlink(let portID, let group):
+      out.append("{\"port_id\":")
+      out.appendDecimal(UInt64(portID))
+      out.append(",\"group\":")
+      out.appendDecimal(UInt64(group))
+      out.append(UInt8(ascii: "}"))
+    case .vsock(let cid, let port):
+      out.append("{\"cid\":")
+      out.appendDecimal(UInt64(cid))
+      out.append(",\"port\":")
+      out.appendDecimal(UInt64(port))
+      out.append(UInt8(ascii: "}"))
+    case .none:
+      out.append("null")
+    }
+  }
+}

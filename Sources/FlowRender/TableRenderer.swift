@@ -1,0 +1,177 @@
+import FlowModel
+
+/// The human table: aligned columns, two spaces apart, numbers right-aligned, names escaped
+/// for the terminal, optionally shortened by display width to fit the terminal.
+///
+/// Two passes over one byte arena: every cell is written once into the arena (with its display
+/// width noted), the column widths are settled, then the lines are copied out with padding.
+public enum TableRenderer {
+  public static func render(
+    _ snapshot: Snapshot, options: RenderOptions, into out: inout OutputBuffer
+  ) {
+    let columns = options.columns
+    guard !columns.isEmpty else { return }
+    let context = RenderContext(snapshot, options: options, mode: .table)
+    let flows = snapshot.flows
+    let columnCount = columns.count
+
+    // Pass 1: the cells.
+    var arena = OutputBuffer(capacity: max(1 << 12, flows.count * columnCount * 10))
+    var starts = [Int](repeating: 0, count: flows.count * columnCount + 1)
+    var widths = [Int32](repeating: 0, count: flows.count * columnCount)
+    var columnWidths = columns.map { displayWidth(of: ArraySlice($0.title.utf8)) }
+    if !options.header { columnWidths = Array(repeating: 0, count: columnCount) }
+    var cell = 0
+    for flow in flows {
+      for (j, column) in columns.enumerated() {
+        let start = arena.count
+        starts[cell] = start
+        context.appendCell(column, of: flow, into: &arena)
+        let width = arena.bytes.withUnsafeBufferPointer {
+          cellWidth(UnsafeBufferPointer(rebasing: $0[start..<$0.count]))
+        }
+        widths[cell] = Int32(width)
+        if width > columnWidths[j] { columnWidths[j] = width }
+        cell += 1
+      }
+    }
+    starts[cell] = arena.count
+
+    if !options.wide, let terminalWidth = options.terminalWidth {
+      fit(&columnWidths, columns: columns, flows: flows, widths: widths, into: terminalWidth)
+    }
+
+    // Pass 2: the lines.
+    out.bytes.reserveCapacity(out.count + arena.count + flows.count * columnCount * 4)
+    if options.header {
+      if options.color { out.append("\u{1b}[1m") }
+      for (j, column) in columns.enumerated() {
+        if j > 0 { out.append("  ") }
+        var title = column.title
+        title.withUTF8 { p in
+          let isLast = j == columnCount - 1
+          appendAligned(
+            p, width: displayWidth(p), columnWidth: columnWidths[j],
+            rightAligned: column.isNumeric, pad: !isLast || column.isNumeric, style: .end,
+            into: &out)
+        }
+      }
+      if options.color { out.append("\u{1b}[0m") }
+      out.append(UInt8(ascii: "\n"))
+    }
+    arena.bytes.withUnsafeBufferPointer { all in
+      var cell = 0
+      for flow in flows {
+        for (j, column) in columns.enumerated() {
+          if j > 0 { out.append("  ") }
+          let p = UnsafeBufferPointer(rebasing: all[starts[cell]..<starts[cell + 1]])
+          let isLast = j == columnCount - 1
+          let colour = options.color && column == .state ? stateColour(flow) : nil
+          if let colour { out.append(colour) }
+          appendAligned(
+            p, width: Int(widths[cell]), columnWidth: columnWidths[j],
+            rightAligned: column.isNumeric, pad: (!isLast || column.isNumeric) && colour == nil,
+            style: truncationStyle(column, flow: flow, cell: p), into: &out)
+          if colour != nil {
+            out.append("\u{1b}[0m")
+            if !isLast { out.appendSpaces(columnWidths[j] - Int(widths[cell])) }
+          }
+          cell += 1
+        }
+        out.append(UInt8(ascii: "\n"))
+      }
+    }
+  }
+
+  /// Lines `flowscope: warning: …` for the snapshot's warnings, for standard error.
+  public static func renderWarnings(_ snapshot: Snapshot, into out: inout OutputBuffer) {
+    for warning in snapshot.warnings {
+      out.append("flowscope: warning: ")
+      var text = warning.description
+      text.withUTF8 { appendSanitized($0, into: &out) }
+      out.append(UInt8(ascii: "\n"))
+    }
+  }
+
+  // MARK: - Layout
+
+  /// Shrinks the columns that may be shortened (Local, Remote, Process, Command), widest
+  /// first and one cell at a time, until the line fits in `terminalWidth` or they all reach
+  /// their minimum. The other columns are never cut; a line can stay too wide.
+  static func fit(
+    _ columnWidths: inout [Int], columns: [Column], flows: [Flow], widths: [Int32],
+    into terminalWidth: Int
+  ) {
+    var total = columnWidths.reduce(0, +) + 2 * (columns.count - 1)
+    guard total > terminalWidth else { return }
+    let minimums = columns.enumerated().map { j, column in
+      column.minimumFitWidth.map { min($0, columnWidths[j]) }
+    }
+    while total > terminalWidth {
+      var widest = -1
+      for j in columns.indices {
+        guard let minimum = minimums[j], columnWidths[j] > minimum else { continue }
+        if widest < 0 || columnWidths[j] > columnWidths[widest] { widest = j }
+      }
+      if widest < 0 { break }
+      columnWidths[widest] -= 1
+      total -= 1
+    }
+  }
+
+  static func truncationStyle(_ column: Column, flow: Flow, cell: UnsafeBufferPointer<UInt8>)
+    -> TruncationStyle
+  {
+    switch column {
+    case .local, .remote:
+      let endpoint = column == .local ? flow.local : flow.remote
+      switch endpoint {
+      case .ip, .vsock, .netlink: return .keepingSuffix(from: UInt8(ascii: ":"))
+      case .unixPath: return .start
+      default:
+        // UNIX remote: `peer:command.pid`.
+        if cell.starts(with: "peer:".utf8) { return .keepingSuffix(from: UInt8(ascii: ".")) }
+        return .end
+      }
+    case .process: return .keepingSuffix(from: UInt8(ascii: "."))
+    default: return .end
+    }
+  }
+
+  /// Appends a cell in a column of `columnWidth` cells: padded on the left or right, or cut
+  /// (with `…`) when wider. With `pad` false (last text column), no trailing spaces.
+  static func appendAligned(
+    _ p: UnsafeBufferPointer<UInt8>, width: Int, columnWidth: Int, rightAligned: Bool, pad: Bool,
+    style: TruncationStyle, into out: inout OutputBuffer
+  ) {
+    if width <= columnWidth {
+      if rightAligned { out.appendSpaces(columnWidth - width) }
+      out.append(contentsOf: p)
+      if !rightAligned && pad { out.appendSpaces(columnWidth - width) }
+      return
+    }
+    let written = appendTruncated(p, width: columnWidth, style: style, into: &out)
+    // A wide character that did not fit leaves one cell to fill.
+    if pad || rightAligned { out.appendSpaces(columnWidth - written) }
+  }
+
+  static func cellWidth(_ p: UnsafeBufferPointer<UInt8>) -> Int {
+    for byte in p where byte >= 0x80 { return displayWidth(p) }
+    return p.count  // ASCII, and cells hold no controls
+  }
+
+  static func stateColour(_ flow: Flow) -> StaticString? {
+    guard flow.proto != .packet && flow.proto != .netlink, let state = flow.socketState else {
+      return nil
+    }
+    switch state {
+    case .established: return "\u{1b}[32m"  // green
+    case .listen: return "\u{1b}[36m"  // cyan
+    case .synSent, .synReceived, .newSynReceived, .finWait1, .finWait2, .timeWait, .closing,
+      .lastAck:
+      return "\u{1b}[33m"  // yellow: in transition
+    case .closeWait: return "\u{1b}[31m"  // red: the peer closed and the process has not
+    case .close, .boundInactive: return nil
+    }
+  }
+}
