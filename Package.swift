@@ -46,7 +46,10 @@ let package = Package(
       name: "FlowInspectorTests",
       dependencies: ["FlowInspector", "NetlinkTransport", "SockDiag", "ProcFS", "FlowModel"]
     ),
-    .testTarget(name: "FlowRenderTests", dependencies: ["FlowRender", "FlowModel"]),
+    .testTarget(
+      name: "FlowRenderTests", dependencies: ["FlowRender", "FlowModel"], exclude: ["Golden"]),
+    // Runs the built `flowscope` binary as a user would.
+    .testTarget(name: "CommandTests", dependencies: ["flowscope"]),
   ],
   swiftLanguageModes: [.v6]
 )

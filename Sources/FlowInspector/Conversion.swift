@@ -83,8 +83,6 @@ extension Flow {
         lastDataSentMs: info.lastDataSent, lastDataReceivedMs: info.lastDataRecv,
         lastAckReceivedMs: info.lastAckRecv, deliveryRateBytesPerSec: info.deliveryRate,
         peerWindow: info.sndWnd, congestionControl: socket.congestion)
-    } else if let congestion = socket.congestion {
-      tcp = TCPDetails(congestionControl: congestion)
     }
   }
 

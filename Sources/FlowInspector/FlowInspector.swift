@@ -120,7 +120,7 @@ public final class FlowInspector {
     var processes: [Int32: OwningProcess] = [:]
     var ownersByInode: [UInt64: [FlowOwner]] = [:]
     ownersByInode.reserveCapacity(flows.count)
-    for record in scan.processes where !record.sockets.isEmpty || !record.fdsReadable {
+    for record in scan.processes where !record.sockets.isEmpty {
       for socket in record.sockets {
         ownersByInode[socket.inode, default: []].append(FlowOwner(pid: record.pid, fd: socket.fd))
       }
@@ -133,9 +133,12 @@ public final class FlowInspector {
       // Asked about given processes: their flows only.
       flows.removeAll { !$0.isOwned }
     }
-    if !scan.denied.isEmpty {
-      warnings.append(
-        .processesDenied(count: scan.denied.count, samplePIDs: Array(scan.denied.sorted().prefix(5))))
+    // Kernel threads (kthreadd, pid 2, and its children) hold no descriptors: not worth a word.
+    let kernelThreads = Set(
+      scan.processes.filter { $0.pid == 2 || $0.ppid == 2 }.map(\.pid))
+    let denied = scan.denied.filter { !kernelThreads.contains($0) }.sorted()
+    if !denied.isEmpty {
+      warnings.append(.processesDenied(count: denied.count, samplePIDs: Array(denied.prefix(5))))
     }
     return Snapshot(
       time: currentTime(), host: hostName(), flows: flows, processes: processes,

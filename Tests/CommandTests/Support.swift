@@ -1,0 +1,128 @@
+import Foundation
+
+#if canImport(Glibc)
+  import Glibc
+#endif
+
+/// The `flowscope` binary built beside this test bundle.
+let flowscopeBinary: String = {
+  if let override = ProcessInfo.processInfo.environment["FLOWSCOPE_BINARY"] { return override }
+  let testExecutable = URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath()
+  return testExecutable.deletingLastPathComponent().appendingPathComponent("flowscope").path
+}()
+
+let packageRoot = URL(fileURLWithPath: #filePath)
+  .deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+
+let runningAsRoot = geteuid() == 0
+
+struct Outcome {
+  var status: Int32
+  var stdout: Data
+  var stderr: String
+  var text: String { String(decoding: stdout, as: UTF8.self) }
+}
+
+/// Runs a program to completion and collects its output.
+func run(_ executable: String, _ arguments: [String], environment: [String: String]? = nil) throws
+  -> Outcome
+{
+  let process = Process()
+  process.executableURL = URL(fileURLWithPath: executable)
+  process.arguments = arguments
+  if let environment { process.environment = environment }
+  let out = Pipe()
+  let err = Pipe()
+  process.standardOutput = out
+  process.standardError = err
+  try process.run()
+  // Read both pipes while it runs, so a large output cannot block it.
+  final class Collected: @unchecked Sendable { var data = Data() }
+  let errors = Collected()
+  let group = DispatchGroup()
+  group.enter()
+  DispatchQueue.global().async {
+    errors.data = err.fileHandleForReading.readDataToEndOfFile()
+    group.leave()
+  }
+  let outData = out.fileHandleForReading.readDataToEndOfFile()
+  group.wait()
+  process.waitUntilExit()
+  return Outcome(
+    status: process.terminationStatus, stdout: outData,
+    stderr: String(decoding: errors.data, as: UTF8.self))
+}
+
+func flowscope(_ arguments: String...) throws -> Outcome {
+  try run(flowscopeBinary, arguments)
+}
+
+/// A listening loopback TCP socket; closed on deinit.
+final class Listener {
+  let fd: Int32
+  let port: UInt16
+
+  init() throws {
+    let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
+    self.fd = fd
+    var address = sockaddr_in()
+    address.sin_family = sa_family_t(AF_INET)
+    address.sin_addr.s_addr = UInt32(0x7f00_0001).bigEndian
+    let bound = withUnsafePointer(to: &address) {
+      $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+        bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size))
+      }
+    }
+    guard bound == 0, listen(fd, 8) == 0 else {
+      close(fd)
+      throw CocoaError(.fileWriteUnknown)
+    }
+    var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+    _ = withUnsafeMutablePointer(to: &address) {
+      $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &length) }
+    }
+    self.port = UInt16(bigEndian: address.sin_port)
+  }
+
+  var inode: UInt64 {
+    var info = stat()
+    fstat(fd, &info)
+    return UInt64(info.st_ino)
+  }
+
+  deinit { close(fd) }
+}
+
+/// A child running `executable` (sleep, under whatever name) with `fd` as its descriptor 3.
+final class Child {
+  let pid: pid_t
+
+  init(holding fd: Int32, executable: String = "/bin/sleep", seconds: Int = 60) throws {
+    var actions = posix_spawn_file_actions_t()
+    posix_spawn_file_actions_init(&actions)
+    defer { posix_spawn_file_actions_destroy(&actions) }
+    posix_spawn_file_actions_adddup2(&actions, fd, 3)
+    var pid: pid_t = 0
+    let argv = [strdup(executable), strdup(String(seconds)), nil]
+    defer { argv.forEach { free($0) } }
+    guard posix_spawn(&pid, executable, &actions, nil, argv, environ) == 0 else {
+      throw CocoaError(.executableLoad)
+    }
+    self.pid = pid
+    // Wait until the exec has happened, so /proc shows the new name.
+    for _ in 0..<200 {
+      if let comm = try? String(contentsOfFile: "/proc/\(pid)/comm", encoding: .utf8),
+        !comm.hasPrefix("swift"), !comm.hasPrefix("flowscope")
+      {
+        break
+      }
+      usleep(5000)
+    }
+  }
+
+  deinit {
+    kill(pid, SIGKILL)
+    var status: Int32 = 0
+    waitpid(pid, &status, 0)
+  }
+}
