@@ -31,10 +31,7 @@ struct FlowCommand: ParsableCommand {
   @OptionGroup var debug: DebugOptions
 
   func validate() throws {
-    for name in output.columns.flatMap({ $0.split(separator: ",") }) where Column(rawValue: String(name)) == nil {
-      throw ValidationError(
-        "unknown column '\(name)'; known: " + Column.allCases.map(\.rawValue).joined(separator: ", "))
-    }
+    _ = try output.chosenColumns()
     if let sort = output.sort, FlowSort(sort) == nil {
       throw ValidationError(
         "cannot sort by '\(sort)'; known: " + FlowSortKey.allCases.map(\.rawValue).joined(separator: ", "))
@@ -63,7 +60,11 @@ struct FlowCommand: ParsableCommand {
         render.interfaceNames = interfaceNames(of: snapshot.flows)
         for warning in snapshot.warnings where reportedWarnings.insert(warning.description).inserted {
           // Families missing from this kernel matter only to whoever asked for them by name.
-          if case .familyUnsupported = warning, filters.proto.isEmpty { continue }
+          if case .familyUnsupported(let family) = warning,
+            !selection.namedProtocols.contains(where: { family.hasPrefix($0.rawValue) })
+          {
+            continue
+          }
           printError(warningLine(warning))
         }
         var buffer = OutputBuffer()
@@ -101,10 +102,7 @@ struct FlowCommand: ParsableCommand {
 
   private func renderOptions() -> RenderOptions {
     var render = RenderOptions()
-    let columns = output.columns.flatMap { $0.split(separator: ",") }.compactMap {
-      Column(rawValue: String($0))
-    }
-    if !columns.isEmpty { render.columns = columns }
+    if let columns = try? output.chosenColumns() { render.columns = columns }
     render.header = !output.noHeader
     render.wide = output.wide
     render.exactBytes = output.bytes

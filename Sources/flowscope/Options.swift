@@ -1,5 +1,6 @@
 import ArgumentParser
 import FlowModel
+import FlowRender
 
 /// Which flows to show. Shared by every subcommand that lists flows.
 struct FilterOptions: ParsableArguments {
@@ -67,8 +68,10 @@ struct OutputOptions: ParsableArguments {
   var json = false
 
   @Option(
-    name: [.short, .long],
-    help: ArgumentHelp("Columns, comma-separated (see COLUMNS in the man page).", valueName: "list"))
+    name: [.customShort("o"), .long],
+    help: ArgumentHelp(
+      "Columns, comma-separated; a leading + adds to the default ones (see COLUMNS in the man page).",
+      valueName: "list"))
   var columns: [String] = []
 
   @Option(help: ArgumentHelp("Sort by this column; a leading - sorts descending.", valueName: "field"))
@@ -92,13 +95,27 @@ struct OutputOptions: ParsableArguments {
   @Flag(name: [.short, .long], help: "Resolve addresses and ports to names (2 s limit in all).")
   var resolve = false
 
-  @Option(name: [.short, .customLong("interval")], help: "Repeat every SECONDS.")
+  @Option(name: [.customShort("w"), .long], help: "Repeat every SECONDS.")
   var interval: Double?
 
   @Option(help: "With --interval: stop after N repetitions.")
   var count: Int?
 
   var effectiveFormat: Format { json ? .json : format }
+
+  /// The columns of `-o` (each occurrence a comma list; a leading `+` adds to the defaults),
+  /// or nil for the defaults.
+  func chosenColumns() throws -> [Column]? {
+    guard !columns.isEmpty else { return nil }
+    var chosen: [Column] = []
+    for list in columns {
+      switch Column.parseList(list) {
+      case .success(let parsed): chosen += chosen.isEmpty ? parsed : parsed.filter { !chosen.contains($0) }
+      case .failure(let error): throw ValidationError(error.description)
+      }
+    }
+    return chosen
+  }
 }
 
 /// Switches for debugging and tests, kept out of --help.

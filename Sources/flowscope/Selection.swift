@@ -10,9 +10,13 @@ import FlowModel
 struct Selection {
   var inspect: InspectOptions
   var filter: FlowFilter
+  /// Protocols the user named one by one in `-p`.
+  var namedProtocols: Set<TransportProtocol>
 
   init(_ options: FilterOptions, debug: DebugOptions) throws {
-    inspect = InspectOptions(protocols: try Self.protocols(options.proto))
+    let protocols = try Self.protocols(options.proto)
+    inspect = InspectOptions(protocols: protocols.all)
+    namedProtocols = protocols.named
     filter = FlowFilter()
     inspect.procRoot = debug.procRoot
     if options.ipv4Only && options.ipv6Only {
@@ -75,9 +79,14 @@ struct Selection {
 
   static let ipProtocols: [TransportProtocol] = [.tcp, .udp, .udplite, .mptcp, .raw, .sctp]
 
-  static func protocols(_ lists: [String]) throws -> Set<TransportProtocol> {
-    if lists.isEmpty { return Set(ipProtocols) }
+  /// The protocols of `-p`, and those of them named one by one (not through `all` or `inet`):
+  /// only those deserve a word when this kernel lacks them.
+  static func protocols(_ lists: [String]) throws -> (
+    all: Set<TransportProtocol>, named: Set<TransportProtocol>
+  ) {
+    if lists.isEmpty { return (Set(ipProtocols), []) }
     var chosen: Set<TransportProtocol> = []
+    var named: Set<TransportProtocol> = []
     for name in lists.flatMap({ $0.split(separator: ",") }).map({ $0.lowercased() }) {
       switch name {
       case "all": chosen.formUnion(InspectOptions.defaultProtocols)
@@ -89,9 +98,10 @@ struct Selection {
               + TransportProtocol.allCases.map(\.rawValue).joined(separator: ", ") + ", inet, all.")
         }
         chosen.insert(proto)
+        named.insert(proto)
       }
     }
-    return chosen
+    return (chosen, named)
   }
 
   static func uid(_ text: String) throws -> UInt32 {
