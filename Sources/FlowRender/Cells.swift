@@ -142,20 +142,30 @@ struct RenderContext {
         out.append("*:*")
         return
       }
-      switch address {
-      case .v4:
-        if address.isUnspecified {
-          out.append(UInt8(ascii: "*"))
-        } else {
+      if let name = options.hostNames[address] {
+        appendName(name, into: &out)
+      } else {
+        switch address {
+        case .v4:
+          if address.isUnspecified {
+            out.append(UInt8(ascii: "*"))
+          } else {
+            formatAddress(address, into: &out)
+          }
+        case .v6:
+          out.append(UInt8(ascii: "["))
           formatAddress(address, into: &out)
+          out.append(UInt8(ascii: "]"))
         }
-      case .v6:
-        out.append(UInt8(ascii: "["))
-        formatAddress(address, into: &out)
-        out.append(UInt8(ascii: "]"))
       }
       out.append(UInt8(ascii: ":"))
-      if port == 0 { out.append(UInt8(ascii: "*")) } else { out.appendDecimal(UInt64(port)) }
+      if port == 0 {
+        out.append(UInt8(ascii: "*"))
+      } else if let service = options.serviceNames[port] {
+        appendName(service, into: &out)
+      } else {
+        out.appendDecimal(UInt64(port))
+      }
     case .unixPath(let path):
       appendName(path, into: &out)
     case .unixAbstract(let name):

@@ -164,6 +164,10 @@ public struct RenderOptions: Sendable {
   public var terminalWidth: Int? = nil
   /// ifindex → name; the NetIf column and JSON `interface_name` use it.
   public var interfaceNames: [UInt32: String] = [:]
+  /// `-r/--resolve`: host names by address and service names by port, for the table and CSV.
+  /// An address or port missing here prints numerically.
+  public var hostNames: [IPAddress: String] = [:]
+  public var serviceNames: [UInt16: String] = [:]
 
   public init() {}
 }

@@ -50,6 +50,10 @@ struct FlowCommand: ParsableCommand {
     let sort = output.sort.flatMap(FlowSort.init)
     let repetitions = output.interval == nil ? 1 : (output.count ?? Int.max)
     var reportedWarnings = Set<String>()
+    // JSON and NDJSON stay numeric: they are for programs.
+    let resolver =
+      output.resolve && !output.numeric && [.table, .csv].contains(output.effectiveFormat)
+      ? NameResolver() : nil
 
     do {
       for repetition in 0..<repetitions {
@@ -58,6 +62,9 @@ struct FlowCommand: ParsableCommand {
         snapshot.flows.removeAll { !selection.keeps($0, processes: snapshot.processes) }
         sort?.apply(to: &snapshot.flows, processes: snapshot.processes)
         render.interfaceNames = interfaceNames(of: snapshot.flows)
+        if let resolver {
+          (render.hostNames, render.serviceNames) = resolver.names(for: snapshot.flows)
+        }
         for warning in snapshot.warnings where reportedWarnings.insert(warning.description).inserted {
           // Families missing from this kernel matter only to whoever asked for them by name.
           if case .familyUnsupported(let family) = warning,

@@ -74,7 +74,9 @@ struct OutputOptions: ParsableArguments {
       valueName: "list"))
   var columns: [String] = []
 
-  @Option(help: ArgumentHelp("Sort by this column; a leading - sorts descending.", valueName: "field"))
+  @Option(
+    parsing: .unconditional,
+    help: ArgumentHelp("Sort by this column; a leading - sorts descending (--sort -bytes-in).", valueName: "field"))
   var sort: String?
 
   @Flag(name: [.customShort("H"), .customLong("no-header")], help: "Leave out the header line.")

@@ -154,3 +154,66 @@ struct CommandTests {
     }
   }
 }
+
+/// `-r` against a resolver that never answers: a network namespace of the test's own whose
+/// resolv.conf names 127.0.0.1, where a UDP socket takes the queries and stays silent.
+@Suite(.serialized, .enabled(if: runningAsRoot, "network namespaces need root"))
+struct ResolveTests {
+  @Test func deadResolverCostsAtMostTheTimeLimit() throws {
+    let namespace = "flowscope-dns-\(getpid())"
+    let netnsConfig = "/etc/netns/\(namespace)"
+    try FileManager.default.createDirectory(atPath: netnsConfig, withIntermediateDirectories: true)
+    try "nameserver 127.0.0.1\noptions timeout:5 attempts:3\n".write(
+      toFile: netnsConfig + "/resolv.conf", atomically: true, encoding: .utf8)
+    defer {
+      _ = try? run("/usr/sbin/ip", ["netns", "del", namespace])
+      try? FileManager.default.removeItem(atPath: netnsConfig)
+    }
+    #expect(try run("/usr/sbin/ip", ["netns", "add", namespace]).status == 0)
+    #expect(try run("/usr/sbin/ip", ["netns", "exec", namespace, "ip", "link", "set", "lo", "up"]).status == 0)
+
+    // In the namespace: a silent "resolver" and a connection to 127.0.0.2, which /etc/hosts
+    // does not name, so looking it up has to ask the resolver.
+    let script = """
+      import socket, sys, signal
+      signal.alarm(30)
+      dns = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); dns.bind(("127.0.0.1", 53))
+      server = socket.socket(); server.bind(("127.0.0.2", 4242)); server.listen()
+      client = socket.create_connection(("127.0.0.2", 4242))
+      print("ready", flush=True)
+      sys.stdin.read()  # until the test closes it
+      """
+    let holder = Process()
+    holder.executableURL = URL(fileURLWithPath: "/usr/sbin/ip")
+    holder.arguments = ["netns", "exec", namespace, "python3", "-c", script]
+    let ready = Pipe()
+    let hold = Pipe()
+    holder.standardOutput = ready
+    holder.standardInput = hold
+    try holder.run()
+    defer {
+      try? hold.fileHandleForWriting.close()
+      holder.waitUntilExit()
+    }
+    _ = ready.fileHandleForReading.readData(ofLength: 6)
+
+    let start = DispatchTime.now()
+    let outcome = try run(
+      "/usr/sbin/ip", ["netns", "exec", namespace, flowscopeBinary, "-r", "-p", "tcp", "--port", "4242"])
+    let seconds = Double(DispatchTime.now().uptimeNanoseconds - start.uptimeNanoseconds) / 1e9
+    #expect(outcome.status == 0, "\(outcome.stderr)")
+    #expect(seconds < 4, "took \(seconds) s")
+    // Unanswered in time, the address prints as a number; the port has a service name or a number.
+    #expect(outcome.text.contains("127.0.0.2:"))
+    #expect(outcome.text.contains("ESTAB"))
+  }
+
+  @Test func loopbackResolvesFromTheHostsFile() throws {
+    let listener = try Listener()
+    let child = try Child(holding: listener.fd)
+    let outcome = try flowscope("-a", "-r", "-p", "tcp", "-P", String(child.pid))
+    #expect(outcome.text.contains("localhost:"))
+    let numeric = try flowscope("-a", "-p", "tcp", "-P", String(child.pid))
+    #expect(numeric.text.contains("127.0.0.1:\(listener.port)"))
+  }
+}
