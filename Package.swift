@@ -47,9 +47,14 @@ let package = Package(
       dependencies: ["FlowInspector", "NetlinkTransport", "SockDiag", "ProcFS", "FlowModel"]
     ),
     .testTarget(
-      name: "FlowRenderTests", dependencies: ["FlowRender", "FlowModel"], exclude: ["Golden"]),
+      name: "FlowRenderTests", dependencies: ["FlowRender", "FlowModel", "SchemaCheck"],
+      exclude: ["Golden"]),
     // Runs the built `flowscope` binary as a user would.
-    .testTarget(name: "CommandTests", dependencies: ["flowscope"]),
+    .testTarget(
+      name: "CommandTests", dependencies: ["flowscope", "SchemaCheck"],
+      exclude: ["Fixtures", "Golden"]),
+    // Checks JSON output against docs/flowscope.schema.json; shared by the test targets.
+    .target(name: "SchemaCheck", path: "Tests/Support/SchemaCheck"),
   ],
   swiftLanguageModes: [.v6]
 )

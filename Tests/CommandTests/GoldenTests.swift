@@ -1,4 +1,5 @@
 import Foundation
+import SchemaCheck
 import Testing
 
 #if canImport(Glibc)
@@ -93,6 +94,22 @@ struct GoldenTests {
 
   @Test func json() throws {
     try check("flows.json", ["-a", "-p", "tcp,udp,unix", "--json"], mask: Self.maskTimeAndHost)
+  }
+
+  @Test func jsonOfTheReplayAndOfThisHostMatchTheSchema() throws {
+    let schema = try MiniSchema.load()
+    try withFakeProc { root in
+      let replayed = try run(
+        flowscopeBinary, ["--replay", fixture, "--proc-root", root, "-a", "-p", "tcp,udp,unix", "--json"])
+      let document = try JSONSerialization.jsonObject(with: replayed.stdout)
+      #expect(schema.validate(document) == [])
+    }
+    // The live host, every family this kernel has.
+    let live = try flowscope("-a", "-p", "all", "--json")
+    #expect(live.status == 0)
+    let document = try JSONSerialization.jsonObject(with: live.stdout)
+    #expect(schema.validate(document) == [])
+    #expect(((document as? [String: Any])?["flows"] as? [Any])?.isEmpty == false)
   }
 
   @Test func csv() throws {
