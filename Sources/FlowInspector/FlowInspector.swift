@@ -20,6 +20,10 @@ public struct InspectOptions: Sendable {
   public var procRoot = "/proc"
   public var scanThreads = 2
   public var readCommandLine = false
+  /// Applied by the kernel to inet dumps (INET_DIAG_REQ_BYTECODE). It may let through more than
+  /// asked, never less: callers still filter the flows. A kernel that refuses it is asked again
+  /// without it.
+  public var kernelFilter: InetFilterProgram? = nil
 
   /// The protocols `flowscope` lists by default.
   public static let defaultProtocols: Set<TransportProtocol> = [
@@ -87,22 +91,33 @@ public final class FlowInspector {
 
     var flows: [Flow] = []
     flows.reserveCapacity(1024)
+    let kernelBytecode = options.kernelFilter?.compile()
     for query in options.queries {
       let start = flows.count
       // A netlink socket with multicast groups comes twice in one dump; its cookie is unique.
       var netlinkCookies = Set<UInt64>()
-      let result = source.dump(
-        query, states: statesMask(for: query, options), bytecode: nil,
-        restart: {
-          flows.removeSubrange(start...)
-          netlinkCookies.removeAll()
-        },
-        record: { record in
-          if case .netlink(let socket) = record, !netlinkCookies.insert(socket.cookie).inserted {
-            return
-          }
-          flows.append(Flow(record, netns: netns))
-        })
+      var bytecode: [UInt8]? = if case .inet = query { kernelBytecode } else { nil }
+      var result: DumpResult
+      repeat {
+        result = source.dump(
+          query, states: statesMask(for: query, options), bytecode: bytecode,
+          restart: {
+            flows.removeSubrange(start...)
+            netlinkCookies.removeAll()
+          },
+          record: { record in
+            if case .netlink(let socket) = record, !netlinkCookies.insert(socket.cookie).inserted {
+              return
+            }
+            flows.append(Flow(record, netns: netns))
+          })
+        // A kernel that refuses the filter (EINVAL, e.g. no S_EQ before 4.17) is asked again
+        // without it; the caller's filter still applies.
+        guard case .failed = result.status, bytecode != nil else { break }
+        bytecode = nil
+        flows.removeSubrange(start...)
+        netlinkCookies.removeAll()
+      } while true
       let name = displayName(of: query)
       switch result.status {
       case .complete: break

@@ -41,6 +41,7 @@ struct Selection {
     filter.ports = Set(options.port)
     filter.local = try options.local.map(parseAddressMatch)
     filter.remote = try options.remote.map(parseAddressMatch)
+    inspect.prefilter(with: filter)
 
     var states: Set<UInt8>? = nil
     for name in options.state {
