@@ -24,6 +24,7 @@ public struct InspectOptions: Sendable {
   /// asked, never less: callers still filter the flows. A kernel that refuses it is asked again
   /// without it.
   public var kernelFilter: InetFilterProgram? = nil
+  public var namespaces: NamespaceScope = .all
 
   /// The protocols `flowscope` lists by default.
   public static let defaultProtocols: Set<TransportProtocol> = [
@@ -65,32 +66,146 @@ public func displayName(of query: SockDiagQuery) -> String {
   }
 }
 
+/// Which network namespaces a collection reads.
+public enum NamespaceScope: Sendable, Equatable {
+  /// Every namespace some process is in, plus those named in /run/netns (needs root; the
+  /// tool's own otherwise).
+  case all
+  /// The tool's own namespace only (`--host-netns`).
+  case own
+  /// One namespace: a name under /run/netns, a path to a namespace file, or a pid (`--netns`).
+  case only(String)
+}
+
 /// The one place where sockets (from sock_diag) and their owners (from /proc) meet.
 public final class FlowInspector {
   private let source: SockDiagSource
   private let userNames = UserNames()
+  /// Why other namespaces cannot be read, when they cannot: a replay holds only what was
+  /// recorded, and a recording keeps the tool's own namespace only.
+  private let otherNamespacesUnavailable: String?
+  private var readsOtherNamespaces: Bool { otherNamespacesUnavailable == nil }
+  /// Sockets opened in other namespaces, kept between refreshes.
+  private var namespaceSources: [UInt64: SockDiagSource] = [:]
 
-  /// Reads from `source`; by default a live netlink socket in this thread's namespace.
+  /// Reads from `source` only: its namespace, whatever the options say.
   public init(source: SockDiagSource) {
     self.source = source
+    self.otherNamespacesUnavailable = "not in the recording"
   }
 
-  public convenience init(recordingTo path: String? = nil) throws(TransportError) {
+  /// Reads the kernel, from this thread's namespace and, as root, from the others.
+  public init(recordingTo path: String? = nil) throws(TransportError) {
     let recorder = try path.map { (path) throws(TransportError) in try DumpRecorder(path: path) }
-    self.init(source: try KernelSource(recorder: recorder))
+    self.source = try KernelSource(recorder: recorder)
+    self.otherNamespacesUnavailable = recorder == nil ? nil : "not read while recording"
   }
 
-  /// Dumps the requested families, scans /proc and joins the two by socket inode.
+  /// Dumps the requested families in each namespace asked for, scans /proc, and joins the
+  /// two by socket inode (socket inodes are unique across namespaces).
   public func snapshot(_ options: InspectOptions) -> Snapshot {
     var warnings: [SnapshotWarning] = []
     let scanner = ProcScanner(
       options: ProcScanOptions(
         root: options.procRoot, pids: options.pids, threads: options.scanThreads,
         readCommandLine: options.readCommandLine))
-    let netns = scanner.ownNetnsInode() ?? 0
-
+    let ownNetns = scanner.ownNetnsInode() ?? 0
+    let named = readsOtherNamespaces ? NetworkNamespaces.named() : []
     var flows: [Flow] = []
     flows.reserveCapacity(1024)
+
+    // The /proc scan and the dump of our own namespace need each other only at the join: run
+    // the scan on another thread meanwhile. Given pids, the scan comes first (it is small and
+    // says which namespaces those processes are in).
+    let ownWanted: Bool
+    switch options.namespaces {
+    case .all: ownWanted = options.pids == nil
+    case .own: ownWanted = true
+    case .only: ownWanted = false
+    }
+    let scanTask = BackgroundTask { scanner.scan() }
+    if ownWanted { dump(source, netns: ownNetns, options, into: &flows, warnings: &warnings) }
+    let scan = scanTask.wait()
+
+    // The other namespaces to read, with a path to enter each by.
+    var targets: [(inode: UInt64, path: String)] = []
+    switch options.namespaces {
+    case .own: break
+    case .only(let spec):
+      switch resolveNamespace(spec, procRoot: options.procRoot, named: named) {
+      case .success(let target): targets.append(target)
+      case .failure(let error): warnings.append(.netnsUnreadable(spec, detail: error.detail))
+      }
+    case .all:
+      var seen: Set<UInt64> = ownWanted ? [ownNetns] : []
+      for record in scan.processes {
+        guard let inode = record.netnsInode, seen.insert(inode).inserted else { continue }
+        targets.append((inode, "\(options.procRoot)/\(record.pid)/ns/net"))
+      }
+      if options.pids == nil {
+        for namespace in named where seen.insert(namespace.inode).inserted {
+          targets.append((namespace.inode, namespace.path))
+        }
+      }
+    }
+    var skipped = 0
+    for target in targets {
+      if target.inode == ownNetns {
+        dump(source, netns: ownNetns, options, into: &flows, warnings: &warnings)
+        continue
+      }
+      guard readsOtherNamespaces, geteuid() == 0 else {
+        skipped += 1
+        continue
+      }
+      do {
+        let other = try namespaceSource(target.inode, path: target.path)
+        dump(other, netns: target.inode, options, into: &flows, warnings: &warnings)
+      } catch {
+        warnings.append(.netnsUnreadable(namespaceName(target.inode, named), detail: error.description))
+      }
+    }
+    if skipped > 0 {
+      let reason = otherNamespacesUnavailable ?? "entering them needs root"
+      warnings.append(.other("\(skipped) other network namespace(s) not read: \(reason)"))
+    }
+
+    var processes: [Int32: OwningProcess] = [:]
+    var ownersByInode: [UInt64: [FlowOwner]] = [:]
+    ownersByInode.reserveCapacity(flows.count)
+    for record in scan.processes where !record.sockets.isEmpty {
+      for socket in record.sockets {
+        ownersByInode[socket.inode, default: []].append(FlowOwner(pid: record.pid, fd: socket.fd))
+      }
+      processes[record.pid] = OwningProcess(record, user: userNames.name(for: record.uid))
+    }
+    for index in flows.indices {
+      if let owners = ownersByInode[flows[index].inode] { flows[index].owners = owners }
+    }
+    if options.pids != nil {
+      // Asked about given processes: their flows only.
+      flows.removeAll { !$0.isOwned }
+    }
+    // Kernel threads (kthreadd, pid 2, and its children) hold no descriptors: not worth a word.
+    let kernelThreads = Set(
+      scan.processes.filter { $0.pid == 2 || $0.ppid == 2 }.map(\.pid))
+    let denied = scan.denied.filter { !kernelThreads.contains($0) }.sorted()
+    if !denied.isEmpty {
+      warnings.append(.processesDenied(count: denied.count, samplePIDs: Array(denied.prefix(5))))
+    }
+    var snapshot = Snapshot(
+      time: currentTime(), host: hostName(), flows: flows, processes: processes,
+      warnings: warnings)
+    snapshot.namespaces = describeNamespaces(
+      Set(flows.map(\.netns)), own: ownNetns, named: named, scan: scan, procRoot: options.procRoot)
+    return snapshot
+  }
+
+  /// Dumps every query of `options` from `source`, tagging the flows with `netns`.
+  private func dump(
+    _ source: SockDiagSource, netns: UInt64, _ options: InspectOptions,
+    into flows: inout [Flow], warnings: inout [SnapshotWarning]
+  ) {
     let kernelBytecode = options.kernelFilter?.compile()
     for query in options.queries {
       let start = flows.count
@@ -130,34 +245,16 @@ public final class FlowInspector {
           .other("\(name): \(result.decodeErrors) message(s) could not be decoded: \(error)"))
       }
     }
+  }
 
-    let scan = scanner.scan()
-    var processes: [Int32: OwningProcess] = [:]
-    var ownersByInode: [UInt64: [FlowOwner]] = [:]
-    ownersByInode.reserveCapacity(flows.count)
-    for record in scan.processes where !record.sockets.isEmpty {
-      for socket in record.sockets {
-        ownersByInode[socket.inode, default: []].append(FlowOwner(pid: record.pid, fd: socket.fd))
-      }
-      processes[record.pid] = OwningProcess(record, user: userNames.name(for: record.uid))
-    }
-    for index in flows.indices {
-      if let owners = ownersByInode[flows[index].inode] { flows[index].owners = owners }
-    }
-    if options.pids != nil {
-      // Asked about given processes: their flows only.
-      flows.removeAll { !$0.isOwned }
-    }
-    // Kernel threads (kthreadd, pid 2, and its children) hold no descriptors: not worth a word.
-    let kernelThreads = Set(
-      scan.processes.filter { $0.pid == 2 || $0.ppid == 2 }.map(\.pid))
-    let denied = scan.denied.filter { !kernelThreads.contains($0) }.sorted()
-    if !denied.isEmpty {
-      warnings.append(.processesDenied(count: denied.count, samplePIDs: Array(denied.prefix(5))))
-    }
-    return Snapshot(
-      time: currentTime(), host: hostName(), flows: flows, processes: processes,
-      warnings: warnings)
+  /// The source for another namespace, opened once and kept.
+  private func namespaceSource(_ inode: UInt64, path: String) throws(TransportError)
+    -> SockDiagSource
+  {
+    if let cached = namespaceSources[inode] { return cached }
+    let opened = KernelSource(channel: try openSockDiagSocket(inNetworkNamespaceAt: path))
+    namespaceSources[inode] = opened
+    return opened
   }
 
   private func statesMask(for query: SockDiagQuery, _ options: InspectOptions) -> UInt32 {

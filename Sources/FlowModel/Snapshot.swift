@@ -62,6 +62,28 @@ public enum SnapshotWarning: Sendable, Equatable, CustomStringConvertible {
   }
 }
 
+/// A network namespace flows were read in.
+public struct NetworkNamespace: Sendable, Equatable {
+  /// The inode of its `ns/net` file: its identity.
+  public var inode: UInt64
+  /// Its name under /run/netns, if it has one.
+  public var name: String?
+  /// The container it belongs to, from a member process's cgroup (`docker:0123456789ab`).
+  public var container: String?
+  /// Whether it is the namespace flowscope itself runs in.
+  public var isOwn: Bool
+
+  public init(inode: UInt64, name: String? = nil, container: String? = nil, isOwn: Bool = false) {
+    self.inode = inode
+    self.name = name
+    self.container = container
+    self.isOwn = isOwn
+  }
+
+  /// What to call it in a table: its name, else its container, else its inode.
+  public var label: String { name ?? container ?? String(inode) }
+}
+
 /// Everything one collection saw: flows, the processes that own them, and what it could not see.
 public struct Snapshot: Sendable {
   /// Seconds since the epoch, with fractions.
@@ -71,6 +93,8 @@ public struct Snapshot: Sendable {
   /// Processes by pid.
   public var processes: [Int32: OwningProcess]
   public var warnings: [SnapshotWarning]
+  /// The namespaces the flows were read in, by inode.
+  public var namespaces: [UInt64: NetworkNamespace] = [:]
 
   public init(
     time: Double, host: String, flows: [Flow], processes: [Int32: OwningProcess],
