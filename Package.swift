@@ -33,15 +33,19 @@ let package = Package(
     ),
     // Renderers: table and JSON.
     .target(name: "FlowRender", dependencies: ["FlowModel"]),
+    // The watch screen's terminal: raw mode, alternate screen, size, signals, key decoding.
+    .target(name: "FlowTerminal"),
     .executableTarget(
       name: "flowscope",
       dependencies: [
-        "FlowInspector", "FlowRender", "FlowModel",
+        "FlowInspector", "FlowRender", "FlowModel", "FlowTerminal",
         .product(name: "ArgumentParser", package: "swift-argument-parser"),
       ]
     ),
     .testTarget(name: "SockDiagTests", dependencies: ["SockDiag"], resources: [.copy("Fixtures")]),
     .testTarget(name: "ProcFSTests", dependencies: ["ProcFS"]),
+    .testTarget(name: "FlowModelTests", dependencies: ["FlowModel"]),
+    .testTarget(name: "FlowTerminalTests", dependencies: ["FlowTerminal"]),
     .testTarget(
       name: "FlowInspectorTests",
       dependencies: ["FlowInspector", "NetlinkTransport", "SockDiag", "ProcFS", "FlowModel"]

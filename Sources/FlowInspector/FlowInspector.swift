@@ -103,7 +103,10 @@ public final class FlowInspector {
 
   /// Dumps the requested families in each namespace asked for, scans /proc, and joins the
   /// two by socket inode (socket inodes are unique across namespaces).
-  public func snapshot(_ options: InspectOptions) -> Snapshot {
+  ///
+  /// With an `ownerCache` (`flowscope watch`), the /proc scan is incremental: only processes
+  /// that appeared or changed are re-read (see `OwnerCache`).
+  public func snapshot(_ options: InspectOptions, ownerCache: OwnerCache? = nil) -> Snapshot {
     var warnings: [SnapshotWarning] = []
     let scanner = ProcScanner(
       options: ProcScanOptions(
@@ -123,9 +126,9 @@ public final class FlowInspector {
     case .own: ownWanted = true
     case .only: ownWanted = false
     }
-    let scanTask = BackgroundTask { scanner.scan() }
+    let scanTask = BackgroundTask { ownerCache?.update(scanner) ?? scanner.scan() }
     if ownWanted { dump(source, netns: ownNetns, options, into: &flows, warnings: &warnings) }
-    let scan = scanTask.wait()
+    var scan = scanTask.wait()
 
     // The other namespaces to read, with a path to enter each by.
     var targets: [(inode: UInt64, path: String)] = []
@@ -166,19 +169,24 @@ public final class FlowInspector {
       }
     }
     if skipped > 0 {
-      let reason = otherNamespacesUnavailable ?? "entering them needs root"
-      warnings.append(.other("\(skipped) other network namespace(s) not read: \(reason)"))
+      warnings.append(
+        .namespacesSkipped(
+          count: skipped, reason: otherNamespacesUnavailable ?? "entering them needs root"))
     }
 
+    if let ownerCache, let rescanned = ownerCache.resolve(flows, scanner) { scan = rescanned }
     var processes: [Int32: OwningProcess] = [:]
     var ownersByInode: [UInt64: [FlowOwner]] = [:]
-    ownersByInode.reserveCapacity(flows.count)
+    if ownerCache == nil { ownersByInode.reserveCapacity(flows.count) }
     for record in scan.processes where !record.sockets.isEmpty {
-      for socket in record.sockets {
-        ownersByInode[socket.inode, default: []].append(FlowOwner(pid: record.pid, fd: socket.fd))
+      if ownerCache == nil {
+        for socket in record.sockets {
+          ownersByInode[socket.inode, default: []].append(FlowOwner(pid: record.pid, fd: socket.fd))
+        }
       }
       processes[record.pid] = OwningProcess(record, user: userNames.name(for: record.uid))
     }
+    if let ownerCache { ownersByInode = ownerCache.ownersByInode }
     for index in flows.indices {
       if let owners = ownersByInode[flows[index].inode] { flows[index].owners = owners }
     }

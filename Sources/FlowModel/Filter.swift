@@ -97,16 +97,23 @@ public struct FlowFilter: Sendable {
 
 /// Named groups of states accepted by `--state`, as `ss` users know them.
 public enum StateGroup {
+  /// What `flowscope` lists without -a, -l or --state: connected sockets, except TIME-WAIT
+  /// ones, which no process holds any more.
+  public static let defaultStates: Set<UInt8> = {
+    var states = Self.states(named: "connected")!
+    states.remove(SocketState.timeWait.rawValue)
+    return states
+  }()
+
   public static func states(named name: String) -> Set<UInt8>? {
     let all = SocketState.allCases
     switch String(name.lowercased().map { $0 == "_" ? "-" : $0 }) {
     case "all": return Set(all.map(\.rawValue))
+    // As ss(8) defines them: connected is every state but LISTEN and CLOSE.
     case "connected":
-      return Set(all.filter { $0 != .listen && $0 != .close && $0 != .timeWait }.map(\.rawValue))
+      return Set(all.filter { $0 != .listen && $0 != .close }.map(\.rawValue))
     case "synchronized":
-      return Set(
-        all.filter { $0 != .listen && $0 != .close && $0 != .timeWait && $0 != .synSent }.map(
-          \.rawValue))
+      return Set(all.filter { $0 != .listen && $0 != .close && $0 != .synSent }.map(\.rawValue))
     case "listening": return [SocketState.listen.rawValue, SocketState.close.rawValue]
     case "bucket": return [SocketState.synReceived.rawValue, SocketState.timeWait.rawValue]
     case "big":

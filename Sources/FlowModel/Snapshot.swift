@@ -45,6 +45,8 @@ public enum SnapshotWarning: Sendable, Equatable, CustomStringConvertible {
   case processesDenied(count: Int, samplePIDs: [Int32])
   /// A network namespace that could not be entered.
   case netnsUnreadable(String, detail: String)
+  /// Other network namespaces that were not read, and why (no privilege, a replay...).
+  case namespacesSkipped(count: Int, reason: String)
   case other(String)
 
   public var description: String {
@@ -57,6 +59,8 @@ public enum SnapshotWarning: Sendable, Equatable, CustomStringConvertible {
       "\(count) process(es) unreadable (permission denied), their sockets show no owner: pid "
         + pids.map(String.init).joined(separator: ",") + (count > pids.count ? ",…" : "")
     case .netnsUnreadable(let ns, let detail): "netns \(ns): \(detail)"
+    case .namespacesSkipped(let count, let reason):
+      "\(count) other network namespace(s) not read: \(reason)"
     case .other(let text): text
     }
   }

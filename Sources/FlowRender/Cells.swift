@@ -314,7 +314,12 @@ struct RenderContext {
     case .sendQ: out.appendDecimal(UInt64(flow.sendQueue))
     case .recvQ: out.appendDecimal(UInt64(flow.receiveQueue))
     case .cgroup: appendNumber(flow.cgroupID, into: &out)
-    case .netns: out.appendDecimal(flow.netns)
+    case .netns:
+      if let namespace = snapshot.namespaces[flow.netns] {
+        appendName(namespace.label, into: &out)
+      } else {
+        out.appendDecimal(flow.netns)
+      }
     case .cc:
       if let cc = flow.tcp?.congestionControl {
         appendName(cc, into: &out)
@@ -362,6 +367,10 @@ struct RenderContext {
       } else {
         appendMissing(into: &out)
       }
+    case .flags:
+      let flags = flow.health(options.health)
+      if flags.isEmpty { return appendMissing(into: &out) }
+      appendHealthFlags(flags, retries: flow.retryCount, into: &out)
     }
   }
 }

@@ -11,6 +11,7 @@ public enum Column: String, CaseIterable, Sendable {
   case sendQ = "send-q"
   case recvQ = "recv-q"
   case cgroup, netns, cc, inode, uid, cookie, mark, tos, drops, shutdown, cwnd, peer, pid, command
+  case flags
 
   /// The table header.
   public var title: String {
@@ -45,6 +46,7 @@ public enum Column: String, CaseIterable, Sendable {
     case .peer: "Peer"
     case .pid: "PID"
     case .command: "Command"
+    case .flags: "Flags"
     }
   }
 
@@ -68,7 +70,7 @@ public enum Column: String, CaseIterable, Sendable {
     case .sendQ: "send queue bytes"
     case .recvQ: "receive queue bytes"
     case .cgroup: "cgroup v2 id"
-    case .netns: "network namespace inode"
+    case .netns: "network namespace: its name, container or inode"
     case .cc: "congestion control algorithm (TCP)"
     case .inode: "socket inode"
     case .uid: "socket uid"
@@ -81,6 +83,7 @@ public enum Column: String, CaseIterable, Sendable {
     case .peer: "UNIX peer socket inode"
     case .pid: "pid of the (first) owning process"
     case .command: "command of the (first) owning process"
+    case .flags: "health flags: peer-closed, recv-backlog, stalled, zero-window, retransmitting(N), idle"
     }
   }
 
@@ -168,6 +171,8 @@ public struct RenderOptions: Sendable {
   /// An address or port missing here prints numerically.
   public var hostNames: [IPAddress: String] = [:]
   public var serviceNames: [UInt16: String] = [:]
+  /// Where the health flags (the Flags column, JSON `flags`) start.
+  public var health = HealthThresholds()
 
   public init() {}
 }

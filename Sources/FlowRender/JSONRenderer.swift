@@ -139,6 +139,14 @@ public enum JSONRenderer {
     appendOptional(flow.uid.map(UInt64.init), into: &out)
     out.append(",\"netns\":")
     out.appendDecimal(flow.netns)
+    out.append(",\"netns_name\":")
+    if let namespace = context.snapshot.namespaces[flow.netns],
+      let name = namespace.name ?? namespace.container
+    {
+      out.appendJSONString(name)
+    } else {
+      out.append("null")
+    }
     out.append(",\"interface\":")
     out.appendDecimal(UInt64(flow.interfaceIndex))
     out.append(",\"interface_name\":")
@@ -217,7 +225,8 @@ public enum JSONRenderer {
       if let user = process?.user { out.appendJSONString(user) } else { out.append("null") }
       out.append(UInt8(ascii: "}"))
     }
-    out.append(UInt8(ascii: "]"))
+    out.append("],\"flags\":")
+    appendFlagArray(flow.health(context.options.health), into: &out)
   }
 
   static func appendOptional(_ value: UInt64?, into out: inout OutputBuffer) {

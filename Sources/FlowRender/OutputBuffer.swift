@@ -3,12 +3,75 @@
 // The caller writes `bytes` to a file descriptor (e.g. with `write(1, …)`).
 
 /// A growable buffer of output bytes with appenders for the pieces renderers need.
+///
+/// Made with `init(flushingLinesTo:)`, it hands complete lines to a sink whenever more than
+/// `threshold` bytes are pending, so a 100k-flow listing never holds its whole output (60 MB of
+/// JSON) in memory. Only whole lines leave: a renderer may still measure what it appended since
+/// the start of a line with `count`. The caller writes what is left in `bytes` at the end.
 public struct OutputBuffer: Sendable {
   public var bytes: [UInt8]
+  /// Takes complete lines when `bytes.count` reaches `flushThreshold`; false means it failed.
+  private var sink: (@Sendable (UnsafeRawBufferPointer) -> Bool)? = nil
+  private var flushThreshold = Int.max
+  /// Set when the sink refused bytes: nothing more is handed to it, the rest stays in `bytes`
+  /// (so the caller's final write of `bytes` meets the same error and reports it).
+  public private(set) var sinkFailed = false
+  /// Bytes handed to the sink so far.
+  public private(set) var flushedCount = 0
 
   public init(capacity: Int = 1 << 16) {
     bytes = []
     bytes.reserveCapacity(capacity)
+  }
+
+  /// A buffer that passes complete lines to `sink` once `threshold` bytes are pending.
+  public init(
+    threshold: Int = 1 << 18,
+    flushingLinesTo sink: @escaping @Sendable (UnsafeRawBufferPointer) -> Bool
+  ) {
+    bytes = []
+    bytes.reserveCapacity(threshold + (threshold >> 2))
+    self.sink = sink
+    flushThreshold = max(1, threshold)
+  }
+
+  /// Hands everything up to the last newline to the sink (`init(flushingLinesTo:)`).
+  @inline(never)
+  mutating func flushLines() {
+    guard let sink, !sinkFailed else { return }
+    var end = bytes.count
+    while end > 0 && bytes[end - 1] != 0x0A { end -= 1 }
+    guard end > 0 else { return }
+    let written = bytes.withUnsafeBytes { sink(UnsafeRawBufferPointer(rebasing: $0[0..<end])) }
+    guard written else {
+      sinkFailed = true
+      flushThreshold = Int.max
+      return
+    }
+    flushedCount += end
+    bytes.removeSubrange(0..<end)
+  }
+
+  @inline(never)
+  mutating func flushLines(ifLineEndsIn text: StaticString) {
+    if UnsafeBufferPointer(start: text.utf8Start, count: text.utf8CodeUnitCount).contains(0x0A) {
+      flushLines()
+    }
+  }
+
+  /// Hands every pending byte to the sink; false if there is none or it failed (the bytes then
+  /// stay in `bytes`).
+  public mutating func flush() -> Bool {
+    guard let sink, !sinkFailed else { return false }
+    if bytes.isEmpty { return true }
+    guard bytes.withUnsafeBytes({ sink($0) }) else {
+      sinkFailed = true
+      flushThreshold = Int.max
+      return false
+    }
+    flushedCount += bytes.count
+    bytes.removeAll(keepingCapacity: true)
+    return true
   }
 
   public var count: Int { bytes.count }
@@ -17,14 +80,21 @@ public struct OutputBuffer: Sendable {
   /// Empties the buffer, keeping its storage (for a renderer that is called again, e.g. `watch`).
   public mutating func removeAll() { bytes.removeAll(keepingCapacity: true) }
 
-  @inlinable
-  public mutating func append(_ byte: UInt8) { bytes.append(byte) }
+  @inline(__always)
+  public mutating func append(_ byte: UInt8) {
+    bytes.append(byte)
+    if byte == 0x0A && bytes.count >= flushThreshold { flushLines() }
+  }
 
   /// Appends a literal; its bytes are copied as they are (literals are trusted text).
+  @inline(__always)
   public mutating func append(_ text: StaticString) {
     if text.hasPointerRepresentation {
       bytes.append(
         contentsOf: UnsafeBufferPointer(start: text.utf8Start, count: text.utf8CodeUnitCount))
+      // Lines also end inside literals ("]}\n", ",\n{"): a flush may start there, never
+      // mid-line, where a renderer may be measuring a cell with `count`.
+      if bytes.count >= flushThreshold { flushLines(ifLineEndsIn: text) }
     } else {
       text.withUTF8Buffer { bytes.append(contentsOf: $0) }
     }
@@ -46,7 +116,14 @@ public struct OutputBuffer: Sendable {
 
   /// Appends `count` copies of `byte` (padding).
   public mutating func append(repeating byte: UInt8, count: Int) {
-    if count > 0 { bytes.append(contentsOf: repeatElement(byte, count: count)) }
+    guard count > 0 else { return }
+    if byte == 0x20 && count <= 64 {
+      // Padding is spaces, a few at a time: one copy from a literal beats a generic append.
+      let spaces: StaticString = "                                                                "
+      bytes.append(contentsOf: UnsafeBufferPointer(start: spaces.utf8Start, count: count))
+    } else {
+      bytes.append(contentsOf: repeatElement(byte, count: count))
+    }
   }
 
   public mutating func appendSpaces(_ count: Int) { append(repeating: 0x20, count: count) }

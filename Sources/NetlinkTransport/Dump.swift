@@ -31,6 +31,28 @@ public protocol SockDiagSource: AnyObject {
     _ query: SockDiagQuery, states: UInt32, bytecode: [UInt8]?,
     restart: () -> Void, record: (SocketRecord) -> Void
   ) -> DumpResult
+
+  /// As `dump(_:states:bytecode:restart:record:)`, handing on only the sockets whose inode
+  /// `keep` accepts. The kernel and replay sources test the inode before decoding a message, so
+  /// `-P pid` pays for the dump, not for decoding 100k records it drops; `records` then counts
+  /// the kept ones. The default implementation decodes everything and filters.
+  func dump(
+    _ query: SockDiagQuery, states: UInt32, bytecode: [UInt8]?,
+    keepingInodes keep: @escaping (UInt32) -> Bool,
+    restart: () -> Void, record: (SocketRecord) -> Void
+  ) -> DumpResult
+}
+
+extension SockDiagSource {
+  public func dump(
+    _ query: SockDiagQuery, states: UInt32, bytecode: [UInt8]?,
+    keepingInodes keep: @escaping (UInt32) -> Bool,
+    restart: () -> Void, record: (SocketRecord) -> Void
+  ) -> DumpResult {
+    dump(query, states: states, bytecode: bytecode, restart: restart) { socket in
+      if keep(socket.inode) { record(socket) }
+    }
+  }
 }
 
 /// Errors the kernel returns for a family or protocol it has no diag handler for.
@@ -41,22 +63,28 @@ func isUnsupported(_ code: Int32) -> Bool {
 /// Consumes the datagrams of one dump; shared by the live and the replayed source.
 struct DumpReader {
   let query: SockDiagQuery
+  /// Messages whose inode this refuses are skipped undecoded.
+  var keep: ((UInt32) -> Bool)? = nil
   var result = DumpResult(status: .complete)
   var interrupted = false
   var finished = false
-  /// Reused between datagrams so decoding one allocates nothing new.
-  private var decoded: [SocketRecord] = []
 
-  init(query: SockDiagQuery) { self.query = query }
+  init(query: SockDiagQuery, keep: ((UInt32) -> Bool)? = nil) {
+    self.query = query
+    self.keep = keep
+  }
 
-  /// Decodes one datagram, hands its records on, and notes whether the dump ended.
+  /// Decodes one datagram, hands its records on as they are decoded (no intermediate array:
+  /// a record is a few hundred bytes), and notes whether the dump ended.
   mutating func consume(_ datagram: UnsafeRawBufferPointer, record: (SocketRecord) -> Void) {
-    decoded.removeAll(keepingCapacity: true)
-    let status = decodeDumpDatagram(datagram, query: query, into: &decoded)
-    decoded.forEach(record)
-    result.records += decoded.count
+    var decoded = 0
+    let status = decodeDumpDatagram(datagram, query: query, keepingInodes: keep) { socket in
+      decoded += 1
+      record(socket)
+    }
+    result.records += decoded
     if status.interrupted { interrupted = true }
-    let undecoded = status.messageCount - decoded.count
+    let undecoded = status.messageCount - decoded
     if undecoded > 0 || status.error != nil {
       result.decodeErrors += max(undecoded, 1)
       if result.firstDecodeError == nil { result.firstDecodeError = status.error }

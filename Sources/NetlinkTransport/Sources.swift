@@ -34,10 +34,25 @@ public final class KernelSource: SockDiagSource {
     _ query: SockDiagQuery, states: UInt32, bytecode: [UInt8]?,
     restart: () -> Void, record: (SocketRecord) -> Void
   ) -> DumpResult {
+    dump(query, states: states, bytecode: bytecode, keep: nil, restart: restart, record: record)
+  }
+
+  public func dump(
+    _ query: SockDiagQuery, states: UInt32, bytecode: [UInt8]?,
+    keepingInodes keep: @escaping (UInt32) -> Bool,
+    restart: () -> Void, record: (SocketRecord) -> Void
+  ) -> DumpResult {
+    dump(query, states: states, bytecode: bytecode, keep: keep, restart: restart, record: record)
+  }
+
+  private func dump(
+    _ query: SockDiagQuery, states: UInt32, bytecode: [UInt8]?, keep: ((UInt32) -> Bool)?,
+    restart: () -> Void, record: (SocketRecord) -> Void
+  ) -> DumpResult {
     var attempt = 0
     while true {
       attempt += 1
-      var reader = DumpReader(query: query)
+      var reader = DumpReader(query: query, keep: keep)
       sequence &+= 1
       do {
         try socket.send(
@@ -124,10 +139,24 @@ public final class ReplaySource: SockDiagSource {
     _ query: SockDiagQuery, states: UInt32, bytecode: [UInt8]?,
     restart: () -> Void, record: (SocketRecord) -> Void
   ) -> DumpResult {
+    dump(query, keep: nil, record: record)
+  }
+
+  public func dump(
+    _ query: SockDiagQuery, states: UInt32, bytecode: [UInt8]?,
+    keepingInodes keep: @escaping (UInt32) -> Bool,
+    restart: () -> Void, record: (SocketRecord) -> Void
+  ) -> DumpResult {
+    dump(query, keep: keep, record: record)
+  }
+
+  private func dump(
+    _ query: SockDiagQuery, keep: ((UInt32) -> Bool)?, record: (SocketRecord) -> Void
+  ) -> DumpResult {
     guard let datagrams = datagramsByQuery[query] else {
       return DumpResult(status: .failed("not in the recording"))
     }
-    var reader = DumpReader(query: query)
+    var reader = DumpReader(query: query, keep: keep)
     for datagram in datagrams where !reader.finished {
       datagram.withUnsafeBytes { reader.consume($0, record: record) }
     }

@@ -22,15 +22,48 @@ public struct DumpDatagramStatus: Sendable, Equatable {
 public func decodeDumpDatagram(
   _ datagram: UnsafeRawBufferPointer, query: SockDiagQuery, into records: inout [SocketRecord]
 ) -> DumpDatagramStatus {
+  decodeDumpDatagram(datagram, query: query) { records.append($0) }
+}
+
+/// As `decodeDumpDatagram(_:query:into:)`, handing each record to `body` as it is decoded
+/// instead of collecting them: a dump's records are then never copied into an array.
+public func decodeDumpDatagram(
+  _ datagram: UnsafeRawBufferPointer, query: SockDiagQuery, each body: (SocketRecord) -> Void
+) -> DumpDatagramStatus {
+  decodeDumpDatagram(datagram, query: query, keepingInodes: nil, each: body)
+}
+
+/// Offset of the socket's inode (host order u32) in each reply struct: inet_diag_msg.idiag_inode,
+/// unix_diag_msg.udiag_ino, packet_diag_msg.pdiag_ino, netlink_diag_msg.ndiag_ino,
+/// vsock_diag_msg.vdiag_ino.
+@inline(__always) func inodeOffset(_ query: SockDiagQuery) -> Int {
+  switch query {
+  case .inet: 68
+  case .unix, .packet: 4
+  case .netlink: 16
+  case .vsock: 20
+  }
+}
+
+/// As `decodeDumpDatagram(_:query:each:)`, but a message whose inode `keep` refuses is skipped
+/// before it is decoded (and not counted in `messageCount`): asking about one process's sockets
+/// among 100k then costs a 4-byte load per message, not a decode. A message too short to hold an
+/// inode is decoded as usual (and fails as usual).
+public func decodeDumpDatagram(
+  _ datagram: UnsafeRawBufferPointer, query: SockDiagQuery, keepingInodes keep: ((UInt32) -> Bool)?,
+  each body: (SocketRecord) -> Void
+) -> DumpDatagramStatus {
   var status = DumpDatagramStatus()
+  let inodeAt = inodeOffset(query)
   do {
     try forEachNetlinkMessage(in: datagram) { header, payload in
       if header.flags & NetlinkConstants.flagDumpInterrupted != 0 { status.interrupted = true }
       switch header.type {
       case NetlinkConstants.sockDiagByFamily:
+        if let keep, payload.count >= inodeAt + 4, !keep(payload.hostU32(inodeAt)) { return }
         status.messageCount += 1
         do {
-          records.append(try decodeSocketRecord(payload, query: query))
+          body(try decodeSocketRecord(payload, query: query))
         } catch let error as SockDiagError {
           if status.error == nil { status.error = error }
         }

@@ -111,7 +111,14 @@ public struct InetSocket: Sendable, Equatable {
   public var inode: UInt32
   /// INET_DIAG_INFO, decoded as `struct tcp_info` for TCP only (MPTCP sends mptcp_info,
   /// SCTP sctp_info, DCCP its own: those are not decoded).
-  public var tcpInfo: TCPInfo?
+  public var tcpInfo: TCPInfo? {
+    get { tcpInfoBox?.value }
+    set { tcpInfoBox = newValue.map(TCPInfoBox.init) }
+  }
+  /// `tcpInfo` lives on the heap: at ~290 bytes it was more than half of the record, and records
+  /// are copied several times between the decoder and the flow model. Immutable, so shared copies
+  /// are safe; a write replaces the box.
+  var tcpInfoBox: TCPInfoBox?
   public var memInfo: InetMemInfo?
   public var socketMemInfo: SocketMemInfo?
   public var congestion: String?
@@ -157,7 +164,7 @@ public struct InetSocket: Sendable, Equatable {
     self.sendQueue = sendQueue
     self.uid = uid
     self.inode = inode
-    self.tcpInfo = tcpInfo
+    self.tcpInfoBox = tcpInfo.map(TCPInfoBox.init)
     self.memInfo = memInfo
     self.socketMemInfo = socketMemInfo
     self.congestion = congestion
@@ -172,6 +179,14 @@ public struct InetSocket: Sendable, Equatable {
     self.protocolAttribute = protocolAttribute
     self.hasULP = hasULP
   }
+}
+
+/// An immutable heap copy of a `TCPInfo`, compared by value.
+final class TCPInfoBox: Sendable, Equatable {
+  let value: TCPInfo
+  init(_ value: TCPInfo) { self.value = value }
+  init(bytes: UnsafeRawBufferPointer) { value = TCPInfo(bytes: bytes) }
+  static func == (a: TCPInfoBox, b: TCPInfoBox) -> Bool { a === b || a.value == b.value }
 }
 
 /// INET_DIAG_MEMINFO (`struct inet_diag_meminfo`).

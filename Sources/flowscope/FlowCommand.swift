@@ -28,6 +28,7 @@ struct FlowCommand: ParsableCommand {
 
   @OptionGroup(title: "Filters") var filters: FilterOptions
   @OptionGroup(title: "Output") var output: OutputOptions
+  @OptionGroup(title: "Health") var health: HealthOptions
   @OptionGroup var debug: DebugOptions
 
   func validate() throws {
@@ -47,6 +48,7 @@ struct FlowCommand: ParsableCommand {
     let selection = try Selection(filters, debug: debug)
     let inspector = try makeInspector()
     var render = renderOptions()
+    let columnsChosen = !output.columns.isEmpty
     let sort = output.sort.flatMap(FlowSort.init)
     let repetitions = output.interval == nil ? 1 : (output.count ?? Int.max)
     var reportedWarnings = Set<String>()
@@ -62,18 +64,14 @@ struct FlowCommand: ParsableCommand {
         snapshot.flows.removeAll { !selection.keeps($0, processes: snapshot.processes) }
         sort?.apply(to: &snapshot.flows, processes: snapshot.processes)
         render.interfaceNames = interfaceNames(of: snapshot.flows)
+        // Flows of several namespaces: say which one each is in, unless columns were chosen.
+        if !columnsChosen, snapshot.namespaces.count > 1, !render.columns.contains(.netns) {
+          render.columns.insert(.netns, at: min(1, render.columns.count))
+        }
         if let resolver {
           (render.hostNames, render.serviceNames) = resolver.names(for: snapshot.flows)
         }
-        for warning in snapshot.warnings where reportedWarnings.insert(warning.description).inserted {
-          // Families missing from this kernel matter only to whoever asked for them by name.
-          if case .familyUnsupported(let family) = warning,
-            !selection.namedProtocols.contains(where: { family.hasPrefix($0.rawValue) })
-          {
-            continue
-          }
-          printError(warningLine(warning))
-        }
+        reportWarnings(snapshot, named: selection.namedProtocols, reported: &reportedWarnings)
         var buffer = OutputBuffer()
         switch output.effectiveFormat {
         case .table:
@@ -113,6 +111,7 @@ struct FlowCommand: ParsableCommand {
     render.header = !output.noHeader
     render.wide = output.wide
     render.exactBytes = output.bytes
+    render.health = health.thresholds
     let terminal = Terminal.stdoutIsTerminal
     render.terminalWidth = terminal ? Terminal.width : nil
     switch output.color {
@@ -123,12 +122,6 @@ struct FlowCommand: ParsableCommand {
     return render
   }
 
-  private func warningLine(_ warning: SnapshotWarning) -> String {
-    if case .processesDenied = warning {
-      return "\(warning); run with sudo (or CAP_SYS_PTRACE and CAP_DAC_READ_SEARCH) to see them"
-    }
-    return warning.description
-  }
 }
 
 /// Interface names for the indexes the flows use, looked up once per index.

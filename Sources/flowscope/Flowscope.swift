@@ -11,7 +11,7 @@ struct Flowscope: ParsableCommand {
       but can name the owners of your own processes only, and says so on stderr.
       """,
     version: flowscopeVersion,
-    subcommands: [FlowCommand.self],
+    subcommands: [FlowCommand.self, ProcCommand.self, CheckCommand.self, EventsCommand.self, WatchCommand.self, BenchFloorCommand.self, BenchDecodeCommand.self],
     defaultSubcommand: FlowCommand.self
   )
 }

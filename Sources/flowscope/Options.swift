@@ -54,6 +54,15 @@ struct FilterOptions: ParsableArguments {
 
   @Flag(name: [.short, .long], help: "Also listening and unconnected sockets (default: connected ones only).")
   var all = false
+
+  @Option(
+    help: ArgumentHelp(
+      "Only this network namespace: a name under /run/netns, a path, or a pid (default: all of them, as root).",
+      valueName: "name|path|pid"))
+  var netns: String?
+
+  @Flag(help: "Only flowscope's own network namespace.")
+  var hostNetns = false
 }
 
 /// How to print. Shared by every subcommand that prints.

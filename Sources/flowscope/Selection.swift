@@ -19,6 +19,14 @@ struct Selection {
     namedProtocols = protocols.named
     filter = FlowFilter()
     inspect.procRoot = debug.procRoot
+    if options.hostNetns && options.netns != nil {
+      throw ValidationError("--netns and --host-netns exclude each other.")
+    }
+    if let netns = options.netns {
+      inspect.namespaces = .only(netns)
+    } else if options.hostNetns {
+      inspect.namespaces = .own
+    }
     if options.ipv4Only && options.ipv6Only {
       throw ValidationError("-4 and -6 exclude each other; give neither to see both.")
     }
@@ -55,8 +63,9 @@ struct Selection {
       states = (states ?? []).union(StateGroup.states(named: "listening")!)
     }
     if states == nil && !options.all {
-      // Like ss: connected sockets unless -a or -l asks for listeners and unbound ones.
-      states = StateGroup.states(named: "connected")!
+      // Like ss: connected sockets unless -a or -l asks for listeners and unbound ones; but
+      // not TIME-WAIT, which belongs to no process (--state time-wait shows them).
+      states = StateGroup.defaultStates
     }
     if let states {
       inspect.states = states.reduce(UInt32(0)) { $0 | (1 << UInt32($1)) }

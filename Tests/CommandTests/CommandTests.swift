@@ -152,6 +152,12 @@ struct CommandTests {
     for short in ["P", "C", "u", "p", "4", "6", "I", "l", "a", "J", "o", "H", "n", "r", "w"] {
       #expect(manual.contains("Fl \(short)"), "man/flowscope.8 lacks -\(short)")
     }
+    let watchHelp = try flowscope("watch", "--help").text
+    for option in Set(watchHelp.matches(of: /--([a-z0-9][a-z0-9-]*)/).map { String($0.output.1) }) {
+      #expect(manual.contains("Fl -\(option)"), "man/flowscope.8 lacks watch's --\(option)")
+    }
+    #expect(manual.contains(".Sh WATCH"))
+    #expect(manual.contains("Fl i"))
   }
 }
 

@@ -233,7 +233,7 @@ import Testing
   }
 
   @Test func columnNames() throws {
-    #expect(Column.allCases.count == 30)
+    #expect(Column.allCases.count == 31)
     #expect(Column(rawValue: "bytes-in") == .bytesIn)
     #expect(Column(rawValue: "pkts-out") == .packetsOut)
     #expect(Column(rawValue: "send-q") == .sendQ)

@@ -50,6 +50,7 @@ public struct MiniSchema {
     case "null": value is NSNull
     case "string": value is String
     case "integer": isInteger(value)
+    case "number": value is NSNumber && !isBool(value)
     case "object": value is [String: Any]
     case "array": value is [Any]
     case "boolean": isBool(value)

@@ -1,0 +1,229 @@
+import FlowModel
+import ProcFS
+
+#if canImport(Glibc)
+  import Glibc
+#endif
+
+/// The socket inode → owner map, kept between the refreshes of `flowscope watch`, so a refresh
+/// re-reads only the processes that changed instead of every descriptor of every process.
+///
+/// Each refresh lists the pids (one directory read of /proc, or the pids asked for) and probes
+/// each process cheaply: its start time (`/proc/<pid>/stat`, so a reused pid is a new process)
+/// and its number of open descriptors (`st_size` of `/proc/<pid>/fd`, which Linux ≥ 6.2 fills
+/// in). A process is re-read (its fds, status, limits) when it is new, when its start time or
+/// descriptor count changed, and its entries are dropped when it is gone. After the dump, a
+/// socket whose owner is still unknown (a process swapped one descriptor for another between
+/// two refreshes, so its count did not move) triggers a full re-read of every process, at
+/// most once per `fullRescanInterval`; sockets no full re-read could place (the kernel's own,
+/// or those of processes we may not read) are remembered and trigger nothing more.
+///
+/// Used by one refresh at a time (the inspector's `snapshot`), from one thread at a time.
+public final class OwnerCache: @unchecked Sendable {
+  struct Entry {
+    var record: ProcessRecord
+    var startTime: UInt64
+    /// `st_size` of the fd directory when the record was read; -1 when it could not be read.
+    var descriptorSize: Int64
+    var denied: Bool
+  }
+
+  /// What the last refresh did, for `--debug`-style reporting and tests.
+  public struct Statistics: Sendable, Equatable {
+    public var processesListed = 0
+    public var processesRead = 0
+    public var fullRescan = false
+    public var unknownSockets = 0
+    public var refreshes = 0
+    public var fullRescans = 0
+    public init() {}
+  }
+
+  public let fullRescanInterval: Double
+  public private(set) var statistics = Statistics()
+  private var entries: [Int32: Entry] = [:]
+  /// inode → owners, sorted by (pid, fd).
+  private(set) var ownersByInode: [UInt64: [FlowOwner]] = [:]
+  /// Sockets the last full re-read could not place.
+  private var unresolvable: Set<UInt64> = []
+  private var lastFullRescan = -Double.infinity
+
+  public init(fullRescanInterval: Double = 5) {
+    self.fullRescanInterval = fullRescanInterval
+  }
+
+  /// Phase 1, in place of `scanner.scan()`: list and probe the processes, re-read those that
+  /// are new or changed, forget those that are gone. Returns every known process.
+  func update(_ scanner: ProcScanner) -> ProcScanResult {
+    statistics.refreshes += 1
+    statistics.fullRescan = false
+    statistics.processesRead = 0
+    let root = scanner.options.root
+    let pids: [Int32] = scanner.options.pids.map { $0.filter { $0 > 0 }.sorted() } ?? listPIDs(root)
+    statistics.processesListed = pids.count
+    let first = entries.isEmpty
+    var stale: [Int32] = []
+    var probes: [Int32: (start: UInt64, size: Int64)] = [:]
+    var present = Set<Int32>()
+    present.reserveCapacity(pids.count)
+    for pid in pids {
+      guard let probe = probe(root, pid) else { continue }  // gone already
+      present.insert(pid)
+      if let entry = entries[pid], entry.startTime == probe.start,
+        entry.denied || entry.descriptorSize == probe.size
+      {
+        if entry.record.command != probe.command { entries[pid]!.record.command = probe.command }
+        continue
+      }
+      stale.append(pid)
+      probes[pid] = (probe.start, probe.size)
+    }
+    for pid in Array(entries.keys) where !present.contains(pid) { forget(pid) }
+    if !stale.isEmpty { read(stale, probes: probes, scanner) }
+    if first { lastFullRescan = monotonicNow() }
+    return result()
+  }
+
+  /// Phase 2, after the dumps: when sockets of unknown owner remain and the last full re-read
+  /// is old enough, re-read every process. Returns the new result if it did.
+  func resolve(_ flows: [Flow], _ scanner: ProcScanner) -> ProcScanResult? {
+    var unknown = 0
+    for flow in flows where flow.inode != 0 && ownersByInode[flow.inode] == nil {
+      if !unresolvable.contains(flow.inode) { unknown += 1 }
+    }
+    statistics.unknownSockets = unknown
+    guard unknown > 0, monotonicNow() - lastFullRescan >= fullRescanInterval else { return nil }
+    let root = scanner.options.root
+    var probes: [Int32: (start: UInt64, size: Int64)] = [:]
+    var pids: [Int32] = []
+    for pid in entries.keys.sorted() {
+      guard let probe = probe(root, pid) else {
+        forget(pid)
+        continue
+      }
+      probes[pid] = (probe.start, probe.size)
+      pids.append(pid)
+    }
+    read(pids, probes: probes, scanner)
+    lastFullRescan = monotonicNow()
+    statistics.fullRescan = true
+    statistics.fullRescans += 1
+    unresolvable = []
+    for flow in flows where flow.inode != 0 && ownersByInode[flow.inode] == nil {
+      unresolvable.insert(flow.inode)
+    }
+    statistics.unknownSockets = 0
+    return result()
+  }
+
+  /// Every known process, sorted by pid, and those whose descriptors were denied.
+  private func result() -> ProcScanResult {
+    var result = ProcScanResult()
+    result.processes.reserveCapacity(entries.count)
+    for pid in entries.keys.sorted() {
+      let entry = entries[pid]!
+      result.processes.append(entry.record)
+      if entry.denied { result.denied.append(pid) }
+    }
+    return result
+  }
+
+  /// Re-reads `pids` with the scanner's options and replaces their entries.
+  private func read(
+    _ pids: [Int32], probes: [Int32: (start: UInt64, size: Int64)], _ scanner: ProcScanner
+  ) {
+    var options = scanner.options
+    options.pids = Set(pids)
+    let scan = ProcScanner(options: options).scan()
+    statistics.processesRead += pids.count
+    for pid in pids { forget(pid) }
+    let denied = Set(scan.denied)
+    for record in scan.processes {
+      let probe = probes[record.pid] ?? (record.startTimeTicks, -1)
+      // A pid reused between the probe and the read: the record's own start time counts.
+      let entry = Entry(
+        record: record, startTime: record.startTimeTicks,
+        descriptorSize: probe.start == record.startTimeTicks ? probe.size : -2,
+        denied: denied.contains(record.pid) || !record.fdsReadable)
+      entries[record.pid] = entry
+      for socket in record.sockets { addOwner(FlowOwner(pid: record.pid, fd: socket.fd), socket.inode) }
+    }
+    // Denied without a record (the pid directory itself): remember it, so it is not re-read.
+    for pid in denied where entries[pid] == nil {
+      entries[pid] = Entry(
+        record: ProcessRecord(pid: pid), startTime: probes[pid]?.start ?? 0, descriptorSize: -1,
+        denied: true)
+    }
+  }
+
+  private func addOwner(_ owner: FlowOwner, _ inode: UInt64) {
+    var owners = ownersByInode[inode] ?? []
+    let at =
+      owners.firstIndex { $0.pid > owner.pid || ($0.pid == owner.pid && $0.fd > owner.fd) }
+      ?? owners.count
+    owners.insert(owner, at: at)
+    ownersByInode[inode] = owners
+  }
+
+  private func forget(_ pid: Int32) {
+    guard let entry = entries.removeValue(forKey: pid) else { return }
+    for socket in entry.record.sockets {
+      guard var owners = ownersByInode[socket.inode] else { continue }
+      owners.removeAll { $0.pid == pid }
+      ownersByInode[socket.inode] = owners.isEmpty ? nil : owners
+    }
+  }
+
+  // MARK: probing
+
+  private var buffer = [UInt8](repeating: 0, count: 4096)
+
+  /// Start time and command from `<root>/<pid>/stat`, and `st_size` of `<root>/<pid>/fd`
+  /// (-1 when unreadable). nil when the process is gone.
+  private func probe(_ root: String, _ pid: Int32) -> (start: UInt64, size: Int64, command: [UInt8])? {
+    let directory = "\(root)/\(pid)"
+    // open(2), read(2)
+    let fd = open(directory + "/stat", O_RDONLY | O_CLOEXEC)
+    guard fd >= 0 else { return nil }
+    var count = 0
+    while count < buffer.count {
+      let n = buffer.withUnsafeMutableBytes { Glibc.read(fd, $0.baseAddress! + count, $0.count - count) }
+      if n < 0 && errno == EINTR { continue }
+      if n <= 0 { break }
+      count += n
+    }
+    close(fd)
+    guard count > 0,
+      let stat = buffer.withUnsafeBytes({ try? ProcParsers.stat(UnsafeRawBufferPointer(rebasing: $0[0..<count])) })
+    else { return nil }
+    var info = Glibc.stat()
+    // fstatat(2): st_size of a /proc fd directory is the number of open descriptors.
+    let size: Int64 = fstatat(AT_FDCWD, directory + "/fd", &info, 0) == 0 ? Int64(info.st_size) : -1
+    return (stat.startTimeTicks, size, stat.command)
+  }
+
+  /// The numeric entries of `root`: one directory read.
+  private func listPIDs(_ root: String) -> [Int32] {
+    // opendir(3), readdir(3)
+    guard let directory = opendir(root) else { return [] }
+    defer { closedir(directory) }
+    var pids: [Int32] = []
+    pids.reserveCapacity(entries.count + 64)
+    while let entry = readdir(directory) {
+      let pid = withUnsafeBytes(of: &entry.pointee.d_name) { raw -> Int32? in
+        var value: Int32 = 0
+        var digits = 0
+        for byte in raw {
+          if byte == 0 { break }
+          guard byte >= 0x30 && byte <= 0x39, digits < 10 else { return nil }
+          value = value &* 10 &+ Int32(byte - 0x30)
+          digits += 1
+        }
+        return digits > 0 && value > 0 ? value : nil
+      }
+      if let pid { pids.append(pid) }
+    }
+    pids.sort()
+    return pids
+  }
+}

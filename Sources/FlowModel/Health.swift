@@ -1,0 +1,210 @@
+// Health flags: what is wrong (or worth a look) with a flow or a process, read from one snapshot.
+// Pure: the same snapshot and thresholds always give the same flags.
+
+/// One health flag. The raw value is the name the table, CSV and JSON use. Declared most
+/// serious first: `allCases` is the order flags are listed in.
+public enum HealthFlag: String, Sendable, CaseIterable, Comparable {
+  /// Process: every descriptor the soft RLIMIT_NOFILE allows is in use.
+  case fdExhausted = "fd-exhausted"
+  /// Process: descriptors in use ≥ `HealthThresholds.fdPressurePercent` of the soft limit.
+  case fdPressure = "fd-pressure"
+  /// The peer closed and this side keeps the socket open (TCP CLOSE_WAIT; UNIX stream or
+  /// seqpacket whose receive side was shut down by the peer).
+  case peerClosed = "peer-closed"
+  /// The application is not reading: a listener's accept queue nearly full, or a connection's
+  /// receive queue at or above `recvBacklogBytes`.
+  case recvBacklog = "recv-backlog"
+  /// Data waits to be sent and nothing has been acknowledged for `stalledMs`.
+  case stalled
+  /// The peer advertises a receive window of 0 while data waits to be sent.
+  case zeroWindow = "zero-window"
+  /// The kernel is retransmitting unacknowledged data now (or probing an unanswering peer).
+  case retransmitting
+  /// Established, no data either way for `idleMs`.
+  case idle
+
+  public static func < (a: HealthFlag, b: HealthFlag) -> Bool { a.bit < b.bit }
+
+  /// Whether the flag is about a process (its descriptors) rather than about one flow.
+  public var isProcessFlag: Bool { self == .fdExhausted || self == .fdPressure }
+
+  var bit: UInt16 {
+    switch self {
+    case .fdExhausted: 1 << 0
+    case .fdPressure: 1 << 1
+    case .peerClosed: 1 << 2
+    case .recvBacklog: 1 << 3
+    case .stalled: 1 << 4
+    case .zeroWindow: 1 << 5
+    case .retransmitting: 1 << 6
+    case .idle: 1 << 7
+    }
+  }
+
+  /// How much it matters, for `flowscope check`'s order and its exit status.
+  public var severity: HealthSeverity {
+    switch self {
+    case .fdExhausted: .critical
+    case .fdPressure, .peerClosed, .recvBacklog, .stalled, .zeroWindow: .warning
+    case .retransmitting: .notice
+    case .idle: .info
+    }
+  }
+}
+
+/// How serious a finding is; `critical` first.
+public enum HealthSeverity: String, Sendable, CaseIterable, Comparable {
+  case critical, warning, notice, info
+
+  public static func < (a: HealthSeverity, b: HealthSeverity) -> Bool {
+    allCases.firstIndex(of: a)! < allCases.firstIndex(of: b)!
+  }
+}
+
+/// A set of health flags, iterated in `HealthFlag.allCases` order (most serious first).
+public struct HealthFlags: Sendable, Hashable, Sequence, ExpressibleByArrayLiteral {
+  public var rawValue: UInt16
+  public init(rawValue: UInt16) { self.rawValue = rawValue }
+  public init(_ flag: HealthFlag) { rawValue = flag.bit }
+  public init(arrayLiteral flags: HealthFlag...) {
+    rawValue = flags.reduce(0) { $0 | $1.bit }
+  }
+
+  public var isEmpty: Bool { rawValue == 0 }
+  public func contains(_ flag: HealthFlag) -> Bool { rawValue & flag.bit != 0 }
+  public mutating func insert(_ flag: HealthFlag) { rawValue |= flag.bit }
+  public mutating func formUnion(_ other: HealthFlags) { rawValue |= other.rawValue }
+  public func union(_ other: HealthFlags) -> HealthFlags { HealthFlags(rawValue: rawValue | other.rawValue) }
+
+  public func makeIterator() -> AnyIterator<HealthFlag> {
+    var index = 0
+    let all = HealthFlag.allCases
+    let raw = rawValue
+    return AnyIterator {
+      while index < all.count {
+        defer { index += 1 }
+        if raw & all[index].bit != 0 { return all[index] }
+      }
+      return nil
+    }
+  }
+
+  /// The most serious flag in the set.
+  public var mostSerious: HealthFlag? { HealthFlag.allCases.first { contains($0) } }
+}
+
+/// Where the flags start. Defaults are documented in the man page (HEALTH FLAGS).
+public struct HealthThresholds: Sendable, Equatable {
+  /// `idle`: no data sent or received for this long (`--idle`, default 300 s).
+  public var idleMs: UInt64 = 300_000
+  /// `stalled`: data queued and no acknowledgement for this long (`--stall`, default 5 s).
+  public var stalledMs: UInt64 = 5_000
+  /// `recv-backlog` on a connection: unread bytes (`--recv-backlog`, default 64 KiB).
+  public var recvBacklogBytes: UInt64 = 65_536
+  /// `recv-backlog` on a listener: connections waiting in the accept queue, in percent of the
+  /// backlog the application asked for (default 80).
+  public var acceptQueuePercent: UInt64 = 80
+  /// `fd-pressure`: descriptors in use, in percent of the soft limit (`--fd-threshold`, 80).
+  public var fdPressurePercent: Double = 80
+
+  public init() {}
+}
+
+/// `sk_shutdown` bits as sock_diag reports them (INET_DIAG_SHUTDOWN, UNIX_DIAG_SHUTDOWN).
+public enum ShutdownBits {
+  /// RCV_SHUTDOWN: no more data will be received (the peer's FIN arrived, or SHUT_RD).
+  public static let receive: UInt8 = 1
+  /// SEND_SHUTDOWN: this side sends no more.
+  public static let send: UInt8 = 2
+}
+
+extension Flow {
+  var isTCPLike: Bool { proto == .tcp || proto == .mptcp }
+
+  /// The flow's health flags under `thresholds`. Never process flags (see `ProcessSummary`).
+  public func health(_ thresholds: HealthThresholds) -> HealthFlags {
+    var flags = HealthFlags()
+    let state = socketState
+    if isPeerClosed { flags.insert(.peerClosed) }
+
+    if state == .listen {
+      // For a listener the kernel puts the accept queue in Recv-Q and the backlog in Send-Q.
+      if receiveQueue > 0,
+        UInt64(receiveQueue) * 100 >= UInt64(sendQueue) * thresholds.acceptQueuePercent
+      {
+        flags.insert(.recvBacklog)
+      }
+      return flags
+    }
+    if proto != .packet && proto != .netlink && UInt64(receiveQueue) >= thresholds.recvBacklogBytes
+      && thresholds.recvBacklogBytes > 0
+    {
+      flags.insert(.recvBacklog)
+    }
+
+    guard isTCPLike, let tcp else { return flags }
+    let sending = state == .established || state == .closeWait || state == .finWait1
+      || state == .lastAck || state == .closing
+    let queued = sendQueue > 0 || tcp.unacked > 0
+    // tcpi_snd_wnd is the peer's advertised window; it only says something while data waits.
+    let zeroWindow = sending && queued && tcp.peerWindow == 0
+    if zeroWindow { flags.insert(.zeroWindow) }
+    // icsk_retransmits counts RTO retransmissions of the head segment. icsk_backoff and
+    // icsk_probes_out also grow while probing a zero window; there they mean nothing is lost.
+    if tcp.retransmits > 0 || (!zeroWindow && (tcp.backoff > 0 || tcp.probes > 0)) {
+      flags.insert(.retransmitting)
+    }
+    // Nothing acknowledged for a while, and nothing new sent since either: a stall, not a
+    // connection that just woke up from a long silence.
+    if sendQueue > 0 && UInt64(tcp.lastAckReceivedMs) >= thresholds.stalledMs
+      && UInt64(tcp.lastDataSentMs) >= thresholds.stalledMs && thresholds.stalledMs > 0
+    {
+      flags.insert(.stalled)
+    }
+    if state == .established && thresholds.idleMs > 0
+      && UInt64(tcp.lastDataSentMs) >= thresholds.idleMs
+      && UInt64(tcp.lastDataReceivedMs) >= thresholds.idleMs
+    {
+      flags.insert(.idle)
+    }
+    return flags
+  }
+
+  /// The peer closed its end and this socket stays open: TCP CLOSE_WAIT, or a UNIX stream or
+  /// seqpacket socket whose receive side the peer shut down (the kernel sets RCV_SHUTDOWN on a
+  /// UNIX socket when its peer calls shutdown(SHUT_WR) or closes).
+  public var isPeerClosed: Bool {
+    if isTCPLike { return socketState == .closeWait }
+    if proto == .unix, socketType == 1 || socketType == 5, socketState != .listen,
+      let shutdown, shutdown & ShutdownBits.receive != 0
+    {
+      return true
+    }
+    return false
+  }
+
+  /// How many times the kernel is retrying now: the largest of `retransmits`, `probes` and
+  /// `backoff`; 0 without TCP details.
+  public var retryCount: Int {
+    guard let tcp else { return 0 }
+    return Int(max(tcp.retransmits, max(tcp.probes, tcp.backoff)))
+  }
+}
+
+extension OwningProcess {
+  /// Descriptors in use in percent of the soft limit; nil when unlimited, unknown or unread.
+  public var fdUsedPercent: Double? {
+    guard descriptorsReadable, let soft = fdLimitSoft, soft > 0 else { return nil }
+    return Double(descriptorCount) * 100 / Double(soft)
+  }
+
+  /// `fd-exhausted` or `fd-pressure`, or neither.
+  public func health(_ thresholds: HealthThresholds) -> HealthFlags {
+    guard descriptorsReadable, let soft = fdLimitSoft else { return [] }
+    if UInt64(descriptorCount) >= soft { return HealthFlags(.fdExhausted) }
+    if let percent = fdUsedPercent, percent >= thresholds.fdPressurePercent {
+      return HealthFlags(.fdPressure)
+    }
+    return []
+  }
+}

@@ -1,0 +1,211 @@
+// One row per process for `flowscope proc`: its descriptors against its limit, its sockets by
+// kind and state, bytes summed over its flows, and health flags. Pure.
+
+/// Socket descriptors of a process by kind. They add up to the process's socket descriptors:
+/// `other` holds every socket not counted in the three others, including sockets the dump did
+/// not show (another network namespace, an unbound TCP socket, a family this kernel lacks).
+public struct SocketKindCounts: Sendable, Equatable {
+  public var tcp = 0
+  public var udp = 0
+  public var unix = 0
+  public var other = 0
+  public init(tcp: Int = 0, udp: Int = 0, unix: Int = 0, other: Int = 0) {
+    self.tcp = tcp
+    self.udp = udp
+    self.unix = unix
+    self.other = other
+  }
+  public var total: Int { tcp + udp + unix + other }
+}
+
+/// TCP socket descriptors of a process by state.
+public struct TCPStateCounts: Sendable, Equatable {
+  public var established = 0
+  public var listen = 0
+  public var closeWait = 0
+  public var other = 0
+  public init(established: Int = 0, listen: Int = 0, closeWait: Int = 0, other: Int = 0) {
+    self.established = established
+    self.listen = listen
+    self.closeWait = closeWait
+    self.other = other
+  }
+}
+
+/// A process with its sockets summed up.
+public struct ProcessSummary: Sendable, Equatable {
+  public var process: OwningProcess
+  public var sockets = SocketKindCounts()
+  public var states = TCPStateCounts()
+  /// Summed over the distinct sockets the process holds; nil when none has a counter (UDP,
+  /// UNIX), so "unknown" is not "none".
+  public var bytesIn: UInt64?
+  public var bytesOut: UInt64?
+  /// The process's own flags (`fd-pressure`, `fd-exhausted`) and every flag of its flows.
+  public var flags = HealthFlags()
+  /// How many of its flows carry each flow flag, in `HealthFlag.allCases` order, zeros left out.
+  public var flowFlagCounts: [(flag: HealthFlag, count: Int)] = []
+
+  public init(process: OwningProcess) { self.process = process }
+
+  public var pid: Int32 { process.pid }
+
+  public static func == (a: ProcessSummary, b: ProcessSummary) -> Bool {
+    a.process == b.process && a.sockets == b.sockets && a.states == b.states
+      && a.bytesIn == b.bytesIn && a.bytesOut == b.bytesOut && a.flags == b.flags
+      && a.flowFlagCounts.elementsEqual(b.flowFlagCounts) { $0.flag == $1.flag && $0.count == $1.count }
+  }
+
+  /// One summary per process of `snapshot.processes` that holds at least one socket, in pid
+  /// order. `flows` must be every flow of the snapshot (all protocols, all states), or the
+  /// counts are short: what is not found among them is counted as `other`.
+  public static func summarize(_ snapshot: Snapshot, thresholds: HealthThresholds)
+    -> [ProcessSummary]
+  {
+    var summaries: [Int32: ProcessSummary] = [:]
+    summaries.reserveCapacity(snapshot.processes.count)
+    var flagCounts: [Int32: [Int]] = [:]
+    let flagIndex = Dictionary(uniqueKeysWithValues: HealthFlag.allCases.enumerated().map { ($1, $0) })
+    for flow in snapshot.flows where !flow.owners.isEmpty {
+      let flags = flow.health(thresholds)
+      var previousPID: Int32? = nil
+      for (position, owner) in flow.owners.enumerated() {
+        guard let process = snapshot.processes[owner.pid] else { continue }
+        var summary = summaries[owner.pid] ?? ProcessSummary(process: process)
+        switch flow.proto {
+        case .tcp:
+          summary.sockets.tcp += 1
+          switch flow.socketState {
+          case .established?: summary.states.established += 1
+          case .listen?: summary.states.listen += 1
+          case .closeWait?: summary.states.closeWait += 1
+          default: summary.states.other += 1
+          }
+        case .udp: summary.sockets.udp += 1
+        case .unix: summary.sockets.unix += 1
+        default: break  // counted in `other` below, from the process's socket descriptors
+        }
+        // Bytes and flags once per socket and process, however many descriptors hold it.
+        let firstForThisPID =
+          owner.pid != previousPID && !flow.owners[..<position].contains { $0.pid == owner.pid }
+        previousPID = owner.pid
+        if firstForThisPID {
+          if let bytes = flow.counters.bytesIn { summary.bytesIn = (summary.bytesIn ?? 0) &+ bytes }
+          if let bytes = flow.counters.bytesOut { summary.bytesOut = (summary.bytesOut ?? 0) &+ bytes }
+          if !flags.isEmpty {
+            summary.flags.formUnion(flags)
+            var counts = flagCounts[owner.pid] ?? Array(repeating: 0, count: HealthFlag.allCases.count)
+            for flag in flags { counts[flagIndex[flag]!] += 1 }
+            flagCounts[owner.pid] = counts
+          }
+        }
+        summaries[owner.pid] = summary
+      }
+    }
+    // Processes whose sockets the dump did not show at all still hold sockets.
+    for (pid, process) in snapshot.processes where summaries[pid] == nil && process.socketCount > 0 {
+      summaries[pid] = ProcessSummary(process: process)
+    }
+    var result: [ProcessSummary] = []
+    result.reserveCapacity(summaries.count)
+    for pid in summaries.keys.sorted() {
+      var summary = summaries[pid]!
+      let counted = summary.sockets.tcp + summary.sockets.udp + summary.sockets.unix
+      summary.sockets.other = max(0, summary.process.socketCount - counted)
+      summary.flags.formUnion(summary.process.health(thresholds))
+      if let counts = flagCounts[pid] {
+        summary.flowFlagCounts = HealthFlag.allCases.enumerated().compactMap { index, flag in
+          counts[index] > 0 ? (flag, counts[index]) : nil
+        }
+      }
+      result.append(summary)
+    }
+    return result
+  }
+}
+
+/// What `--sort` orders `flowscope proc` by. A leading `-` sorts descending.
+public enum ProcessSortKey: String, Sendable, CaseIterable {
+  case pid, command, user
+  case fds
+  case fdPercent = "fd-pct"
+  case sockets, tcp, udp, unix, other
+  case established = "estab"
+  case listen
+  case closeWait = "close-wait"
+  case bytesIn = "bytes-in"
+  case bytesOut = "bytes-out"
+  /// Most serious flag first (with `-flags`), then the number of flags.
+  case flags
+}
+
+public struct ProcessSort: Sendable {
+  public var key: ProcessSortKey
+  public var descending: Bool
+
+  /// Parses `fds` or `-fds`; nil for an unknown field.
+  public init?(_ text: String) {
+    let descending = text.hasPrefix("-")
+    guard let key = ProcessSortKey(rawValue: String(text.dropFirst(descending ? 1 : 0))) else {
+      return nil
+    }
+    self.key = key
+    self.descending = descending
+  }
+
+  /// Sorts stably (ties keep pid order); unknown values sort last in either direction.
+  public func apply(to summaries: inout [ProcessSummary]) {
+    let keyed = summaries.enumerated().map { (index: $0.offset, value: value($0.element)) }
+    let order = keyed.sorted { left, right in
+      let c = compare(left.value, right.value)
+      return c == 0 ? left.index < right.index : (descending ? c > 0 : c < 0)
+    }
+    summaries = order.map { summaries[$0.index] }
+  }
+
+  private enum Value {
+    case number(Double?)
+    case bytes([UInt8])
+  }
+
+  private func compare(_ left: Value, _ right: Value) -> Int {
+    switch (left, right) {
+    case (.number(let a), .number(let b)):
+      switch (a, b) {
+      case (nil, nil): return 0
+      case (nil, _): return descending ? -1 : 1
+      case (_, nil): return descending ? 1 : -1
+      case (let a?, let b?): return a == b ? 0 : (a < b ? -1 : 1)
+      }
+    case (.bytes(let a), .bytes(let b)):
+      return a.lexicographicallyPrecedes(b) ? -1 : (a == b ? 0 : 1)
+    default: return 0
+    }
+  }
+
+  private func value(_ s: ProcessSummary) -> Value {
+    switch key {
+    case .pid: .number(Double(s.pid))
+    case .command: .bytes(s.process.command)
+    case .user: .bytes(Array((s.process.user ?? String(s.process.uid)).utf8))
+    case .fds: .number(s.process.descriptorsReadable ? Double(s.process.descriptorCount) : nil)
+    case .fdPercent: .number(s.process.fdUsedPercent)
+    case .sockets: .number(Double(s.sockets.total))
+    case .tcp: .number(Double(s.sockets.tcp))
+    case .udp: .number(Double(s.sockets.udp))
+    case .unix: .number(Double(s.sockets.unix))
+    case .other: .number(Double(s.sockets.other))
+    case .established: .number(Double(s.states.established))
+    case .listen: .number(Double(s.states.listen))
+    case .closeWait: .number(Double(s.states.closeWait))
+    case .bytesIn: .number(s.bytesIn.map(Double.init))
+    case .bytesOut: .number(s.bytesOut.map(Double.init))
+    case .flags:
+      // Severity weighs more than any count of lesser flags.
+      .number(
+        s.flags.reduce(0.0) { total, flag in
+          total + Double(1 << (2 * (HealthFlag.allCases.count - 1 - HealthFlag.allCases.firstIndex(of: flag)!)))
+        })
+    }
+  }
+}

@@ -1,0 +1,179 @@
+// Rates for `flowscope watch`: what changed between two snapshots. Pure.
+//
+// A flow is the same flow in both snapshots when its key matches: its network namespace and
+// socket cookie (unique for the socket's life), or its inode when the kernel gave no cookie.
+// Byte rates are counter deltas divided by the time between the snapshots. A counter that went
+// backwards (a reused key) gives no rate rather than a huge one.
+
+/// How a flow is recognised from one snapshot to the next.
+public struct FlowKey: Sendable, Hashable {
+  public var netns: UInt64
+  /// The cookie, or the inode with the top bit set when the cookie is 0.
+  public var id: UInt64
+
+  public init(_ flow: Flow) {
+    netns = flow.netns
+    id = flow.cookie != 0 ? flow.cookie : (flow.inode | (1 << 63))
+  }
+}
+
+/// Whether a flow is new, gone, or was there both times.
+public enum FlowChange: Sendable, Equatable {
+  case continuing
+  /// Not in the previous snapshot (and there was one).
+  case new
+  /// In the previous snapshot, not in this one: shown once, with its last counters.
+  case closed
+}
+
+/// One flow's movement since the previous snapshot.
+public struct FlowRate: Sendable, Equatable {
+  public var change: FlowChange
+  /// Bytes since the previous snapshot; nil without counters, without a previous snapshot, or
+  /// for a closed flow. A new flow counts all its bytes (it began within the interval).
+  public var deltaIn: UInt64?
+  public var deltaOut: UInt64?
+  /// Bytes per second over the interval; nil when the delta is.
+  public var rateIn: Double?
+  public var rateOut: Double?
+
+  public init(
+    change: FlowChange = .continuing, deltaIn: UInt64? = nil, deltaOut: UInt64? = nil,
+    rateIn: Double? = nil, rateOut: Double? = nil
+  ) {
+    self.change = change
+    self.deltaIn = deltaIn
+    self.deltaOut = deltaOut
+    self.rateIn = rateIn
+    self.rateOut = rateOut
+  }
+
+  /// In and out together, for sorting; nil when neither is known.
+  public var rateTotal: Double? {
+    if rateIn == nil && rateOut == nil { return nil }
+    return (rateIn ?? 0) + (rateOut ?? 0)
+  }
+}
+
+/// One process's flows summed up.
+public struct ProcessRate: Sendable, Equatable {
+  public var pid: Int32
+  /// Open flows the process holds (in this snapshot), new ones among them, and its flows that
+  /// closed since the previous snapshot.
+  public var flows = 0
+  public var newFlows = 0
+  public var closedFlows = 0
+  /// Totals over its open flows; nil when none has a counter.
+  public var bytesIn: UInt64?
+  public var bytesOut: UInt64?
+  public var deltaIn: UInt64?
+  public var deltaOut: UInt64?
+  public var rateIn: Double?
+  public var rateOut: Double?
+
+  public init(pid: Int32) { self.pid = pid }
+
+  public var rateTotal: Double? {
+    if rateIn == nil && rateOut == nil { return nil }
+    return (rateIn ?? 0) + (rateOut ?? 0)
+  }
+}
+
+/// What changed between two snapshots.
+public struct RateTable: Sendable {
+  /// Seconds between the snapshots; nil for the first one.
+  public var seconds: Double?
+  /// One entry per flow of the current snapshot, in its order.
+  public var flows: [FlowRate]
+  /// Flows of the previous snapshot that are gone, in their order there.
+  public var closed: [Flow]
+  /// Per process (of the current snapshot's owners, and the owners of closed flows), by pid.
+  public var processes: [Int32: ProcessRate]
+
+  public var newCount: Int { flows.reduce(0) { $0 + ($1.change == .new ? 1 : 0) } }
+
+  /// Compares `current` with `previous` (nil for the first refresh: no rates, nothing new).
+  /// Both should hold the flows after the same filters.
+  public static func compute(previous: Snapshot?, current: Snapshot) -> RateTable {
+    var seconds: Double? = nil
+    var earlier: [FlowKey: Int] = [:]
+    if let previous {
+      seconds = max(current.time - previous.time, 1e-6)
+      earlier.reserveCapacity(previous.flows.count)
+      for (index, flow) in previous.flows.enumerated() { earlier[FlowKey(flow)] = index }
+    }
+    var rates: [FlowRate] = []
+    rates.reserveCapacity(current.flows.count)
+    var seen = [Bool](repeating: false, count: previous?.flows.count ?? 0)
+    for flow in current.flows {
+      var rate = FlowRate()
+      if let previous, let seconds {
+        let before: Flow?
+        if let index = earlier[FlowKey(flow)] {
+          seen[index] = true
+          before = previous.flows[index]
+        } else {
+          before = nil
+          rate.change = .new
+        }
+        rate.deltaIn = delta(flow.counters.bytesIn, before, \.counters.bytesIn)
+        rate.deltaOut = delta(flow.counters.bytesOut, before, \.counters.bytesOut)
+        rate.rateIn = rate.deltaIn.map { Double($0) / seconds }
+        rate.rateOut = rate.deltaOut.map { Double($0) / seconds }
+      }
+      rates.append(rate)
+    }
+    var closed: [Flow] = []
+    if let previous {
+      for (index, flow) in previous.flows.enumerated() where !seen[index] { closed.append(flow) }
+    }
+    var table = RateTable(seconds: seconds, flows: rates, closed: closed, processes: [:])
+    table.processes = summarize(current.flows, rates: rates, closed: closed)
+    return table
+  }
+
+  /// `now - before` for a counter; all of `now` when there is no earlier flow; nil when unknown
+  /// or when it went backwards.
+  static func delta(_ now: UInt64?, _ before: Flow?, _ path: KeyPath<Flow, UInt64?>) -> UInt64? {
+    guard let now else { return nil }
+    guard let before else { return now }
+    guard let then = before[keyPath: path], now >= then else { return nil }
+    return now - then
+  }
+
+  /// Sums per process, counting a socket once per process however many descriptors hold it.
+  static func summarize(_ flows: [Flow], rates: [FlowRate], closed: [Flow]) -> [Int32: ProcessRate] {
+    var result: [Int32: ProcessRate] = [:]
+    func add(_ a: UInt64?, _ b: UInt64?) -> UInt64? {
+      guard let b else { return a }
+      return (a ?? 0) &+ b
+    }
+    func addRate(_ a: Double?, _ b: Double?) -> Double? {
+      guard let b else { return a }
+      return (a ?? 0) + b
+    }
+    for (index, flow) in flows.enumerated() where !flow.owners.isEmpty {
+      let rate = rates[index]
+      for (position, owner) in flow.owners.enumerated()
+      where !flow.owners[..<position].contains(where: { $0.pid == owner.pid }) {
+        var entry = result[owner.pid] ?? ProcessRate(pid: owner.pid)
+        entry.flows += 1
+        if rate.change == .new { entry.newFlows += 1 }
+        entry.bytesIn = add(entry.bytesIn, flow.counters.bytesIn)
+        entry.bytesOut = add(entry.bytesOut, flow.counters.bytesOut)
+        entry.deltaIn = add(entry.deltaIn, rate.deltaIn)
+        entry.deltaOut = add(entry.deltaOut, rate.deltaOut)
+        entry.rateIn = addRate(entry.rateIn, rate.rateIn)
+        entry.rateOut = addRate(entry.rateOut, rate.rateOut)
+        result[owner.pid] = entry
+      }
+    }
+    for flow in closed {
+      for (position, owner) in flow.owners.enumerated()
+      where !flow.owners[..<position].contains(where: { $0.pid == owner.pid }) {
+        result[owner.pid, default: ProcessRate(pid: owner.pid)].closedFlows += 1
+      }
+    }
+    return result
+  }
+}

@@ -1,0 +1,226 @@
+import ArgumentParser
+import FlowInspector
+import FlowModel
+import FlowRender
+import NetlinkTransport
+
+#if canImport(Glibc)
+  import Glibc
+#endif
+
+/// `flowscope events`: a line for every TCP and UDP flow that ends (and, with --new, begins).
+struct EventsCommand: ParsableCommand {
+  static let configuration = CommandConfiguration(
+    commandName: "events",
+    abstract: "Log every TCP and UDP flow that ends, with its owner, lifetime and final counters.",
+    discussion: """
+      Closes come from the kernel (the sock_diag destroy groups) with their final counters;
+      only those of flowscope's own network namespace are announced. Owners come from scans of the sockets and /proc every
+      --scan-interval seconds: a flow born and gone between two scans has owner '?', and the
+      summary counts them. Lifetime is at least the time since the first scan that saw the
+      flow ('≥'). Lost messages (receive buffer overruns) are counted and reported on stderr.
+      Ctrl-C or SIGTERM ends it with a summary on stderr.
+
+      Examples:
+        sudo flowscope events                      every closing TCP/UDP flow
+        sudo flowscope events --new -C nginx       nginx's flows as they come and go
+        sudo flowscope events -p tcp --port 443 --json | jq .
+      """
+  )
+
+  @OptionGroup(title: "Filters") var filters: FilterOptions
+
+  @Flag(name: [.customShort("J"), .long], help: "NDJSON: one JSON object per event, per line.")
+  var json = false
+
+  @Flag(help: "Also log flows as the scans first see them.")
+  var new = false
+
+  @Option(help: ArgumentHelp("Seconds between scans for owners and new flows.", valueName: "seconds"))
+  var scanInterval: Double = 1
+
+  @Option(help: "Stop after N events.")
+  var count: Int?
+
+  @Option(help: ArgumentHelp("Stop after this many seconds.", valueName: "seconds"))
+  var duration: Double?
+
+  @Option(help: ArgumentHelp("Receive buffer for the kernel's messages, in MiB (it grows after an overrun).", valueName: "MiB"))
+  var buffer: Int = 32
+
+  @Flag(name: [.customShort("H"), .customLong("no-header")], help: "Leave out the header line.")
+  var noHeader = false
+
+  @Flag(help: "Print exact byte counts instead of human units.")
+  var bytes = false
+
+  @OptionGroup var debug: DebugOptions
+
+  func validate() throws {
+    if !(scanInterval > 0) { throw ValidationError("--scan-interval must be a positive number of seconds.") }
+    if let count, count < 1 { throw ValidationError("--count must be at least 1.") }
+    if let duration, !(duration > 0) { throw ValidationError("--duration must be a positive number of seconds.") }
+    if buffer < 1 { throw ValidationError("--buffer must be at least 1 MiB.") }
+    if filters.netns != nil {
+      throw ValidationError(
+        "events follows flowscope's own network namespace; run it inside another one with ip netns exec.")
+    }
+    if !filters.state.isEmpty || filters.listening {
+      throw ValidationError(
+        "--state and --listening do not apply to events: every socket ends in state CLOSE.")
+    }
+  }
+
+  /// The protocols to follow: TCP and UDP, or the one of them asked for.
+  func protocols() throws -> Set<TransportProtocol> {
+    let supported: Set<TransportProtocol> = [.tcp, .udp]
+    guard !filters.proto.isEmpty else { return supported }
+    let asked = try Selection.protocols(filters.proto)
+    let unsupported = asked.named.subtracting(supported)
+    if !unsupported.isEmpty {
+      throw ValidationError(
+        "events follows tcp and udp only (the kernel announces no other closes); not: "
+          + unsupported.map(\.rawValue).sorted().joined(separator: ", ") + ".")
+    }
+    return asked.all.intersection(supported)
+  }
+
+  func run() throws {
+    Terminal.ignoreBrokenPipeSignal()
+    var selection = try Selection(filters, debug: debug)
+    let protocols = try protocols()
+    selection.inspect.protocols = protocols
+    // The kernel announces the closes of flowscope's own network namespace only.
+    selection.inspect.namespaces = .own
+    // Every state but the kernel's own leftovers (TIME_WAIT and request sockets have no owner).
+    let skipped: [SocketState] = [.timeWait, .synReceived, .newSynReceived]
+    selection.inspect.states = skipped.reduce(UInt32(0xffff_ffff)) { $0 & ~(1 << UInt32($1.rawValue)) }
+
+    var groups: [DestroyGroup] = []
+    if protocols.contains(.tcp) {
+      if selection.inspect.ipv4 { groups.append(.tcp4) }
+      if selection.inspect.ipv6 { groups.append(.tcp6) }
+    }
+    if protocols.contains(.udp) {
+      if selection.inspect.ipv4 { groups.append(.udp4) }
+      if selection.inspect.ipv6 { groups.append(.udp6) }
+    }
+
+    var options = FlowEventMonitorOptions(inspect: selection.inspect, groups: groups)
+    options.scanInterval = scanInterval
+    options.bufferBytes = buffer << 20
+    options.maximumBufferBytes = max(512 << 20, options.bufferBytes)
+    options.reportNew = new
+    options.handleSignals = true
+    options.duration = duration
+
+    let monitor: FlowEventMonitor
+    do {
+      monitor = try FlowEventMonitor(options: options)
+    } catch {
+      if error.errno == EPERM || error.errno == EACCES {
+        throw RuntimeError(
+          "cannot join the sock_diag destroy groups (\(error)): flowscope events needs root or CAP_NET_ADMIN")
+      }
+      throw RuntimeError("cannot open the sock_diag destroy socket: \(error)")
+    }
+    if !monitor.bufferForced && monitor.receiveBufferBytes < options.bufferBytes {
+      printError(
+        "warning: receive buffer is \(monitor.receiveBufferBytes >> 10) KiB, not the \(buffer) MiB asked (net.core.rmem_max); events may be lost under load")
+    }
+
+    var render = EventRenderer.Options()
+    render.exactBytes = bytes
+    render.host = hostName()
+    let filter = selection.filter
+    var logged = 0
+    var unknownLogged = 0
+    var hiddenUnknown = 0
+    var headerDone = json || noHeader
+    var closedOutput = false
+    var failure: Error? = nil
+    var out = OutputBuffer(capacity: 4096)
+
+    func emit() -> FlowEventVerdict {
+      do {
+        try writeAll(out.bytes)
+      } catch is OutputClosed {
+        closedOutput = true
+        return .stop
+      } catch {
+        failure = error
+        return .stop
+      }
+      out.removeAll()
+      return .goOn
+    }
+
+    let summary = monitor.run { report in
+      switch report {
+      case .event(let event):
+        guard filter.matches(event.flow, processes: event.processes) else {
+          if !event.wasSeen { hiddenUnknown += 1 }
+          return .goOn
+        }
+        if !headerDone {
+          EventRenderer.appendHeader(into: &out)
+          headerDone = true
+        }
+        if json {
+          EventRenderer.appendJSONLine(event, options: render, into: &out)
+        } else {
+          EventRenderer.appendTableLine(event, options: render, into: &out)
+        }
+        logged += 1
+        if !event.wasSeen { unknownLogged += 1 }
+        if emit() == .stop { return .stop }
+        if let count, logged >= count { return .stop }
+        return .goOn
+      case .lost(let lost, let bufferBytes):
+        let what = lost.map { "\($0) flow event(s)" } ?? "flow events (how many is unknown)"
+        printError(
+          "warning: \(what) lost: the kernel's receive buffer overflowed; it is now \(bufferBytes >> 20) MiB")
+        if json {
+          EventRenderer.appendLostLine(
+            count: lost, bufferBytes: bufferBytes, time: wallSeconds(), options: render, into: &out)
+          return emit()
+        }
+        return .goOn
+      case .ready(let flows):
+        printError(
+          "watching closes of \(protocols.map(\.rawValue).sorted().joined(separator: ", ")) flows; \(flows) known from the first scan, rescanning every \(scanInterval) s")
+        return .goOn
+      case .warning(let text):
+        printError("warning: " + text)
+        return .goOn
+      }
+    }
+    if closedOutput { return }
+    if let failure { throw failure }
+
+    var parts = ["\(logged) event(s) logged (\(summary.closes) closes seen, \(summary.news) new)"]
+    parts.append("\(unknownLogged) of unknown owner (born and gone between two scans)")
+    if hiddenUnknown > 0 {
+      parts.append("\(hiddenUnknown) more of unknown owner not shown: the filters need an owner")
+    }
+    parts.append("\(summary.lost) lost")
+    if summary.undecodable > 0 { parts.append("\(summary.undecodable) undecodable") }
+    printError(parts.joined(separator: "; "))
+  }
+}
+
+/// This machine's name, for the JSON lines.
+func hostName() -> String {
+  var name = [CChar](repeating: 0, count: 256)
+  // gethostname(2)
+  guard gethostname(&name, name.count - 1) == 0 else { return "" }
+  return String(decoding: name.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+}
+
+/// Wall-clock seconds since the epoch.
+func wallSeconds() -> Double {
+  var now = timespec()
+  // clock_gettime(2)
+  clock_gettime(CLOCK_REALTIME, &now)
+  return Double(now.tv_sec) + Double(now.tv_nsec) / 1e9
+}

@@ -1,0 +1,106 @@
+import ArgumentParser
+import FlowInspector
+import FlowModel
+import FlowRender
+
+#if canImport(Glibc)
+  import Glibc
+#endif
+
+/// `flowscope proc`: one row per process that holds sockets.
+struct ProcCommand: ParsableCommand {
+  static let configuration = CommandConfiguration(
+    commandName: "proc",
+    abstract: "One row per process: descriptors against its limit, sockets by kind and state, bytes, flags.",
+    discussion: """
+      Every socket of every protocol and state is counted, so the counts add up to the process's
+      socket descriptors. The filters choose processes: -P, -C and -u name them (-u by the
+      process's user); -p, --state, -l, --port, --local, --remote, -I, -4 and -6 keep the
+      processes holding at least one matching socket. -a changes nothing here.
+
+      Columns (-o): \(ProcessColumn.allCases.map(\.rawValue).joined(separator: ", ")).
+      Sort fields (--sort): \(ProcessSortKey.allCases.map(\.rawValue).joined(separator: ", ")).
+
+      Examples:
+        sudo flowscope proc                      every process holding sockets
+        flowscope proc --sort -fd-pct            closest to the open-file limit first
+        flowscope proc -p tcp --state close-wait processes holding connections the peer closed
+        flowscope proc -P 1234 --json | jq .     one process as JSON
+      """
+  )
+
+  @OptionGroup(title: "Filters") var filters: FilterOptions
+  @OptionGroup(title: "Output") var output: OutputOptions
+  @OptionGroup(title: "Health") var health: HealthOptions
+  @OptionGroup var debug: DebugOptions
+
+  func validate() throws {
+    _ = try chosenColumns()
+    if let sort = output.sort, ProcessSort(sort) == nil {
+      throw ValidationError(
+        "cannot sort by '\(sort)'; known: " + ProcessSortKey.allCases.map(\.rawValue).joined(separator: ", "))
+    }
+    if let interval = output.interval, !(interval > 0) {
+      throw ValidationError("--interval must be a positive number of seconds.")
+    }
+    if let count = output.count, count < 1 { throw ValidationError("--count must be at least 1.") }
+  }
+
+  func chosenColumns() throws -> [ProcessColumn] {
+    guard !output.columns.isEmpty else { return ProcessColumn.defaults }
+    var chosen: [ProcessColumn] = []
+    for list in output.columns {
+      switch ProcessColumn.parseList(list) {
+      case .success(let parsed): chosen += parsed.filter { !chosen.contains($0) }
+      case .failure(let error): throw ValidationError(error.description)
+      }
+    }
+    return chosen
+  }
+
+  func run() throws {
+    Terminal.ignoreBrokenPipeSignal()
+    let selection = try ProcessSelection(filters, debug: debug)
+    let inspector = try makeFlowInspector(debug)
+    let thresholds = health.thresholds
+    let sort = output.sort.flatMap(ProcessSort.init)
+    let repetitions = output.interval == nil ? 1 : (output.count ?? Int.max)
+    var reported = Set<String>()
+    var render = ProcessRenderOptions()
+    render.columns = (try? chosenColumns()) ?? ProcessColumn.defaults
+    render.header = !output.noHeader
+    render.exactBytes = output.bytes
+    switch output.color {
+    case .always: render.color = true
+    case .never: render.color = false
+    case .auto:
+      render.color = Terminal.stdoutIsTerminal && getenv("NO_COLOR").map { $0.pointee == 0 } ?? true
+    }
+
+    do {
+      for repetition in 0..<repetitions {
+        if repetition > 0, let interval = output.interval { sleepSeconds(interval) }
+        let snapshot = inspector.snapshot(selection.inspect)
+        reportWarnings(snapshot, named: selection.namedProtocols, reported: &reported)
+        let kept = selection.selectedProcesses(snapshot)
+        var summaries = ProcessSummary.summarize(snapshot, thresholds: thresholds)
+        summaries.removeAll { !kept.contains($0.pid) }
+        sort?.apply(to: &summaries)
+        var buffer = OutputBuffer()
+        switch output.effectiveFormat {
+        case .table:
+          if repetition > 0 { buffer.append(UInt8(ascii: "\n")) }
+          ProcessRenderer.renderTable(summaries, snapshot: snapshot, options: render, into: &buffer)
+        case .json: ProcessRenderer.renderJSON(summaries, snapshot: snapshot, into: &buffer)
+        case .ndjson: ProcessRenderer.renderLines(summaries, snapshot: snapshot, into: &buffer)
+        case .csv:
+          render.header = !output.noHeader && repetition == 0
+          ProcessRenderer.renderCSV(summaries, snapshot: snapshot, options: render, into: &buffer)
+        }
+        try writeAll(buffer.bytes)
+      }
+    } catch is OutputClosed {
+      return
+    }
+  }
+}

@@ -1,0 +1,374 @@
+import ArgumentParser
+import FlowInspector
+import FlowModel
+import FlowRender
+import FlowTerminal
+
+#if canImport(Glibc)
+  import Glibc
+#endif
+
+/// `flowscope watch`: a live, full-screen view with rates; NDJSON records when not a terminal.
+///
+/// A subcommand rather than `flow --watch`: it has its own keys, screen and options (`--procs`),
+/// and `flow -w SECONDS` already repeats a listing for scripts.
+struct WatchCommand: ParsableCommand {
+  static let configuration = CommandConfiguration(
+    commandName: "watch",
+    abstract: "A live view of flows and processes with their byte rates, like top.",
+    discussion: """
+      Refreshes every --interval seconds and shows, beside the totals, the bytes per second
+      in and out of each flow and process since the last refresh. Flows that are new since
+      then are marked +, flows that closed since then - (once). Takes the filters of `flow`.
+
+      Keys: q or Ctrl-C quit; v or Tab switches flows/processes; < and > (or the left and
+      right arrows) choose the sort column, s sorts by total rate, r reverses; p pauses;
+      d shows bytes since the last refresh instead of totals; / filters by text (Esc clears);
+      arrows, PgUp, PgDn, Home and End scroll; ? shows the keys.
+
+      When standard output is not a terminal, or with --json, nothing is drawn: each refresh
+      writes NDJSON records, one per flow (or per process with --procs), flushed at once.
+
+      Examples:
+        sudo flowscope watch                  every process's connections, live
+        flowscope watch -P 1234 -i 0.5        one process, twice a second
+        flowscope watch --json --count 5 | jq .rate_in
+      """
+  )
+
+  @OptionGroup(title: "Filters") var filters: FilterOptions
+
+  @Option(
+    name: [.customShort("i"), .long],
+    help: ArgumentHelp("Seconds between refreshes (fractions allowed).", valueName: "seconds"))
+  var interval: Double = 1
+
+  @Option(help: "Stop after N refreshes.")
+  var count: Int?
+
+  @Flag(name: [.customShort("J"), .long], help: "NDJSON records even on a terminal.")
+  var json = false
+
+  @Flag(help: "One record per process (NDJSON), or start in the processes view.")
+  var procs = false
+
+  @Option(
+    help: ArgumentHelp(
+      "Sort by: rate, rate-in, rate-out, bytes-in, bytes-out, proto, local, remote, state, process, pid, command, flows; a leading - sorts ascending.",
+      valueName: "field"))
+  var sort: String?
+
+  @Flag(help: "Print exact byte counts instead of human units.")
+  var bytes = false
+
+  @Option(help: "Colour: auto (a terminal without NO_COLOR), always or never.")
+  var color: OutputOptions.ColorMode = .auto
+
+  @OptionGroup var debug: DebugOptions
+
+  func validate() throws {
+    if !(interval >= 0.05) || !interval.isFinite {
+      throw ValidationError("--interval must be at least 0.05 seconds.")
+    }
+    if let count, count < 1 { throw ValidationError("--count must be at least 1.") }
+    if let sort, Self.parseSort(sort) == nil {
+      throw ValidationError(
+        "cannot sort by '\(sort)'; known: " + WatchSortField.allCases.map(\.rawValue).joined(separator: ", "))
+    }
+  }
+
+  /// `rate` (busiest first) or `-rate` (ascending).
+  static func parseSort(_ text: String) -> (WatchSortField, Bool)? {
+    let ascending = text.hasPrefix("-")
+    guard let field = WatchSortField(rawValue: String(text.dropFirst(ascending ? 1 : 0))) else { return nil }
+    return (field, !ascending)
+  }
+
+  func run() throws {
+    Terminal.ignoreBrokenPipeSignal()
+    let selection = try Selection(filters, debug: debug)
+    let inspector = try makeFlowInspector(debug)
+    var collector = Collector(inspector: inspector, selection: selection)
+    if json || !Terminal.stdoutIsTerminal {
+      try runLines(&collector)
+    } else {
+      try runScreen(&collector)
+    }
+  }
+
+  // MARK: - NDJSON
+
+  private func runLines(_ collector: inout Collector) throws {
+    let limit = count ?? Int.max
+    var deadline = monotonicSeconds()
+    var render = RenderOptions()
+    render.terminalWidth = nil
+    var out = OutputBuffer(capacity: 1 << 16)
+    do {
+      for refresh in 1...limit {
+        if refresh > 1 {
+          deadline += interval
+          let now = monotonicSeconds()
+          if deadline > now { sleepSeconds(deadline - now) } else { deadline = now }
+        }
+        let (snapshot, rates, previousProcesses) = collector.refresh()
+        render.interfaceNames = interfaceNames(of: snapshot.flows)
+        out.removeAll()
+        if procs {
+          WatchScreen.renderProcessLines(
+            snapshot, rates: rates, refresh: refresh, previousProcesses: previousProcesses, into: &out)
+        } else {
+          WatchScreen.renderFlowLines(
+            snapshot, rates: rates, refresh: refresh, options: render,
+            previousProcesses: previousProcesses, into: &out)
+        }
+        try writeAll(out.bytes)
+      }
+    } catch is OutputClosed {
+      return
+    }
+  }
+
+  // MARK: - The screen
+
+  private func runScreen(_ collector: inout Collector) throws {
+    // Keys come from standard input, or from the controlling terminal when it is redirected.
+    var inputFD: Int32 = 0
+    var openedInput = false
+    if !isTerminal(0) {
+      inputFD = open("/dev/tty", O_RDONLY | O_CLOEXEC)
+      guard inputFD >= 0 else {
+        throw RuntimeError("no terminal to read keys from; use --json for records instead")
+      }
+      openedInput = true
+    }
+    defer { if openedInput { close(inputFD) } }
+    let session: TerminalSession
+    do {
+      session = try TerminalSession(inputFD: inputFD, outputFD: 1)
+      try session.start()
+    } catch {
+      throw RuntimeError("cannot set up the terminal: \(error)")
+    }
+    // Every way out of here passes this: the one place the terminal is put back (the signal
+    // and crash handlers and atexit call the same restore).
+    defer { session.restore() }
+
+    var screen = ScreenLoop(session: session, command: self)
+    try screen.run(&collector)
+  }
+}
+
+/// Snapshots in a row, with the owner cache between them and the rates of each.
+struct Collector {
+  let inspector: FlowInspector
+  let selection: Selection
+  let cache = OwnerCache()
+  var previous: Snapshot? = nil
+
+  init(inspector: FlowInspector, selection: Selection) {
+    self.inspector = inspector
+    self.selection = selection
+  }
+
+  /// A new snapshot (filtered as `flow` filters), its rates against the previous one, and the
+  /// previous one's processes (to name the owners of closed flows).
+  mutating func refresh() -> (Snapshot, RateTable, [Int32: OwningProcess]) {
+    var snapshot = inspector.snapshot(selection.inspect, ownerCache: cache)
+    snapshot.flows.removeAll { !selection.keeps($0, processes: snapshot.processes) }
+    // Families missing from this kernel matter only to whoever asked for them by name.
+    snapshot.warnings.removeAll { warning in
+      guard case .familyUnsupported(let family) = warning else { return false }
+      return !selection.namedProtocols.contains { family.hasPrefix($0.rawValue) }
+    }
+    let rates = RateTable.compute(previous: previous, current: snapshot)
+    let previousProcesses = previous?.processes ?? [:]
+    previous = snapshot
+    return (snapshot, rates, previousProcesses)
+  }
+}
+
+/// The keyboard-and-timer loop of the screen.
+struct ScreenLoop {
+  let session: TerminalSession
+  let command: WatchCommand
+  var decoder = KeyDecoder()
+  var model: WatchModel
+  var rows: [WatchRow] = []
+  var quit = false
+  var out = OutputBuffer(capacity: 1 << 16)
+
+  init(session: TerminalSession, command: WatchCommand) {
+    self.session = session
+    self.command = command
+    let empty = Snapshot(time: 0, host: "", flows: [], processes: [:], warnings: [])
+    model = WatchModel(snapshot: empty, rates: RateTable.compute(previous: nil, current: empty))
+    model.interval = command.interval
+    model.exactBytes = command.bytes
+    model.view = command.procs ? .processes : .flows
+    if let sort = command.sort, let (field, descending) = WatchCommand.parseSort(sort) {
+      model.sort = field
+      model.descending = descending
+    }
+    model.color =
+      switch command.color {
+      case .always: true
+      case .never: false
+      case .auto: getenv("NO_COLOR").map { $0.pointee == 0 } ?? true
+      }
+    let size = session.size
+    model.rows = size.rows
+    model.columns = size.columns
+  }
+
+  mutating func run(_ collector: inout Collector) throws {
+    let limit = command.count ?? Int.max
+    var refreshes = 0
+    var nextRefresh = monotonicSeconds()
+    while !quit {
+      if !model.paused && monotonicSeconds() >= nextRefresh {
+        if refreshes >= limit { break }
+        let (snapshot, rates, previousProcesses) = collector.refresh()
+        refreshes += 1
+        model.snapshot = snapshot
+        model.rates = rates
+        model.previousProcesses = previousProcesses
+        model.clock = clock(snapshot.time)
+        nextRefresh += command.interval
+        let now = monotonicSeconds()
+        if nextRefresh < now { nextRefresh = now + command.interval }
+        rearrange()
+      }
+      try draw()
+      if refreshes >= limit && !model.paused {
+        // Wait out the last interval so the last screen can be seen, keys still working.
+        if monotonicSeconds() >= nextRefresh { break }
+      }
+      var timeout: Double? = model.paused ? nil : max(0, nextRefresh - monotonicSeconds())
+      if decoder.hasPending { timeout = min(timeout ?? 0.05, 0.05) }
+      let ready = waitForInput([session.inputFD, session.signalFD], timeout: timeout)
+      if ready.contains(session.signalFD) {
+        for signal in session.pendingSignals() {
+          if signal == SIGWINCH {
+            let size = session.size
+            model.rows = size.rows
+            model.columns = size.columns
+            session.write(TerminalCode.clearScreen)
+          } else {
+            quit = true  // SIGINT, SIGTERM, SIGHUP, SIGQUIT
+          }
+        }
+      }
+      if ready.contains(session.inputFD) {
+        guard let input = session.readInput() else {
+          quit = true  // the terminal is gone
+          break
+        }
+        for key in decoder.feed(input) { handle(key) }
+      } else if ready.isEmpty && decoder.hasPending {
+        for key in decoder.flush() { handle(key) }
+      }
+    }
+  }
+
+  private mutating func rearrange() {
+    rows = WatchScreen.arrange(model)
+    clampScroll()
+  }
+
+  private mutating func clampScroll() {
+    model.scroll = min(max(0, model.scroll), max(0, rows.count - WatchScreen.visibleRows(model)))
+  }
+
+  private mutating func draw() throws {
+    clampScroll()
+    out.removeAll()
+    WatchScreen.render(model, rows: rows, into: &out)
+    if !session.write(out.bytes) {
+      throw RuntimeError("cannot write to the terminal: \(String(cString: strerror(errno)))")
+    }
+  }
+
+  /// HH:MM:SS in local time.
+  private func clock(_ time: Double) -> [UInt8] {
+    var seconds = time_t(time)
+    var parts = tm()
+    // localtime_r(3)
+    localtime_r(&seconds, &parts)
+    func two(_ value: Int32) -> [UInt8] { [UInt8(48 + value / 10), UInt8(48 + value % 10)] }
+    return two(parts.tm_hour) + [58] + two(parts.tm_min) + [58] + two(parts.tm_sec)
+  }
+
+  mutating func handle(_ key: Key) {
+    model.message = []
+    if model.editingFilter {
+      switch key {
+      case .character(let scalar):
+        model.filter += Array(String(Character(scalar)).utf8)
+      case .backspace:
+        while let last = model.filter.popLast(), last & 0xC0 == 0x80 {}
+      case .control("u"): model.filter = []
+      case .control("c"):
+        quit = true
+      case .enter: model.editingFilter = false
+      case .escape:
+        model.filter = []
+        model.editingFilter = false
+      default: break
+      }
+      model.scroll = 0
+      rearrange()
+      return
+    }
+    if model.showHelp {
+      model.showHelp = false
+      if key == .character("q") || key == .control("c") { quit = true }
+      return
+    }
+    let page = WatchScreen.visibleRows(model)
+    switch key {
+    case .character("q"), .control("c"): quit = true
+    case .character("v"), .tab, .backTab:
+      model.view = model.view == .flows ? .processes : .flows
+      if !WatchSortField.cycle(model.view).contains(model.sort) { model.sort = .rate }
+      model.scroll = 0
+      rearrange()
+    case .character("<"), .character(">"), .left, .right:
+      let cycle = WatchSortField.cycle(model.view)
+      let at = cycle.firstIndex(of: model.sort) ?? 0
+      let step = (key == .character("<") || key == .left) ? cycle.count - 1 : 1
+      model.sort = cycle[(at + step) % cycle.count]
+      // Numbers busiest first, names from A.
+      model.descending = ![.proto, .local, .remote, .state, .process, .command, .pid].contains(model.sort)
+      rearrange()
+    case .character("s"):
+      model.sort = .rate
+      model.descending = true
+      rearrange()
+    case .character("r"):
+      model.descending.toggle()
+      rearrange()
+    case .character("p"), .character(" "):
+      model.paused.toggle()
+    case .character("d"):
+      model.showDeltas.toggle()
+      if model.sort == .bytesIn || model.sort == .bytesOut { rearrange() }
+    case .character("/"):
+      model.editingFilter = true
+    case .escape:
+      if !model.filter.isEmpty {
+        model.filter = []
+        rearrange()
+      }
+    case .character("?"), .character("h"): model.showHelp = true
+    case .up, .character("k"): model.scroll -= 1
+    case .down, .character("j"): model.scroll += 1
+    case .pageUp: model.scroll -= page
+    case .pageDown: model.scroll += page
+    case .home, .character("g"): model.scroll = 0
+    case .end, .character("G"): model.scroll = rows.count
+    case .control("l"): session.write(TerminalCode.clearScreen)
+    default: break
+    }
+  }
+}

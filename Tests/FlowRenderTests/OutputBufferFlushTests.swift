@@ -1,0 +1,64 @@
+import FlowRender
+import Synchronization
+import Testing
+
+/// The line-flushing mode of `OutputBuffer` (used for large listings).
+@Suite struct OutputBufferFlushTests {
+  final class Sink: Sendable {
+    let chunks = Mutex<[[UInt8]]>([])
+    let accept: Bool
+    init(accept: Bool = true) { self.accept = accept }
+    func take(_ chunk: UnsafeRawBufferPointer) -> Bool {
+      guard accept else { return false }
+      chunks.withLock { $0.append(Array(chunk)) }
+      return true
+    }
+    var all: [UInt8] { chunks.withLock { $0.flatMap { $0 } } }
+    var count: Int { chunks.withLock { $0.count } }
+  }
+
+  @Test func onlyWholeLinesLeaveAndNothingIsLost() {
+    let sink = Sink()
+    var out = OutputBuffer(threshold: 16, flushingLinesTo: { sink.take($0) })
+    var expected: [UInt8] = []
+    for i in 0..<200 {
+      let start = out.count
+      out.append("cell ")
+      out.appendDecimal(UInt64(i))
+      out.appendSpaces(3)
+      // A renderer may measure what it wrote since `start` in the current line.
+      #expect(out.count - start == 5 + String(i).utf8.count + 3)
+      out.append(i % 2 == 0 ? UInt8(ascii: "\n") : UInt8(ascii: "|"))
+      if i % 7 == 0 { out.append(",\n") }
+      expected += Array("cell \(i)   ".utf8) + [i % 2 == 0 ? 0x0A : 0x7C]
+      if i % 7 == 0 { expected += Array(",\n".utf8) }
+    }
+    #expect(sink.count > 1)
+    #expect(sink.chunks.withLock { $0.allSatisfy { $0.last == 0x0A } })
+    #expect(sink.all + out.bytes == expected)
+    #expect(out.flushedCount == sink.all.count)
+    let flushed = out.flush()
+    #expect(flushed)
+    #expect(out.bytes.isEmpty && sink.all == expected)
+  }
+
+  @Test func aFailingSinkKeepsTheRestInTheBuffer() {
+    let sink = Sink(accept: false)
+    var out = OutputBuffer(threshold: 8, flushingLinesTo: { sink.take($0) })
+    for _ in 0..<10 { out.append("0123456789\n") }
+    #expect(out.sinkFailed)
+    #expect(out.bytes.count == 110)
+    let flushed = out.flush()
+    #expect(!flushed)
+  }
+
+  @Test func withoutASinkEverythingStays() {
+    var out = OutputBuffer(capacity: 4)
+    for _ in 0..<100 { out.append("line\n") }
+    out.append(repeating: 0x20, count: 70)
+    out.append(repeating: 0x2D, count: 3)
+    #expect(out.count == 573)
+    let flushed = out.flush()
+    #expect(!flushed)
+  }
+}
