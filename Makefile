@@ -3,10 +3,13 @@ SWIFT ?= swift
 PREFIX ?= /usr/local
 ARGS ?=
 
-.PHONY: run build test deps install clean
+.PHONY: run build test deps test-deps install clean
 
 deps:
 	@./scripts/ensure-deps
+
+test-deps:
+	@./scripts/ensure-test-deps
 
 build: deps
 	$(SWIFT) build -c release
@@ -16,7 +19,7 @@ run: build
 	.build/release/flowscope $(ARGS)
 
 # The whole test suite; tests that need root say so and skip when not root.
-test: deps
+test: deps test-deps
 	$(SWIFT) build --build-tests
 	$(SWIFT) test --skip-build
 

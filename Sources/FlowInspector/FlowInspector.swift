@@ -115,32 +115,37 @@ public final class FlowInspector {
     let ownNetns = scanner.ownNetnsInode() ?? 0
     let named = readsOtherNamespaces ? NetworkNamespaces.named() : []
     var flows: [Flow] = []
-    flows.reserveCapacity(1024)
+    // One allocation for the whole listing: the kernel says how many sockets are in use.
+    flows.reserveCapacity(
+      min(max(1024, ProcScanner.socketsInUse(root: options.procRoot) ?? 0), 1 << 22))
 
     // The /proc scan and the dump of our own namespace need each other only at the join: run
-    // the scan on another thread meanwhile. Given pids, the scan comes first (it is small and
-    // says which namespaces those processes are in).
-    let ownWanted: Bool
-    switch options.namespaces {
-    case .all: ownWanted = options.pids == nil
-    case .own: ownWanted = true
-    case .only: ownWanted = false
-    }
+    // the scan on another thread meanwhile. Given pids, the scan comes first: it is small, says
+    // which namespaces those processes are in, and which socket inodes to decode.
+    let ownFirst: Bool
+    if case .only = options.namespaces { ownFirst = false } else { ownFirst = options.pids == nil }
     let scanTask = BackgroundTask { ownerCache?.update(scanner) ?? scanner.scan() }
-    if ownWanted { dump(source, netns: ownNetns, options, into: &flows, warnings: &warnings) }
+    if ownFirst { dump(source, netns: ownNetns, options, into: &flows, warnings: &warnings) }
     var scan = scanTask.wait()
+    // Given pids, only their sockets matter: the sources drop the others before decoding them.
+    var wantedInodes: Set<UInt32>? = nil
+    if options.pids != nil {
+      wantedInodes = Set(
+        scan.processes.flatMap { $0.sockets.map { UInt32(truncatingIfNeeded: $0.inode) } })
+    }
 
     // The other namespaces to read, with a path to enter each by.
     var targets: [(inode: UInt64, path: String)] = []
     switch options.namespaces {
-    case .own: break
+    case .own:
+      if !ownFirst { targets.append((ownNetns, "")) }
     case .only(let spec):
       switch resolveNamespace(spec, procRoot: options.procRoot, named: named) {
       case .success(let target): targets.append(target)
       case .failure(let error): warnings.append(.netnsUnreadable(spec, detail: error.detail))
       }
     case .all:
-      var seen: Set<UInt64> = ownWanted ? [ownNetns] : []
+      var seen: Set<UInt64> = ownFirst ? [ownNetns] : []
       for record in scan.processes {
         guard let inode = record.netnsInode, seen.insert(inode).inserted else { continue }
         targets.append((inode, "\(options.procRoot)/\(record.pid)/ns/net"))
@@ -154,7 +159,7 @@ public final class FlowInspector {
     var skipped = 0
     for target in targets {
       if target.inode == ownNetns {
-        dump(source, netns: ownNetns, options, into: &flows, warnings: &warnings)
+        dump(source, netns: ownNetns, options, keeping: wantedInodes, into: &flows, warnings: &warnings)
         continue
       }
       guard readsOtherNamespaces, geteuid() == 0 else {
@@ -163,7 +168,7 @@ public final class FlowInspector {
       }
       do {
         let other = try namespaceSource(target.inode, path: target.path)
-        dump(other, netns: target.inode, options, into: &flows, warnings: &warnings)
+        dump(other, netns: target.inode, options, keeping: wantedInodes, into: &flows, warnings: &warnings)
       } catch {
         warnings.append(.netnsUnreadable(namespaceName(target.inode, named), detail: error.description))
       }
@@ -212,9 +217,11 @@ public final class FlowInspector {
   /// Dumps every query of `options` from `source`, tagging the flows with `netns`.
   private func dump(
     _ source: SockDiagSource, netns: UInt64, _ options: InspectOptions,
+    keeping wantedInodes: Set<UInt32>? = nil,
     into flows: inout [Flow], warnings: inout [SnapshotWarning]
   ) {
     let kernelBytecode = options.kernelFilter?.compile()
+    let keep: (UInt32) -> Bool = wantedInodes.map { wanted in { wanted.contains($0) } } ?? { _ in true }
     for query in options.queries {
       let start = flows.count
       // A netlink socket with multicast groups comes twice in one dump; its cookie is unique.
@@ -224,6 +231,7 @@ public final class FlowInspector {
       repeat {
         result = source.dump(
           query, states: statesMask(for: query, options), bytecode: bytecode,
+          keepingInodes: keep,
           restart: {
             flows.removeSubrange(start...)
             netlinkCookies.removeAll()

@@ -72,7 +72,7 @@ struct FlowCommand: ParsableCommand {
           (render.hostNames, render.serviceNames) = resolver.names(for: snapshot.flows)
         }
         reportWarnings(snapshot, named: selection.namedProtocols, reported: &reportedWarnings)
-        var buffer = OutputBuffer()
+        var buffer = streamingOutputBuffer()
         switch output.effectiveFormat {
         case .table:
           if repetition > 0 { buffer.bytes.append(UInt8(ascii: "\n")) }

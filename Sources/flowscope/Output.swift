@@ -1,3 +1,5 @@
+import FlowRender
+
 #if canImport(Glibc)
   import Glibc
 #endif
@@ -24,7 +26,18 @@ enum Terminal {
 
 /// Writes all of `bytes` to `fd`, retrying short writes and EINTR.
 func writeAll(_ bytes: [UInt8], to fd: Int32 = 1) throws {
-  try bytes.withUnsafeBytes { buffer in
+  try bytes.withUnsafeBytes { try writeAll($0, to: fd) }
+}
+
+/// Whole lines go out every 256 KiB: a 100k-flow listing is never held whole. A failed write
+/// stops the flushing; the final `writeAll(buffer.bytes)` then reports it (EPIPE: quietly).
+func streamingOutputBuffer() -> OutputBuffer {
+  OutputBuffer(flushingLinesTo: { chunk in (try? writeAll(chunk)) != nil })
+}
+
+/// Writes all of `buffer` to `fd`, retrying short writes and EINTR.
+func writeAll(_ buffer: UnsafeRawBufferPointer, to fd: Int32 = 1) throws {
+  do {
     var offset = 0
     while offset < buffer.count {
       // write(2)

@@ -86,7 +86,7 @@ struct ProcCommand: ParsableCommand {
         var summaries = ProcessSummary.summarize(snapshot, thresholds: thresholds)
         summaries.removeAll { !kept.contains($0.pid) }
         sort?.apply(to: &summaries)
-        var buffer = OutputBuffer()
+        var buffer = streamingOutputBuffer()
         switch output.effectiveFormat {
         case .table:
           if repetition > 0 { buffer.append(UInt8(ascii: "\n")) }
