@@ -123,7 +123,7 @@ public enum StateGroup {
         [SocketState.finWait1, .finWait2, .timeWait, .closeWait, .lastAck, .closing].map(\.rawValue))
     default:
       let key = String(name.uppercased().map { $0 == "_" ? "-" : $0 })
-      if let state = all.first(where: { $0.name == key || $0.kernelName == name.uppercased() }) {
+      if let state = all.first(where: { $0.name == key || $0.kernelName.description == name.uppercased() }) {
         return [state.rawValue]
       }
       switch key {
@@ -138,7 +138,7 @@ public enum StateGroup {
 
 extension SocketState {
   /// The name the kernel's headers use (`TCP_CLOSE_WAIT` → `CLOSE_WAIT`); the JSON uses these.
-  public var kernelName: String {
+  public var kernelName: StaticString {
     switch self {
     case .established: "ESTABLISHED"
     case .synSent: "SYN_SENT"

@@ -155,35 +155,10 @@ public struct ProcessSort: Sendable {
 
   /// Sorts stably (ties keep pid order); unknown values sort last in either direction.
   public func apply(to summaries: inout [ProcessSummary]) {
-    let keyed = summaries.enumerated().map { (index: $0.offset, value: value($0.element)) }
-    let order = keyed.sorted { left, right in
-      let c = compare(left.value, right.value)
-      return c == 0 ? left.index < right.index : (descending ? c > 0 : c < 0)
-    }
-    summaries = order.map { summaries[$0.index] }
+    stableSort(&summaries, descending: descending, by: value)
   }
 
-  private enum Value {
-    case number(Double?)
-    case bytes([UInt8])
-  }
-
-  private func compare(_ left: Value, _ right: Value) -> Int {
-    switch (left, right) {
-    case (.number(let a), .number(let b)):
-      switch (a, b) {
-      case (nil, nil): return 0
-      case (nil, _): return descending ? -1 : 1
-      case (_, nil): return descending ? 1 : -1
-      case (let a?, let b?): return a == b ? 0 : (a < b ? -1 : 1)
-      }
-    case (.bytes(let a), .bytes(let b)):
-      return a.lexicographicallyPrecedes(b) ? -1 : (a == b ? 0 : 1)
-    default: return 0
-    }
-  }
-
-  private func value(_ s: ProcessSummary) -> Value {
+  private func value(_ s: ProcessSummary) -> SortValue {
     switch key {
     case .pid: .number(Double(s.pid))
     case .command: .bytes(s.process.command)

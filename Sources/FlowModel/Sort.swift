@@ -25,53 +25,27 @@ public struct FlowSort: Sendable {
 
   /// Sorts stably; unknown values (nil counters) sort last in either direction.
   public func apply(to flows: inout [Flow], processes: [Int32: OwningProcess]) {
-    let decorated = flows.enumerated().map { (index: $0.offset, key: sortValue($0.element, processes)) }
-    let order = decorated.sorted { left, right in
-      let order = compare(left.key, right.key)
-      return order == 0 ? left.index < right.index : (descending ? order > 0 : order < 0)
-    }
-    flows = order.map { flows[$0.index] }
+    stableSort(&flows, descending: descending) { sortValue($0, processes) }
   }
 
-  private enum Value {
-    case number(UInt64?)
-    case bytes([UInt8])
-  }
-
-  private func compare(_ left: Value, _ right: Value) -> Int {
-    switch (left, right) {
-    case (.number(let a), .number(let b)):
-      switch (a, b) {
-      case (nil, nil): return 0
-      // nil last whichever way the sort goes.
-      case (nil, _): return descending ? -1 : 1
-      case (_, nil): return descending ? 1 : -1
-      case (let a?, let b?): return a == b ? 0 : (a < b ? -1 : 1)
-      }
-    case (.bytes(let a), .bytes(let b)):
-      return a.lexicographicallyPrecedes(b) ? -1 : (a == b ? 0 : 1)
-    default: return 0
-    }
-  }
-
-  private func sortValue(_ flow: Flow, _ processes: [Int32: OwningProcess]) -> Value {
+  private func sortValue(_ flow: Flow, _ processes: [Int32: OwningProcess]) -> SortValue {
     switch key {
     case .proto: .bytes(Array(flow.proto.rawValue.utf8))
     case .local: .bytes(endpointKey(flow.local))
     case .remote: .bytes(endpointKey(flow.remote))
-    case .state: .number(UInt64(flow.state))
+    case .state: .count(UInt64(flow.state))
     case .process: .bytes(flow.owners.first.flatMap { processes[$0.pid]?.command } ?? [0xff])
-    case .pid: .number(flow.owners.first.map { UInt64($0.pid) })
-    case .inode: .number(flow.inode)
-    case .rtt: .number(flow.tcp.map { UInt64($0.rttMicros) })
-    case .retrans: .number(flow.counters.bytesRetransmitted)
-    case .netns: .number(flow.netns)
-    case .bytesIn: .number(flow.counters.bytesIn)
-    case .bytesOut: .number(flow.counters.bytesOut)
-    case .packetsIn: .number(flow.counters.packetsIn)
-    case .packetsOut: .number(flow.counters.packetsOut)
-    case .recvQ: .number(UInt64(flow.receiveQueue))
-    case .sendQ: .number(UInt64(flow.sendQueue))
+    case .pid: .count(flow.owners.first.map { UInt64($0.pid) })
+    case .inode: .count(flow.inode)
+    case .rtt: .count(flow.tcp.map { UInt64($0.rttMicros) })
+    case .retrans: .count(flow.counters.bytesRetransmitted)
+    case .netns: .count(flow.netns)
+    case .bytesIn: .count(flow.counters.bytesIn)
+    case .bytesOut: .count(flow.counters.bytesOut)
+    case .packetsIn: .count(flow.counters.packetsIn)
+    case .packetsOut: .count(flow.counters.packetsOut)
+    case .recvQ: .count(UInt64(flow.receiveQueue))
+    case .sendQ: .count(UInt64(flow.sendQueue))
     }
   }
 
@@ -88,4 +62,37 @@ public struct FlowSort: Sendable {
     default: return [0xff]
     }
   }
+}
+
+/// What one row sorts by: a number (nil when unknown) or bytes compared lexicographically.
+enum SortValue {
+  case number(Double?)
+  case bytes([UInt8])
+
+  /// Counters, inodes and ports: exact in a Double up to 2^53, plenty to order them.
+  static func count(_ value: UInt64?) -> SortValue { .number(value.map(Double.init)) }
+}
+
+/// Sorts `items` stably by `value`; unknown numbers go last whichever way the sort goes.
+func stableSort<Item>(_ items: inout [Item], descending: Bool, by value: (Item) -> SortValue) {
+  func compare(_ left: SortValue, _ right: SortValue) -> Int {
+    switch (left, right) {
+    case (.number(let a), .number(let b)):
+      switch (a, b) {
+      case (nil, nil): return 0
+      case (nil, _): return descending ? -1 : 1
+      case (_, nil): return descending ? 1 : -1
+      case (let a?, let b?): return a == b ? 0 : (a < b ? -1 : 1)
+      }
+    case (.bytes(let a), .bytes(let b)):
+      return a.lexicographicallyPrecedes(b) ? -1 : (a == b ? 0 : 1)
+    default: return 0
+    }
+  }
+  let keyed = items.enumerated().map { (index: $0.offset, value: value($0.element)) }
+  let order = keyed.sorted { left, right in
+    let c = compare(left.value, right.value)
+    return c == 0 ? left.index < right.index : (descending ? c > 0 : c < 0)
+  }
+  items = order.map { items[$0.index] }
 }

@@ -184,7 +184,7 @@ public enum EventRenderer {
     out.append("\",\"state\":")
     if let state = flow.socketState {
       out.append(UInt8(ascii: "\""))
-      out.append(JSONRenderer.kernelStateName(state))
+      out.append(state.kernelName)
       out.append(UInt8(ascii: "\""))
     } else {
       out.append("null")
@@ -234,27 +234,7 @@ public enum EventRenderer {
     out.append(",\"owner\":\"")
     out.append(!event.wasSeen ? "unknown" : flow.owners.isEmpty ? "none" : "known")
     out.append("\",\"processes\":[")
-    for (index, owner) in flow.owners.enumerated() {
-      if index > 0 { out.append(UInt8(ascii: ",")) }
-      out.append("{\"pid\":")
-      out.appendDecimal(Int64(owner.pid))
-      out.append(",\"command\":")
-      let process = event.processes[owner.pid]
-      if let process {
-        if !out.appendJSONString(process.command) {
-          out.append(",\"command_bytes\":\"")
-          out.appendHexBytes(process.command)
-          out.append(UInt8(ascii: "\""))
-        }
-      } else {
-        out.append("null")
-      }
-      out.append(",\"fd\":")
-      out.appendDecimal(Int64(owner.fd))
-      out.append(",\"user\":")
-      if let user = process?.user { out.appendJSONString(user) } else { out.append("null") }
-      out.append(UInt8(ascii: "}"))
-    }
+    JSONRenderer.appendOwners(flow.owners, processes: event.processes, into: &out)
     out.append("]}\n")
   }
 

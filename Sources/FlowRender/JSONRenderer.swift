@@ -62,25 +62,6 @@ public enum JSONRenderer {
     }
   }
 
-  /// The kernel's name of a socket state (`include/net/tcp_states.h` without `TCP_`).
-  public static func kernelStateName(_ state: SocketState) -> StaticString {
-    switch state {
-    case .established: "ESTABLISHED"
-    case .synSent: "SYN_SENT"
-    case .synReceived: "SYN_RECV"
-    case .finWait1: "FIN_WAIT1"
-    case .finWait2: "FIN_WAIT2"
-    case .timeWait: "TIME_WAIT"
-    case .close: "CLOSE"
-    case .closeWait: "CLOSE_WAIT"
-    case .lastAck: "LAST_ACK"
-    case .listen: "LISTEN"
-    case .closing: "CLOSING"
-    case .newSynReceived: "NEW_SYN_RECV"
-    case .boundInactive: "BOUND_INACTIVE"
-    }
-  }
-
   /// The `type` field: the socket type's name, or nil for a number we do not know.
   public static func socketTypeName(_ type: UInt8) -> StaticString? {
     switch type {
@@ -106,7 +87,7 @@ public enum JSONRenderer {
     let hasState = context.hasState(flow)
     if hasState, let state = flow.socketState {
       out.append(UInt8(ascii: "\""))
-      out.append(kernelStateName(state))
+      out.append(state.kernelName)
       out.append(UInt8(ascii: "\""))
     } else {
       out.append("null")
@@ -204,12 +185,22 @@ public enum JSONRenderer {
     out.append(",\"protocol\":")
     appendOptional(flow.protocolNumber.map(UInt64.init), into: &out)
     out.append(",\"processes\":[")
-    for (index, owner) in flow.owners.enumerated() {
+    appendOwners(flow.owners, processes: context.snapshot.processes, into: &out)
+    out.append("],\"flags\":")
+    appendFlagArray(flow.health(context.options.health), into: &out)
+  }
+
+  /// The `processes` list of a flow: `{"pid","command","fd","user"}` per owner, with
+  /// `command_bytes` when the command is not valid UTF-8.
+  static func appendOwners(
+    _ owners: [FlowOwner], processes: [Int32: OwningProcess], into out: inout OutputBuffer
+  ) {
+    for (index, owner) in owners.enumerated() {
       if index > 0 { out.append(UInt8(ascii: ",")) }
       out.append("{\"pid\":")
       out.appendDecimal(Int64(owner.pid))
       out.append(",\"command\":")
-      let process = context.snapshot.processes[owner.pid]
+      let process = processes[owner.pid]
       if let process {
         if !out.appendJSONString(process.command) {
           out.append(",\"command_bytes\":\"")
@@ -225,8 +216,6 @@ public enum JSONRenderer {
       if let user = process?.user { out.appendJSONString(user) } else { out.append("null") }
       out.append(UInt8(ascii: "}"))
     }
-    out.append("],\"flags\":")
-    appendFlagArray(flow.health(context.options.health), into: &out)
   }
 
   static func appendOptional(_ value: UInt64?, into out: inout OutputBuffer) {
