@@ -121,13 +121,7 @@ public enum JSONRenderer {
     out.append(",\"netns\":")
     out.appendDecimal(flow.netns)
     out.append(",\"netns_name\":")
-    if let namespace = context.snapshot.namespaces[flow.netns],
-      let name = namespace.name ?? namespace.container
-    {
-      out.appendJSONString(name)
-    } else {
-      out.append("null")
-    }
+    appendNamespaceName(flow.netns, context.snapshot.namespaces, into: &out)
     out.append(",\"interface\":")
     out.appendDecimal(UInt64(flow.interfaceIndex))
     out.append(",\"interface_name\":")
@@ -215,6 +209,17 @@ public enum JSONRenderer {
       out.append(",\"user\":")
       if let user = process?.user { out.appendJSONString(user) } else { out.append("null") }
       out.append(UInt8(ascii: "}"))
+    }
+  }
+
+  /// A namespace's name under /run/netns, else its container, else null.
+  static func appendNamespaceName(
+    _ inode: UInt64?, _ namespaces: [UInt64: NetworkNamespace], into out: inout OutputBuffer
+  ) {
+    if let inode, let namespace = namespaces[inode], let name = namespace.name ?? namespace.container {
+      out.appendJSONString(name)
+    } else {
+      out.append("null")
     }
   }
 

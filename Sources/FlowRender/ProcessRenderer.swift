@@ -334,7 +334,7 @@ public enum ProcessRenderer {
     out.append("\",\"processes\":[")
     for (index, summary) in summaries.enumerated() {
       out.append(index == 0 ? "\n{" : ",\n{")
-      appendProcessFields(summary, into: &out)
+      appendProcessFields(summary, namespaces: snapshot.namespaces, into: &out)
       out.append(UInt8(ascii: "}"))
     }
     if !summaries.isEmpty { out.append(UInt8(ascii: "\n")) }
@@ -360,7 +360,7 @@ public enum ProcessRenderer {
     prefix.append(UInt8(ascii: ","))
     for summary in summaries {
       out.append(contentsOf: prefix.bytes)
-      appendProcessFields(summary, into: &out)
+      appendProcessFields(summary, namespaces: snapshot.namespaces, into: &out)
       out.append("}\n")
     }
     for warning in snapshot.warnings {
@@ -371,7 +371,9 @@ public enum ProcessRenderer {
     }
   }
 
-  static func appendProcessFields(_ summary: ProcessSummary, into out: inout OutputBuffer) {
+  static func appendProcessFields(
+    _ summary: ProcessSummary, namespaces: [UInt64: NetworkNamespace], into out: inout OutputBuffer
+  ) {
     let process = summary.process
     out.append("\"pid\":")
     out.appendDecimal(Int64(process.pid))
@@ -381,6 +383,10 @@ public enum ProcessRenderer {
     if let user = process.user { out.appendJSONString(user) } else { out.append("null") }
     out.append(",\"uid\":")
     out.appendDecimal(UInt64(process.uid))
+    out.append(",\"netns\":")
+    JSONRenderer.appendOptional(process.netns, into: &out)
+    out.append(",\"netns_name\":")
+    JSONRenderer.appendNamespaceName(process.netns, namespaces, into: &out)
     out.append(",\"fd_count\":")
     JSONRenderer.appendOptional(
       process.descriptorsReadable ? UInt64(process.descriptorCount) : nil, into: &out)

@@ -146,6 +146,16 @@ struct NamespaceTests {
       #expect(Set(twins.compactMap { $0["netns"] as? UInt64 }) == [serverNetns, clientNetns])
       #expect(Set(twins.flatMap(Self.owners)) == [Int(serverProcess.pid), Int(clientProcess.pid)])
 
+      // The per-process view sees them too, with their namespace.
+      let proc = try run(flowscopeBinary, ["proc", "--json", "-P", String(serverProcess.pid)])
+      let procDocument = try JSONSerialization.jsonObject(with: proc.stdout) as? [String: Any]
+      let summary = try #require((procDocument?["processes"] as? [[String: Any]])?.first)
+      #expect(summary["pid"] as? Int == Int(serverProcess.pid))
+      #expect(summary["netns"] as? UInt64 == serverNetns)
+      #expect(summary["netns_name"] as? String == server)
+      #expect((summary["sockets"] as? [String: Any])?["tcp"] as? Int == 3)
+      #expect((summary["states"] as? [String: Any])?["listen"] as? Int == 2)
+
       // The table names the namespace when there are several.
       let table = try run(flowscopeBinary, ["-a", "-p", "tcp", "--port", "7001", "--wide"])
       #expect(table.text.split(separator: "\n").first?.contains("NetNS") == true)
