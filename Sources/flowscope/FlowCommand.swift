@@ -46,7 +46,7 @@ struct FlowCommand: ParsableCommand {
   func run() throws {
     Terminal.ignoreBrokenPipeSignal()
     let selection = try Selection(filters, debug: debug)
-    let inspector = try makeInspector()
+    let inspector = try makeFlowInspector(debug)
     var render = renderOptions()
     let columnsChosen = !output.columns.isEmpty
     let sort = output.sort.flatMap(FlowSort.init)
@@ -87,21 +87,6 @@ struct FlowCommand: ParsableCommand {
       }
     } catch is OutputClosed {
       return
-    }
-  }
-
-  private func makeInspector() throws -> FlowInspector {
-    if let replay = debug.replay {
-      do {
-        return FlowInspector(source: try ReplaySource(path: replay))
-      } catch {
-        throw RuntimeError("cannot replay \(replay): \(error)")
-      }
-    }
-    do {
-      return try FlowInspector(recordingTo: debug.record)
-    } catch {
-      throw RuntimeError("cannot open a sock_diag netlink socket: \(error)")
     }
   }
 
