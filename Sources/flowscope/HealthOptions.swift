@@ -1,7 +1,6 @@
 import ArgumentParser
 import FlowInspector
 import FlowModel
-import NetlinkTransport
 
 /// Where the health flags start. Shared by `flow` (the Flags column), `proc` and `check`.
 struct HealthOptions: ParsableArguments {
