@@ -88,8 +88,9 @@ public final class OwnerCache: @unchecked Sendable {
   /// is old enough, re-read every process. Returns the new result if it did.
   func resolve(_ flows: [Flow], _ scanner: ProcScanner) -> ProcScanResult? {
     var unknown = 0
-    for flow in flows where flow.inode != 0 && ownersByInode[flow.inode] == nil {
-      if !unresolvable.contains(flow.inode) { unknown += 1 }
+    for index in flows.indices {
+      let inode = flows[index].inode
+      if inode != 0 && ownersByInode[inode] == nil && !unresolvable.contains(inode) { unknown += 1 }
     }
     statistics.unknownSockets = unknown
     guard unknown > 0, monotonicNow() - lastFullRescan >= fullRescanInterval else { return nil }

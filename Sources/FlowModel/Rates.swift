@@ -96,28 +96,29 @@ public struct RateTable: Sendable {
   /// Both should hold the flows after the same filters.
   public static func compute(previous: Snapshot?, current: Snapshot) -> RateTable {
     var seconds: Double? = nil
-    var earlier: [FlowKey: Int] = [:]
+    var earlier = FlowIndex(capacity: previous?.flows.count ?? 0)
     if let previous {
       seconds = max(current.time - previous.time, 1e-6)
-      earlier.reserveCapacity(previous.flows.count)
-      for (index, flow) in previous.flows.enumerated() { earlier[FlowKey(flow)] = index }
+      for index in previous.flows.indices { earlier.insert(FlowKey(previous.flows[index]), index) }
     }
     var rates: [FlowRate] = []
     rates.reserveCapacity(current.flows.count)
     var seen = [Bool](repeating: false, count: previous?.flows.count ?? 0)
-    for flow in current.flows {
+    // Indexing in place rather than copying flows: a Flow copy retains a dozen references.
+    for position in current.flows.indices {
       var rate = FlowRate()
       if let previous, let seconds {
-        let before: Flow?
-        if let index = earlier[FlowKey(flow)] {
+        let now = current.flows[position].counters
+        if let index = earlier.find(FlowKey(current.flows[position])) {
           seen[index] = true
-          before = previous.flows[index]
+          let then = previous.flows[index].counters
+          rate.deltaIn = delta(now.bytesIn, then.bytesIn)
+          rate.deltaOut = delta(now.bytesOut, then.bytesOut)
         } else {
-          before = nil
           rate.change = .new
+          rate.deltaIn = now.bytesIn
+          rate.deltaOut = now.bytesOut
         }
-        rate.deltaIn = delta(flow.counters.bytesIn, before, \.counters.bytesIn)
-        rate.deltaOut = delta(flow.counters.bytesOut, before, \.counters.bytesOut)
         rate.rateIn = rate.deltaIn.map { Double($0) / seconds }
         rate.rateOut = rate.deltaOut.map { Double($0) / seconds }
       }
@@ -132,12 +133,9 @@ public struct RateTable: Sendable {
     return table
   }
 
-  /// `now - before` for a counter; all of `now` when there is no earlier flow; nil when unknown
-  /// or when it went backwards.
-  static func delta(_ now: UInt64?, _ before: Flow?, _ path: KeyPath<Flow, UInt64?>) -> UInt64? {
-    guard let now else { return nil }
-    guard let before else { return now }
-    guard let then = before[keyPath: path], now >= then else { return nil }
+  /// `now - then` for a counter; nil when either is unknown or it went backwards.
+  static func delta(_ now: UInt64?, _ then: UInt64?) -> UInt64? {
+    guard let now, let then, now >= then else { return nil }
     return now - then
   }
 
@@ -152,20 +150,13 @@ public struct RateTable: Sendable {
       guard let b else { return a }
       return (a ?? 0) + b
     }
-    for (index, flow) in flows.enumerated() where !flow.owners.isEmpty {
+    for index in flows.indices where !flows[index].owners.isEmpty {
       let rate = rates[index]
-      for (position, owner) in flow.owners.enumerated()
-      where !flow.owners[..<position].contains(where: { $0.pid == owner.pid }) {
-        var entry = result[owner.pid] ?? ProcessRate(pid: owner.pid)
-        entry.flows += 1
-        if rate.change == .new { entry.newFlows += 1 }
-        entry.bytesIn = add(entry.bytesIn, flow.counters.bytesIn)
-        entry.bytesOut = add(entry.bytesOut, flow.counters.bytesOut)
-        entry.deltaIn = add(entry.deltaIn, rate.deltaIn)
-        entry.deltaOut = add(entry.deltaOut, rate.deltaOut)
-        entry.rateIn = addRate(entry.rateIn, rate.rateIn)
-        entry.rateOut = addRate(entry.rateOut, rate.rateOut)
-        result[owner.pid] = entry
+      let owners = flows[index].owners
+      let counters = flows[index].counters
+      for (position, owner) in owners.enumerated()
+      where position == 0 || !owners[..<position].contains(where: { $0.pid == owner.pid }) {
+        result[owner.pid, default: ProcessRate(pid: owner.pid)].add(rate, counters, add, addRate)
       }
     }
     for flow in closed {
@@ -175,5 +166,66 @@ public struct RateTable: Sendable {
       }
     }
     return result
+  }
+}
+
+extension ProcessRate {
+  fileprivate mutating func add(
+    _ rate: FlowRate, _ counters: FlowCounters, _ add: (UInt64?, UInt64?) -> UInt64?,
+    _ addRate: (Double?, Double?) -> Double?
+  ) {
+    flows += 1
+    if rate.change == .new { newFlows += 1 }
+    bytesIn = add(bytesIn, counters.bytesIn)
+    bytesOut = add(bytesOut, counters.bytesOut)
+    deltaIn = add(deltaIn, rate.deltaIn)
+    deltaOut = add(deltaOut, rate.deltaOut)
+    rateIn = addRate(rateIn, rate.rateIn)
+    rateOut = addRate(rateOut, rate.rateOut)
+  }
+}
+
+/// FlowKey → index, open addressing with linear probing and a multiplicative hash: at 100k
+/// flows per refresh, a Dictionary's seeded SipHash is most of the cost of the rates.
+struct FlowIndex {
+  private var netns: [UInt64]
+  private var ids: [UInt64]
+  /// index + 1; 0 is an empty slot.
+  private var slots: [Int32]
+  private let mask: Int
+
+  init(capacity: Int) {
+    var size = 16
+    while size < capacity * 2 { size <<= 1 }
+    netns = [UInt64](repeating: 0, count: size)
+    ids = [UInt64](repeating: 0, count: size)
+    slots = [Int32](repeating: 0, count: size)
+    mask = size - 1
+  }
+
+  @inline(__always) private func start(_ key: FlowKey) -> Int {
+    let mixed = (key.id ^ (key.netns &* 0x9E37_79B9_7F4A_7C15)) &* 0xBF58_476D_1CE4_E5B9
+    return Int(truncatingIfNeeded: mixed >> 32) & mask
+  }
+
+  /// Adds `key`; a key already present keeps its first index.
+  mutating func insert(_ key: FlowKey, _ index: Int) {
+    var slot = start(key)
+    while slots[slot] != 0 {
+      if ids[slot] == key.id && netns[slot] == key.netns { return }
+      slot = (slot + 1) & mask
+    }
+    slots[slot] = Int32(truncatingIfNeeded: index + 1)
+    ids[slot] = key.id
+    netns[slot] = key.netns
+  }
+
+  func find(_ key: FlowKey) -> Int? {
+    var slot = start(key)
+    while slots[slot] != 0 {
+      if ids[slot] == key.id && netns[slot] == key.netns { return Int(slots[slot]) - 1 }
+      slot = (slot + 1) & mask
+    }
+    return nil
   }
 }

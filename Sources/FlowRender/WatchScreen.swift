@@ -164,12 +164,17 @@ public enum WatchScreen {
       switch row {
       case .flow(let index), .closed(let index):
         let isClosed = if case .closed = row { true } else { false }
-        let flow = isClosed ? rates.closed[index] : snapshot.flows[index]
         let rate = isClosed ? FlowRate(change: .closed) : rates.flows[index]
         switch sort {
         case .rate, .flows: return .number(rate.rateTotal)
         case .rateIn: return .number(rate.rateIn)
         case .rateOut: return .number(rate.rateOut)
+        default: break
+        }
+        // Only the other fields need the flow (a copy of a Flow is not free at 100k rows).
+        let flow = isClosed ? rates.closed[index] : snapshot.flows[index]
+        switch sort {
+        case .rate, .flows, .rateIn, .rateOut: return .number(nil)
         case .bytesIn:
           return .number((model.showDeltas ? rate.deltaIn : flow.counters.bytesIn).map(Double.init))
         case .bytesOut:

@@ -175,7 +175,10 @@ struct Collector {
   /// previous one's processes (to name the owners of closed flows).
   mutating func refresh() -> (Snapshot, RateTable, [Int32: OwningProcess]) {
     var snapshot = inspector.snapshot(selection.inspect, ownerCache: cache)
-    snapshot.flows.removeAll { !selection.keeps($0, processes: snapshot.processes) }
+    // Most refreshes keep every flow: look before moving them all.
+    if snapshot.flows.indices.contains(where: { !selection.keeps(snapshot.flows[$0], processes: snapshot.processes) }) {
+      snapshot.flows.removeAll { !selection.keeps($0, processes: snapshot.processes) }
+    }
     // Families missing from this kernel matter only to whoever asked for them by name.
     snapshot.warnings.removeAll { warning in
       guard case .familyUnsupported(let family) = warning else { return false }

@@ -73,8 +73,32 @@ private final class Pair: @unchecked Sendable {
   }
 }
 
-/// `flowscope watch` in a tmux pane of its own: started through a shell that records the
-/// terminal's mode before and after it, and its exit status.
+/// Runs `command` with /bin/sh, stdin and stderr on /dev/null, stdout into a file; waits for
+/// it with waitpid. (Not Foundation's Process: a tmux client that starts the tmux server left
+/// Process waiting for ever.)
+private func shell(_ command: String) -> (status: Int32, output: String) {
+  let outPath = NSTemporaryDirectory() + "fs-watch-out-\(getpid())-\(UInt64.random(in: 0..<UInt64.max))"
+  defer { unlink(outPath) }
+  var actions = posix_spawn_file_actions_t()
+  posix_spawn_file_actions_init(&actions)
+  defer { posix_spawn_file_actions_destroy(&actions) }
+  posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
+  posix_spawn_file_actions_addopen(&actions, 1, outPath, O_WRONLY | O_CREAT | O_TRUNC, 0o600)
+  posix_spawn_file_actions_addopen(&actions, 2, "/dev/null", O_WRONLY, 0)
+  let argv = [strdup("/bin/sh"), strdup("-c"), strdup(command), nil]
+  defer { argv.forEach { free($0) } }
+  var pid: pid_t = 0
+  guard posix_spawn(&pid, "/bin/sh", &actions, nil, argv, environ) == 0 else { return (-1, "") }
+  var status: Int32 = 0
+  while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
+  let output = (try? String(contentsOfFile: outPath, encoding: .utf8)) ?? ""
+  return ((status >> 8) & 0xff, output)
+}
+
+private func quote(_ text: String) -> String { "'" + text.replacingOccurrences(of: "'", with: "'\\''") + "'" }
+
+/// `flowscope watch` in a tmux pane of its own, on a tmux server of its own (`-L`), started
+/// through a shell that records the terminal's mode before and after it, and its exit status.
 private final class Pane {
   let name: String
   let directory: String
@@ -83,37 +107,38 @@ private final class Pane {
     name = "fs-watch-\(getpid())-\(Int.random(in: 0..<1_000_000))"
     directory = NSTemporaryDirectory() + name
     try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
-    let quoted = ([flowscopeBinary] + arguments).map { "'\($0)'" }.joined(separator: " ")
+    let quoted = ([flowscopeBinary] + arguments).map(quote).joined(separator: " ")
     let script = """
       stty -a > \(directory)/before
-      sh -c 'echo $$ > \(directory)/pid; exec "$0" "$@"' \(quoted)
+      timeout --foreground -s TERM 120 sh -c 'echo $$ > \(directory)/pid; exec "$0" "$@"' \(quoted)
       echo "EXIT=$?"
       stty -a > \(directory)/after
-      sleep 120
+      sleep 60
       """
     try script.write(toFile: directory + "/run.sh", atomically: true, encoding: .utf8)
-    let started = try run(
-      "/usr/bin/tmux",
+    let started = tmuxCommand(
       ["new-session", "-d", "-s", name, "-x", String(columns), "-y", String(rows), "sh \(directory)/run.sh"])
     guard started.status == 0 else { throw CocoaError(.executableLoad) }
   }
 
   deinit {
-    _ = try? run("/usr/bin/tmux", ["kill-session", "-t", name])
+    _ = tmuxCommand(["kill-server"])
     try? FileManager.default.removeItem(atPath: directory)
   }
 
-  var screen: [String] {
-    let captured = (try? run("/usr/bin/tmux", ["capture-pane", "-p", "-t", name]))?.text ?? ""
-    return captured.split(separator: "\n", omittingEmptySubsequences: false).map(String.init)
+  func tmuxCommand(_ arguments: [String]) -> (status: Int32, output: String) {
+    shell((["/usr/bin/tmux", "-L", name] + arguments).map(quote).joined(separator: " "))
   }
 
-  func keys(_ keys: String...) {
-    _ = try? run("/usr/bin/tmux", ["send-keys", "-t", name] + keys)
+  var screen: [String] {
+    tmuxCommand(["capture-pane", "-p", "-t", name]).output
+      .split(separator: "\n", omittingEmptySubsequences: false).map(String.init)
   }
+
+  func keys(_ keys: String...) { _ = tmuxCommand(["send-keys", "-t", name] + keys) }
 
   func tmux(_ arguments: String...) -> String {
-    ((try? run("/usr/bin/tmux", arguments))?.text ?? "").trimmingCharacters(in: .whitespacesAndNewlines)
+    tmuxCommand(arguments).output.trimmingCharacters(in: .whitespacesAndNewlines)
   }
 
   /// Waits up to `seconds` for the screen to satisfy `condition`; returns the last screen.
