@@ -156,6 +156,15 @@ struct NamespaceTests {
       #expect((summary["sockets"] as? [String: Any])?["tcp"] as? Int == 3)
       #expect((summary["states"] as? [String: Any])?["listen"] as? Int == 2)
 
+      // So does watch, through its owner cache.
+      let watch = try run(flowscopeBinary, ["watch", "--json", "--count", "1", "-i", "0.2", "-a", "-p", "tcp"])
+      let watched = watch.text.split(separator: "\n").compactMap {
+        try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any]
+      }
+      let watchedListener = try #require(
+        watched.first { ($0["netns"] as? UInt64) == serverNetns && Self.local($0) == "192.0.2.1:7000" })
+      #expect(Self.owners(watchedListener) == [Int(serverProcess.pid)])
+
       // The table names the namespace when there are several.
       let table = try run(flowscopeBinary, ["-a", "-p", "tcp", "--port", "7001", "--wide"])
       #expect(table.text.split(separator: "\n").first?.contains("NetNS") == true)
