@@ -27,12 +27,7 @@ public enum JSONRenderer {
       out.append(UInt8(ascii: "}"))
     }
     if !snapshot.flows.isEmpty { out.append(UInt8(ascii: "\n")) }
-    out.append("],\"warnings\":[")
-    for (index, warning) in snapshot.warnings.enumerated() {
-      if index > 0 { out.append(UInt8(ascii: ",")) }
-      out.appendJSONString(warning.description)
-    }
-    out.append("]}\n")
+    JSONRenderer.appendWarningsAndClose(snapshot.warnings, into: &out)
   }
 
   /// NDJSON: one line per flow, `{"version":1,"time":…,"host":…,"proto":…}`, then one line per
@@ -221,6 +216,16 @@ public enum JSONRenderer {
     } else {
       out.append("null")
     }
+  }
+
+  /// Ends a document: its list of items, then `"warnings":[…]}` and a newline.
+  static func appendWarningsAndClose(_ warnings: [SnapshotWarning], into out: inout OutputBuffer) {
+    out.append("],\"warnings\":[")
+    for (index, warning) in warnings.enumerated() {
+      if index > 0 { out.append(UInt8(ascii: ",")) }
+      out.appendJSONString(warning.description)
+    }
+    out.append("]}\n")
   }
 
   static func appendOptional(_ value: UInt64?, into out: inout OutputBuffer) {

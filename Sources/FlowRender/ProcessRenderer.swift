@@ -338,12 +338,7 @@ public enum ProcessRenderer {
       out.append(UInt8(ascii: "}"))
     }
     if !summaries.isEmpty { out.append(UInt8(ascii: "\n")) }
-    out.append("],\"warnings\":[")
-    for (index, warning) in snapshot.warnings.enumerated() {
-      if index > 0 { out.append(UInt8(ascii: ",")) }
-      out.appendJSONString(warning.description)
-    }
-    out.append("]}\n")
+    JSONRenderer.appendWarningsAndClose(snapshot.warnings, into: &out)
   }
 
   /// NDJSON: one line per process, `{"version":1,"time":…,"host":…,"pid":…}`, then one per warning.
@@ -502,12 +497,7 @@ public enum CheckRenderer {
       out.append(UInt8(ascii: "}"))
     }
     if !findings.isEmpty { out.append(UInt8(ascii: "\n")) }
-    out.append("],\"warnings\":[")
-    for (index, warning) in snapshot.warnings.enumerated() {
-      if index > 0 { out.append(UInt8(ascii: ",")) }
-      out.appendJSONString(warning.description)
-    }
-    out.append("]}\n")
+    JSONRenderer.appendWarningsAndClose(snapshot.warnings, into: &out)
   }
 
   /// The sentence a non-expert can act on: what is wrong, and what to do.
