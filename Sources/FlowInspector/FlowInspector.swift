@@ -25,6 +25,13 @@ public struct InspectOptions: Sendable {
   /// without it.
   public var kernelFilter: InetFilterProgram? = nil
   public var namespaces: NamespaceScope = .all
+  /// The inet_diag extensions to ask for; fewer make the dump cheaper, and the flows lack what
+  /// was not asked (`SockDiagRequest.inetInfoOnly` keeps the counters: `watch`'s screen).
+  public var inetExtensions = SockDiagRequest.inetExtensions
+
+  /// Asks inet dumps for `tcp_info` alone: counters, RTT, windows; no memory, congestion
+  /// control, TOS or shutdown details.
+  public mutating func askForCountersOnly() { inetExtensions = SockDiagRequest.inetInfoOnly }
 
   /// The protocols `flowscope` lists by default.
   public static let defaultProtocols: Set<TransportProtocol> = [
@@ -134,25 +141,39 @@ public final class FlowInspector {
         scan.processes.flatMap { $0.sockets.map { UInt32(truncatingIfNeeded: $0.inode) } })
     }
 
-    // The other namespaces to read, with a path to enter each by.
-    var targets: [(inode: UInt64, path: String)] = []
+    // The other namespaces to read, with paths to enter each by: a few of its processes, as
+    // any of them may exit before we get there.
+    var targets: [(inode: UInt64, paths: [String])] = []
     switch options.namespaces {
     case .own:
-      if !ownFirst { targets.append((ownNetns, "")) }
+      if !ownFirst { targets.append((ownNetns, [""])) }
     case .only(let spec):
       switch resolveNamespace(spec, procRoot: options.procRoot, named: named) {
-      case .success(let target): targets.append(target)
+      case .success(let target): targets.append((target.inode, [target.path]))
       case .failure(let error): warnings.append(.netnsUnreadable(spec, detail: error.detail))
       }
     case .all:
-      var seen: Set<UInt64> = ownFirst ? [ownNetns] : []
+      var position: [UInt64: Int] = [:]
+      if ownFirst { position[ownNetns] = -1 }
       for record in scan.processes {
-        guard let inode = record.netnsInode, seen.insert(inode).inserted else { continue }
-        targets.append((inode, "\(options.procRoot)/\(record.pid)/ns/net"))
+        guard let inode = record.netnsInode else { continue }
+        let path = "\(options.procRoot)/\(record.pid)/ns/net"
+        if let index = position[inode] {
+          if index >= 0 && targets[index].paths.count < 4 { targets[index].paths.append(path) }
+        } else {
+          position[inode] = targets.count
+          targets.append((inode, [path]))
+        }
       }
       if options.pids == nil {
-        for namespace in named where seen.insert(namespace.inode).inserted {
-          targets.append((namespace.inode, namespace.path))
+        for namespace in named {
+          if let index = position[namespace.inode] {
+            // A name under /run/netns outlives processes: try it first.
+            if index >= 0 { targets[index].paths.insert(namespace.path, at: 0) }
+          } else {
+            position[namespace.inode] = targets.count
+            targets.append((namespace.inode, [namespace.path]))
+          }
         }
       }
     }
@@ -166,10 +187,13 @@ public final class FlowInspector {
         skipped += 1
         continue
       }
-      do {
-        let other = try namespaceSource(target.inode, path: target.path)
+      switch namespaceSource(target.inode, paths: target.paths) {
+      case .success(let other):
         dump(other, netns: target.inode, options, keeping: wantedInodes, into: &flows, warnings: &warnings)
-      } catch {
+      case .failure(let error) where error.errno == ENOENT || error.errno == ESRCH:
+        // Every process we knew in it has exited since the scan: nothing left to report.
+        continue
+      case .failure(let error):
         warnings.append(.netnsUnreadable(namespaceName(target.inode, named), detail: error.description))
       }
     }
@@ -181,7 +205,7 @@ public final class FlowInspector {
 
     if let ownerCache, let rescanned = ownerCache.resolve(flows, scanner) { scan = rescanned }
     var processes: [Int32: OwningProcess] = [:]
-    var ownersByInode: [UInt64: [FlowOwner]] = [:]
+    var ownersByInode: [UInt64: FlowOwners] = [:]
     if ownerCache == nil { ownersByInode.reserveCapacity(flows.count) }
     for record in scan.processes where !record.sockets.isEmpty {
       if ownerCache == nil {
@@ -209,8 +233,15 @@ public final class FlowInspector {
     var snapshot = Snapshot(
       time: currentTime(), host: hostName(), flows: flows, processes: processes,
       warnings: warnings)
+    // Flows come grouped by namespace: hash only where the namespace changes.
+    var flowNamespaces = Set<UInt64>()
+    var lastNetns: UInt64? = nil
+    for index in flows.indices where flows[index].netns != lastNetns {
+      lastNetns = flows[index].netns
+      flowNamespaces.insert(flows[index].netns)
+    }
     snapshot.namespaces = describeNamespaces(
-      Set(flows.map(\.netns)), own: ownNetns, named: named, scan: scan, procRoot: options.procRoot)
+      flowNamespaces, own: ownNetns, named: named, scan: scan, procRoot: options.procRoot)
     return snapshot
   }
 
@@ -221,6 +252,8 @@ public final class FlowInspector {
     into flows: inout [Flow], warnings: inout [SnapshotWarning]
   ) {
     let kernelBytecode = options.kernelFilter?.compile()
+    // A replay holds what was recorded; only the kernel can be asked for less.
+    (source as? KernelSource)?.inetExtensions = options.inetExtensions
     let keep: (UInt32) -> Bool = wantedInodes.map { wanted in { wanted.contains($0) } } ?? { _ in true }
     for query in options.queries {
       let start = flows.count
@@ -263,14 +296,24 @@ public final class FlowInspector {
     }
   }
 
-  /// The source for another namespace, opened once and kept.
-  private func namespaceSource(_ inode: UInt64, path: String) throws(TransportError)
-    -> SockDiagSource
-  {
-    if let cached = namespaceSources[inode] { return cached }
-    let opened = KernelSource(channel: try openSockDiagSocket(inNetworkNamespaceAt: path))
-    namespaceSources[inode] = opened
-    return opened
+  /// The source for another namespace, opened once and kept; entered by the first of `paths`
+  /// that still exists.
+  private func namespaceSource(_ inode: UInt64, paths: [String]) -> Result<
+    SockDiagSource, TransportError
+  > {
+    if let cached = namespaceSources[inode] { return .success(cached) }
+    var failure = TransportError(operation: "setns", errno: ENOENT)
+    for path in paths {
+      do {
+        let opened = KernelSource(channel: try openSockDiagSocket(inNetworkNamespaceAt: path))
+        namespaceSources[inode] = opened
+        return .success(opened)
+      } catch {
+        failure = error
+        guard error.errno == ENOENT || error.errno == ESRCH else { break }
+      }
+    }
+    return .failure(failure)
   }
 
   private func statesMask(for query: SockDiagQuery, _ options: InspectOptions) -> UInt32 {

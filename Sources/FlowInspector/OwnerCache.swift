@@ -43,7 +43,7 @@ public final class OwnerCache: @unchecked Sendable {
   public private(set) var statistics = Statistics()
   private var entries: [Int32: Entry] = [:]
   /// inode → owners, sorted by (pid, fd).
-  private(set) var ownersByInode: [UInt64: [FlowOwner]] = [:]
+  private(set) var ownersByInode: [UInt64: FlowOwners] = [:]
   /// Sockets the last full re-read could not place.
   private var unresolvable: Set<UInt64> = []
   private var lastFullRescan = -Double.infinity
@@ -158,20 +158,20 @@ public final class OwnerCache: @unchecked Sendable {
   }
 
   private func addOwner(_ owner: FlowOwner, _ inode: UInt64) {
-    var owners = ownersByInode[inode] ?? []
+    var owners = Array(ownersByInode[inode] ?? [])
     let at =
       owners.firstIndex { $0.pid > owner.pid || ($0.pid == owner.pid && $0.fd > owner.fd) }
       ?? owners.count
     owners.insert(owner, at: at)
-    ownersByInode[inode] = owners
+    ownersByInode[inode] = FlowOwners(owners)
   }
 
   private func forget(_ pid: Int32) {
     guard let entry = entries.removeValue(forKey: pid) else { return }
     for socket in entry.record.sockets {
-      guard var owners = ownersByInode[socket.inode] else { continue }
-      owners.removeAll { $0.pid == pid }
-      ownersByInode[socket.inode] = owners.isEmpty ? nil : owners
+      guard let owners = ownersByInode[socket.inode] else { continue }
+      let others = owners.filter { $0.pid != pid }
+      ownersByInode[socket.inode] = others.isEmpty ? nil : FlowOwners(others)
     }
   }
 

@@ -51,6 +51,12 @@ public struct FlowFilter: Sendable {
 
   public init() {}
 
+  /// Whether every flow matches: no criterion was given.
+  public var isEmpty: Bool {
+    pids == nil && commands.isEmpty && uids == nil && protocols == nil && families == nil
+      && interfaces == nil && states == nil && ports.isEmpty && local.isEmpty && remote.isEmpty
+  }
+
   /// Whether the owner-based criteria apply at all (they need the process table).
   public var needsOwners: Bool { pids != nil || !commands.isEmpty }
 

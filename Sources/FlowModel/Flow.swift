@@ -78,15 +78,73 @@ public struct FlowOwner: Sendable, Hashable {
   }
 }
 
-/// Counters and TCP details; absent values stay nil rather than zero, so "unknown" is not "none".
-public struct FlowCounters: Sendable, Equatable {
-  public var bytesIn: UInt64?
-  public var bytesOut: UInt64?
-  public var packetsIn: UInt64?
-  public var packetsOut: UInt64?
-  public var bytesRetransmitted: UInt64?
-  public var retransmitsTotal: UInt32?
+/// The descriptors holding one socket. Most sockets have one, kept inline: a listing of 100k
+/// flows then makes no array per flow, and copying a flow retains nothing for its owners.
+public struct FlowOwners: RandomAccessCollection, Sendable, Hashable, ExpressibleByArrayLiteral {
+  private var head: FlowOwner?
+  private var tail: [FlowOwner] = []
+
   public init() {}
+  public init(_ owners: some Sequence<FlowOwner>) {
+    for owner in owners { append(owner) }
+  }
+  public init(arrayLiteral owners: FlowOwner...) { self.init(owners) }
+
+  public var startIndex: Int { 0 }
+  public var endIndex: Int { head == nil ? 0 : 1 + tail.count }
+  public subscript(position: Int) -> FlowOwner { position == 0 ? head! : tail[position - 1] }
+
+  public mutating func append(_ owner: FlowOwner) {
+    if head == nil { head = owner } else { tail.append(owner) }
+  }
+}
+
+/// Counters and TCP details; absent values read as nil rather than zero, so "unknown" is not
+/// "none". Stored as plain integers and a mask of the known ones: six optional integers would
+/// take twice the room, in every one of 100k flows.
+public struct FlowCounters: Sendable, Equatable {
+  private var values: (UInt64, UInt64, UInt64, UInt64, UInt64) = (0, 0, 0, 0, 0)
+  private var retransmits: UInt32 = 0
+  /// Bit n: the nth counter, in the order of the properties below, is known.
+  private var known: UInt8 = 0
+
+  public init() {}
+
+  public static func == (a: FlowCounters, b: FlowCounters) -> Bool {
+    a.values == b.values && a.retransmits == b.retransmits && a.known == b.known
+  }
+
+  @inline(__always) private func value(_ bit: UInt8, _ stored: UInt64) -> UInt64? {
+    known & (1 << bit) != 0 ? stored : nil
+  }
+  @inline(__always) private mutating func mark(_ bit: UInt8, _ present: Bool) {
+    if present { known |= 1 << bit } else { known &= ~(1 << bit) }
+  }
+
+  public var bytesIn: UInt64? {
+    get { value(0, values.0) }
+    set { values.0 = newValue ?? 0; mark(0, newValue != nil) }
+  }
+  public var bytesOut: UInt64? {
+    get { value(1, values.1) }
+    set { values.1 = newValue ?? 0; mark(1, newValue != nil) }
+  }
+  public var packetsIn: UInt64? {
+    get { value(2, values.2) }
+    set { values.2 = newValue ?? 0; mark(2, newValue != nil) }
+  }
+  public var packetsOut: UInt64? {
+    get { value(3, values.3) }
+    set { values.3 = newValue ?? 0; mark(3, newValue != nil) }
+  }
+  public var bytesRetransmitted: UInt64? {
+    get { value(4, values.4) }
+    set { values.4 = newValue ?? 0; mark(4, newValue != nil) }
+  }
+  public var retransmitsTotal: UInt32? {
+    get { known & (1 << 5) != 0 ? retransmits : nil }
+    set { retransmits = newValue ?? 0; mark(5, newValue != nil) }
+  }
 }
 
 public struct TCPDetails: Sendable, Equatable {
@@ -161,7 +219,7 @@ public struct Flow: Sendable, Equatable {
   /// The network namespace the socket was read in (inode of its `ns/net`).
   public var netns: UInt64
   /// Every (pid, fd) holding the socket; empty means no visible owner.
-  public var owners: [FlowOwner]
+  public var owners: FlowOwners
 
   public init(
     proto: TransportProtocol, family: AddressFamily, state: UInt8, socketType: UInt8,

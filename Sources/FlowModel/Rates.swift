@@ -12,8 +12,14 @@ public struct FlowKey: Sendable, Hashable {
   public var id: UInt64
 
   public init(_ flow: Flow) {
-    netns = flow.netns
-    id = flow.cookie != 0 ? flow.cookie : (flow.inode | (1 << 63))
+    self.init(netns: flow.netns, cookie: flow.cookie, inode: flow.inode)
+  }
+
+  /// From the fields alone, so hot loops need not copy the whole flow.
+  @inline(__always)
+  init(netns: UInt64, cookie: UInt64, inode: UInt64) {
+    self.netns = netns
+    id = cookie != 0 ? cookie : (inode | (1 << 63))
   }
 }
 
@@ -95,42 +101,82 @@ public struct RateTable: Sendable {
   /// Compares `current` with `previous` (nil for the first refresh: no rates, nothing new).
   /// Both should hold the flows after the same filters.
   public static func compute(previous: Snapshot?, current: Snapshot) -> RateTable {
-    var seconds: Double? = nil
-    var earlier = FlowIndex(capacity: previous?.flows.count ?? 0)
-    if let previous {
-      seconds = max(current.time - previous.time, 1e-6)
-      for index in previous.flows.indices { earlier.insert(FlowKey(previous.flows[index]), index) }
-    }
     var rates: [FlowRate] = []
     rates.reserveCapacity(current.flows.count)
-    var seen = [Bool](repeating: false, count: previous?.flows.count ?? 0)
-    // Indexing in place rather than copying flows: a Flow copy retains a dozen references.
+    guard let previous else {
+      rates = Array(repeating: FlowRate(), count: current.flows.count)
+      var table = RateTable(seconds: nil, flows: rates, closed: [], processes: [:])
+      table.processes = summarize(current.flows, rates: rates, closed: [])
+      return table
+    }
+    let seconds = max(current.time - previous.time, 1e-6)
+    let earlier = matchPrevious(previous.flows, current.flows)
+    var seen = [Bool](repeating: false, count: previous.flows.count)
+    // Indexing in place rather than copying flows: a Flow copy retains its arrays and strings.
     for position in current.flows.indices {
       var rate = FlowRate()
-      if let previous, let seconds {
-        let now = current.flows[position].counters
-        if let index = earlier.find(FlowKey(current.flows[position])) {
-          seen[index] = true
-          let then = previous.flows[index].counters
-          rate.deltaIn = delta(now.bytesIn, then.bytesIn)
-          rate.deltaOut = delta(now.bytesOut, then.bytesOut)
-        } else {
-          rate.change = .new
-          rate.deltaIn = now.bytesIn
-          rate.deltaOut = now.bytesOut
-        }
-        rate.rateIn = rate.deltaIn.map { Double($0) / seconds }
-        rate.rateOut = rate.deltaOut.map { Double($0) / seconds }
+      let now = current.flows[position].counters
+      if let index = earlier[position] {
+        seen[index] = true
+        let then = previous.flows[index].counters
+        rate.deltaIn = delta(now.bytesIn, then.bytesIn)
+        rate.deltaOut = delta(now.bytesOut, then.bytesOut)
+      } else {
+        rate.change = .new
+        rate.deltaIn = now.bytesIn
+        rate.deltaOut = now.bytesOut
       }
+      rate.rateIn = rate.deltaIn.map { Double($0) / seconds }
+      rate.rateOut = rate.deltaOut.map { Double($0) / seconds }
       rates.append(rate)
     }
     var closed: [Flow] = []
-    if let previous {
-      for (index, flow) in previous.flows.enumerated() where !seen[index] { closed.append(flow) }
-    }
+    for index in previous.flows.indices where !seen[index] { closed.append(previous.flows[index]) }
     var table = RateTable(seconds: seconds, flows: rates, closed: closed, processes: [:])
     table.processes = summarize(current.flows, rates: rates, closed: closed)
     return table
+  }
+
+  /// For each current flow, the index of the same flow in `previous`, if it was there.
+  ///
+  /// The kernel dumps sockets in the same order from one refresh to the next, so most flows
+  /// are found by walking both lists side by side (allowing a few closed flows in between);
+  /// only the rest go through a hash index, built from the previous flows not matched yet.
+  /// At 100k flows this avoids 200k random memory accesses per refresh.
+  static func matchPrevious(_ previous: [Flow], _ current: [Flow]) -> [Int?] {
+    @inline(__always) func key(_ flows: [Flow], _ index: Int) -> FlowKey {
+      FlowKey(netns: flows[index].netns, cookie: flows[index].cookie, inode: flows[index].inode)
+    }
+    var match = [Int?](repeating: nil, count: current.count)
+    var taken = [Bool](repeating: false, count: previous.count)
+    var cursor = 0
+    var unmatched = 0
+    for position in current.indices {
+      let wanted = key(current, position)
+      // The next previous flow, or one of the few after it (flows closed in between).
+      var probe = cursor
+      while probe < previous.count && probe < cursor + 4 {
+        if !taken[probe] && key(previous, probe) == wanted { break }
+        probe += 1
+      }
+      if probe < previous.count && probe < cursor + 4 {
+        match[position] = probe
+        taken[probe] = true
+        cursor = probe + 1
+      } else {
+        unmatched += 1
+      }
+    }
+    guard unmatched > 0 else { return match }
+    var index = FlowIndex(capacity: previous.count - (current.count - unmatched))
+    for i in previous.indices where !taken[i] { index.insert(key(previous, i), i) }
+    for position in current.indices where match[position] == nil {
+      if let i = index.find(key(current, position)), !taken[i] {
+        match[position] = i
+        taken[i] = true
+      }
+    }
+    return match
   }
 
   /// `now - then` for a counter; nil when either is unknown or it went backwards.

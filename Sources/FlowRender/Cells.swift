@@ -24,15 +24,12 @@ struct RenderContext {
     var map: [UInt64: Int] = [:]
     if namingPeers && options.columns.contains(.remote) {
       // Only UNIX sockets have peers to name; index only flows that could be a peer.
-      var needed = false
-      for flow in snapshot.flows where flow.peerInode != nil {
-        needed = true
-        break
-      }
-      if needed {
-        map.reserveCapacity(snapshot.flows.count)
-        for (index, flow) in snapshot.flows.enumerated() where flow.family == .unix {
-          if map[flow.inode] == nil { map[flow.inode] = index }
+      // By index and field: binding each flow would copy it (and retain what it holds).
+      let flows = snapshot.flows
+      if flows.indices.contains(where: { flows[$0].peerInode != nil }) {
+        map.reserveCapacity(flows.count)
+        for index in flows.indices where flows[index].family == .unix {
+          if map[flows[index].inode] == nil { map[flows[index].inode] = index }
         }
       }
     }

@@ -21,10 +21,13 @@ public enum JSONRenderer {
     out.append(",\"time\":\"")
     appendRFC3339(snapshot.time, into: &out)
     out.append("\",\"flows\":[")
-    for (index, flow) in snapshot.flows.enumerated() {
-      out.append(index == 0 ? "\n{" : ",\n{")
-      appendFlowFields(flow, context: context, into: &out)
-      out.append(UInt8(ascii: "}"))
+    // Flows are read in place through a pointer, not copied (a copy retains their arrays).
+    snapshot.flows.withUnsafeBufferPointer { flows in
+      for index in flows.indices {
+        out.append(index == 0 ? "\n{" : ",\n{")
+        appendFlowFields(flows[index], context: context, into: &out)
+        out.append(UInt8(ascii: "}"))
+      }
     }
     if !snapshot.flows.isEmpty { out.append(UInt8(ascii: "\n")) }
     JSONRenderer.appendWarningsAndClose(snapshot.warnings, into: &out)
@@ -44,13 +47,15 @@ public enum JSONRenderer {
     prefix.append("\",\"host\":")
     prefix.appendJSONString(snapshot.host)
     prefix.append(UInt8(ascii: ","))
-    for flow in snapshot.flows {
-      out.append(contentsOf: prefix.bytes)
-      appendFlowFields(flow, context: context, into: &out)
-      out.append("}\n")
+    snapshot.flows.withUnsafeBufferPointer { flows in
+      for index in flows.indices {
+        out.append(contentsOf: prefix)
+        appendFlowFields(flows[index], context: context, into: &out)
+        out.append("}\n")
+      }
     }
     for warning in snapshot.warnings {
-      out.append(contentsOf: prefix.bytes)
+      out.append(contentsOf: prefix)
       out.append("\"warning\":")
       out.appendJSONString(warning.description)
       out.append("}\n")
@@ -182,7 +187,7 @@ public enum JSONRenderer {
   /// The `processes` list of a flow: `{"pid","command","fd","user"}` per owner, with
   /// `command_bytes` when the command is not valid UTF-8.
   static func appendOwners(
-    _ owners: [FlowOwner], processes: [Int32: OwningProcess], into out: inout OutputBuffer
+    _ owners: FlowOwners, processes: [Int32: OwningProcess], into out: inout OutputBuffer
   ) {
     for (index, owner) in owners.enumerated() {
       if index > 0 { out.append(UInt8(ascii: ",")) }

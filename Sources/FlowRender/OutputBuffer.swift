@@ -8,9 +8,25 @@
 /// `threshold` bytes are pending, so a 100k-flow listing never holds its whole output (60 MB of
 /// JSON) in memory. Only whole lines leave: a renderer may still measure what it appended since
 /// the start of a line with `count`. The caller writes what is left in `bytes` at the end.
+///
+/// The bytes live in storage of its own rather than an `[UInt8]`: renderers append a few bytes
+/// at a time, millions of times per listing, and `Array.append(contentsOf:)` costs several
+/// times a short copy there. It is still a value: a copy is made before writing to shared storage.
 public struct OutputBuffer: Sendable {
-  public var bytes: [UInt8]
-  /// Takes complete lines when `bytes.count` reaches `flushThreshold`; false means it failed.
+  final class Storage: @unchecked Sendable {
+    let base: UnsafeMutablePointer<UInt8>
+    let capacity: Int
+    init(capacity: Int) {
+      self.capacity = Swift.max(capacity, 16)
+      base = .allocate(capacity: self.capacity)
+    }
+    deinit { base.deallocate() }
+  }
+
+  private var storage: Storage
+  /// How many bytes the buffer holds.
+  public private(set) var count = 0
+  /// Takes complete lines when `count` reaches `flushThreshold`; false means it failed.
   private var sink: (@Sendable (UnsafeRawBufferPointer) -> Bool)? = nil
   private var flushThreshold = Int.max
   /// Set when the sink refused bytes: nothing more is handed to it, the rest stays in `bytes`
@@ -20,8 +36,7 @@ public struct OutputBuffer: Sendable {
   public private(set) var flushedCount = 0
 
   public init(capacity: Int = 1 << 16) {
-    bytes = []
-    bytes.reserveCapacity(capacity)
+    storage = Storage(capacity: capacity)
   }
 
   /// A buffer that passes complete lines to `sink` once `threshold` bytes are pending.
@@ -29,27 +44,86 @@ public struct OutputBuffer: Sendable {
     threshold: Int = 1 << 18,
     flushingLinesTo sink: @escaping @Sendable (UnsafeRawBufferPointer) -> Bool
   ) {
-    bytes = []
-    bytes.reserveCapacity(threshold + (threshold >> 2))
+    storage = Storage(capacity: threshold + (threshold >> 2))
     self.sink = sink
-    flushThreshold = max(1, threshold)
+    flushThreshold = Swift.max(1, threshold)
+  }
+
+  /// The pending bytes, copied out; `withUnsafeBufferPointer` reads them in place.
+  public var bytes: [UInt8] {
+    get { Array(UnsafeBufferPointer(start: storage.base, count: count)) }
+    set {
+      count = 0
+      newValue.withUnsafeBytes { appendRaw($0.baseAddress, $0.count) }
+    }
+  }
+
+  public func withUnsafeBufferPointer<R>(_ body: (UnsafeBufferPointer<UInt8>) throws -> R)
+    rethrows -> R
+  {
+    try withExtendedLifetime(storage) {
+      try body(UnsafeBufferPointer(start: storage.base, count: count))
+    }
+  }
+
+  public var isEmpty: Bool { count == 0 }
+
+  /// Room for `n` more bytes, in storage this buffer alone holds; returns where they go.
+  @inline(__always)
+  private mutating func reserve(_ n: Int) -> UnsafeMutablePointer<UInt8> {
+    if _slowPath(count &+ n > storage.capacity || !isKnownUniquelyReferenced(&storage)) {
+      grow(toHold: count + n)
+    }
+    return storage.base + count
+  }
+
+  @inline(never)
+  private mutating func grow(toHold needed: Int) {
+    let capacity =
+      needed > storage.capacity ? Swift.max(needed, storage.capacity * 2) : storage.capacity
+    let larger = Storage(capacity: capacity)
+    larger.base.update(from: storage.base, count: count)
+    storage = larger
+  }
+
+  /// Copies `n` bytes from `source`: the one place bytes come in.
+  @inline(__always)
+  mutating func appendRaw(_ source: UnsafeRawPointer?, _ n: Int) {
+    guard n > 0, let source else { return }
+    let destination = reserve(n)
+    if n <= 16 {
+      // Cells and literals are short: a loop beats a call to memcpy.
+      for i in 0..<n { destination[i] = source.load(fromByteOffset: i, as: UInt8.self) }
+    } else {
+      UnsafeMutableRawPointer(destination).copyMemory(from: source, byteCount: n)
+    }
+    count &+= n
   }
 
   /// Hands everything up to the last newline to the sink (`init(flushingLinesTo:)`).
   @inline(never)
   mutating func flushLines() {
     guard let sink, !sinkFailed else { return }
-    var end = bytes.count
-    while end > 0 && bytes[end - 1] != 0x0A { end -= 1 }
+    var end = count
+    while end > 0 && storage.base[end - 1] != 0x0A { end -= 1 }
     guard end > 0 else { return }
-    let written = bytes.withUnsafeBytes { sink(UnsafeRawBufferPointer(rebasing: $0[0..<end])) }
+    let written = withExtendedLifetime(storage) {
+      sink(UnsafeRawBufferPointer(start: storage.base, count: end))
+    }
     guard written else {
       sinkFailed = true
       flushThreshold = Int.max
       return
     }
     flushedCount += end
-    bytes.removeSubrange(0..<end)
+    removeFirst(end)
+  }
+
+  /// Drops the first `n` bytes, keeping the rest (a part of a line) at the start.
+  private mutating func removeFirst(_ n: Int) {
+    _ = reserve(0)
+    storage.base.update(from: storage.base + n, count: count - n)
+    count -= n
   }
 
   @inline(never)
@@ -63,67 +137,67 @@ public struct OutputBuffer: Sendable {
   /// stay in `bytes`).
   public mutating func flush() -> Bool {
     guard let sink, !sinkFailed else { return false }
-    if bytes.isEmpty { return true }
-    guard bytes.withUnsafeBytes({ sink($0) }) else {
+    if count == 0 { return true }
+    let written = withExtendedLifetime(storage) {
+      sink(UnsafeRawBufferPointer(start: storage.base, count: count))
+    }
+    guard written else {
       sinkFailed = true
       flushThreshold = Int.max
       return false
     }
-    flushedCount += bytes.count
-    bytes.removeAll(keepingCapacity: true)
+    flushedCount += count
+    count = 0
     return true
   }
 
-  public var count: Int { bytes.count }
-  public var isEmpty: Bool { bytes.isEmpty }
-
   /// Empties the buffer, keeping its storage (for a renderer that is called again, e.g. `watch`).
-  public mutating func removeAll() { bytes.removeAll(keepingCapacity: true) }
+  public mutating func removeAll() { count = 0 }
 
   @inline(__always)
   public mutating func append(_ byte: UInt8) {
-    bytes.append(byte)
-    if byte == 0x0A && bytes.count >= flushThreshold { flushLines() }
+    reserve(1).pointee = byte
+    count &+= 1
+    if byte == 0x0A && count >= flushThreshold { flushLines() }
   }
 
   /// Appends a literal; its bytes are copied as they are (literals are trusted text).
   @inline(__always)
   public mutating func append(_ text: StaticString) {
     if text.hasPointerRepresentation {
-      bytes.append(
-        contentsOf: UnsafeBufferPointer(start: text.utf8Start, count: text.utf8CodeUnitCount))
+      appendRaw(text.utf8Start, text.utf8CodeUnitCount)
       // Lines also end inside literals ("]}\n", ",\n{"): a flush may start there, never
       // mid-line, where a renderer may be measuring a cell with `count`.
-      if bytes.count >= flushThreshold { flushLines(ifLineEndsIn: text) }
+      if count >= flushThreshold { flushLines(ifLineEndsIn: text) }
     } else {
-      text.withUTF8Buffer { bytes.append(contentsOf: $0) }
+      text.withUTF8Buffer { appendRaw($0.baseAddress, $0.count) }
     }
   }
 
   /// Appends the UTF-8 of a `String` as it is: no escaping. Use only for trusted text.
   public mutating func append(utf8 text: String) {
     var text = text
-    text.withUTF8 { bytes.append(contentsOf: $0) }
+    text.withUTF8 { appendRaw($0.baseAddress, $0.count) }
   }
 
-  public mutating func append(contentsOf other: [UInt8]) { bytes.append(contentsOf: other) }
+  public mutating func append(contentsOf other: [UInt8]) {
+    other.withUnsafeBytes { appendRaw($0.baseAddress, $0.count) }
+  }
   public mutating func append(contentsOf other: ArraySlice<UInt8>) {
-    bytes.append(contentsOf: other)
+    other.withUnsafeBytes { appendRaw($0.baseAddress, $0.count) }
   }
   public mutating func append(contentsOf other: UnsafeBufferPointer<UInt8>) {
-    bytes.append(contentsOf: other)
+    appendRaw(other.baseAddress, other.count)
+  }
+  public mutating func append(contentsOf other: OutputBuffer) {
+    other.withUnsafeBufferPointer { appendRaw($0.baseAddress, $0.count) }
   }
 
   /// Appends `count` copies of `byte` (padding).
-  public mutating func append(repeating byte: UInt8, count: Int) {
-    guard count > 0 else { return }
-    if byte == 0x20 && count <= 64 {
-      // Padding is spaces, a few at a time: one copy from a literal beats a generic append.
-      let spaces: StaticString = "                                                                "
-      bytes.append(contentsOf: UnsafeBufferPointer(start: spaces.utf8Start, count: count))
-    } else {
-      bytes.append(contentsOf: repeatElement(byte, count: count))
-    }
+  public mutating func append(repeating byte: UInt8, count n: Int) {
+    guard n > 0 else { return }
+    reserve(n).update(repeating: byte, count: n)
+    count &+= n
   }
 
   public mutating func appendSpaces(_ count: Int) { append(repeating: 0x20, count: count) }
@@ -131,26 +205,30 @@ public struct OutputBuffer: Sendable {
   /// Appends `value` in decimal, without allocating.
   public mutating func appendDecimal(_ value: UInt64) {
     if value < 10 {
-      bytes.append(0x30 &+ UInt8(truncatingIfNeeded: value))
+      append(0x30 &+ UInt8(truncatingIfNeeded: value))
       return
     }
-    // 20 digits hold UInt64.max.
-    var digits: (UInt64, UInt64, UInt64) = (0, 0, 0)
-    withUnsafeMutableBytes(of: &digits) { raw in
-      var v = value
-      var index = 24
-      while v > 0 {
-        index -= 1
-        raw[index] = 0x30 &+ UInt8(truncatingIfNeeded: v % 10)
-        v /= 10
-      }
-      bytes.append(contentsOf: UnsafeRawBufferPointer(rebasing: raw[index..<24]))
+    // Count the digits, then write them backwards straight into the buffer.
+    var length = 1
+    var bound: UInt64 = 10
+    while length < 20 && value >= bound {
+      length += 1
+      bound = bound &* 10
     }
+    let destination = reserve(length)
+    var v = value
+    var index = length
+    while index > 0 {
+      index -= 1
+      destination[index] = 0x30 &+ UInt8(truncatingIfNeeded: v % 10)
+      v /= 10
+    }
+    count &+= length
   }
 
   public mutating func appendDecimal(_ value: Int64) {
     if value < 0 {
-      bytes.append(UInt8(ascii: "-"))
+      append(UInt8(ascii: "-"))
       appendDecimal(value.magnitude)
     } else {
       appendDecimal(UInt64(value))
@@ -172,17 +250,16 @@ public struct OutputBuffer: Sendable {
     digits = max(digits, min(minDigits, 16))
     var shift = 4 * (digits - 1)
     while shift >= 0 {
-      bytes.append(hexDigit(UInt8(truncatingIfNeeded: value >> UInt64(shift)) & 0xF))
+      append(hexDigit(UInt8(truncatingIfNeeded: value >> UInt64(shift)) & 0xF))
       shift -= 4
     }
   }
 
   /// Appends every byte as two lower-case hex digits (the `*_bytes` fields of the JSON output).
   public mutating func appendHexBytes(_ data: [UInt8]) {
-    bytes.reserveCapacity(bytes.count + 2 * data.count)
     for byte in data {
-      bytes.append(hexDigit(byte >> 4))
-      bytes.append(hexDigit(byte & 0xF))
+      append(hexDigit(byte >> 4))
+      append(hexDigit(byte & 0xF))
     }
   }
 }

@@ -169,7 +169,7 @@ public enum ProcessRenderer {
         let start = arena.count
         starts.append(start)
         appendCell(column, of: summary, context: context, into: &arena)
-        let width = arena.bytes.withUnsafeBufferPointer {
+        let width = arena.withUnsafeBufferPointer {
           TableRenderer.cellWidth(UnsafeBufferPointer(rebasing: $0[start..<$0.count]))
         }
         widths.append(width)
@@ -192,7 +192,7 @@ public enum ProcessRenderer {
       if options.color { out.append("\u{1b}[0m") }
       out.append(UInt8(ascii: "\n"))
     }
-    arena.bytes.withUnsafeBufferPointer { all in
+    arena.withUnsafeBufferPointer { all in
       var cell = 0
       for summary in summaries {
         for (j, column) in columns.enumerated() {
@@ -354,12 +354,12 @@ public enum ProcessRenderer {
     prefix.appendJSONString(snapshot.host)
     prefix.append(UInt8(ascii: ","))
     for summary in summaries {
-      out.append(contentsOf: prefix.bytes)
+      out.append(contentsOf: prefix)
       appendProcessFields(summary, namespaces: snapshot.namespaces, into: &out)
       out.append("}\n")
     }
     for warning in snapshot.warnings {
-      out.append(contentsOf: prefix.bytes)
+      out.append(contentsOf: prefix)
       out.append("\"warning\":")
       out.appendJSONString(warning.description)
       out.append("}\n")

@@ -12,73 +12,77 @@ public enum TableRenderer {
     let columns = options.columns
     guard !columns.isEmpty else { return }
     let context = RenderContext(snapshot, options: options, mode: .table)
-    let flows = snapshot.flows
     let columnCount = columns.count
-
-    // Pass 1: the cells.
-    var arena = OutputBuffer(capacity: max(1 << 12, flows.count * columnCount * 10))
-    var starts = [Int](repeating: 0, count: flows.count * columnCount + 1)
-    var widths = [Int32](repeating: 0, count: flows.count * columnCount)
-    var columnWidths = columns.map { displayWidth(of: ArraySlice($0.title.utf8)) }
-    if !options.header { columnWidths = Array(repeating: 0, count: columnCount) }
-    var cell = 0
-    for flow in flows {
-      for (j, column) in columns.enumerated() {
-        let start = arena.count
-        starts[cell] = start
-        context.appendCell(column, of: flow, into: &arena)
-        let width = arena.bytes.withUnsafeBufferPointer {
-          cellWidth(UnsafeBufferPointer(rebasing: $0[start..<$0.count]))
-        }
-        widths[cell] = Int32(width)
-        if width > columnWidths[j] { columnWidths[j] = width }
-        cell += 1
-      }
-    }
-    starts[cell] = arena.count
-
-    if !options.wide, let terminalWidth = options.terminalWidth {
-      fit(&columnWidths, columns: columns, flows: flows, widths: widths, into: terminalWidth)
-    }
-
-    // Pass 2: the lines.
-    out.bytes.reserveCapacity(out.count + arena.count + flows.count * columnCount * 4)
-    if options.header {
-      if options.color { out.append("\u{1b}[1m") }
-      for (j, column) in columns.enumerated() {
-        if j > 0 { out.append("  ") }
-        var title = column.title
-        title.withUTF8 { p in
-          let isLast = j == columnCount - 1
-          appendAligned(
-            p, width: displayWidth(p), columnWidth: columnWidths[j],
-            rightAligned: column.isNumeric, pad: !isLast || column.isNumeric, style: .end,
-            into: &out)
-        }
-      }
-      if options.color { out.append("\u{1b}[0m") }
-      out.append(UInt8(ascii: "\n"))
-    }
-    arena.bytes.withUnsafeBufferPointer { all in
+    // Flows are read through a pointer: a Flow copy retains its arrays and strings.
+    snapshot.flows.withUnsafeBufferPointer { flows in
+      // Pass 1: the cells.
+      var arena = OutputBuffer(capacity: max(1 << 12, flows.count * columnCount * 10))
+      var starts = [Int32](repeating: 0, count: flows.count * columnCount + 1)
+      var widths = [Int32](repeating: 0, count: flows.count * columnCount)
+      var columnWidths = columns.map { displayWidth(of: ArraySlice($0.title.utf8)) }
+      if !options.header { columnWidths = Array(repeating: 0, count: columnCount) }
       var cell = 0
-      for flow in flows {
+      for row in flows.indices {
+        // Passing `flows[row]` copies it at each call: once per row, not once per cell.
+        let flow = flows[row]
         for (j, column) in columns.enumerated() {
-          if j > 0 { out.append("  ") }
-          let p = UnsafeBufferPointer(rebasing: all[starts[cell]..<starts[cell + 1]])
-          let isLast = j == columnCount - 1
-          let colour = options.color && column == .state ? stateColour(flow) : nil
-          if let colour { out.append(colour) }
-          appendAligned(
-            p, width: Int(widths[cell]), columnWidth: columnWidths[j],
-            rightAligned: column.isNumeric, pad: (!isLast || column.isNumeric) && colour == nil,
-            style: truncationStyle(column, flow: flow, cell: p), into: &out)
-          if colour != nil {
-            out.append("\u{1b}[0m")
-            if !isLast { out.appendSpaces(columnWidths[j] - Int(widths[cell])) }
+          let start = arena.count
+          starts[cell] = Int32(truncatingIfNeeded: start)
+          context.appendCell(column, of: flow, into: &arena)
+          let width = arena.withUnsafeBufferPointer {
+            cellWidth(UnsafeBufferPointer(rebasing: $0[start..<$0.count]))
           }
+          widths[cell] = Int32(width)
+          if width > columnWidths[j] { columnWidths[j] = width }
           cell += 1
         }
+      }
+      starts[cell] = Int32(truncatingIfNeeded: arena.count)
+
+      if !options.wide, let terminalWidth = options.terminalWidth {
+        fit(&columnWidths, columns: columns, widths: widths, into: terminalWidth)
+      }
+
+      // Pass 2: the lines.
+      if options.header {
+        if options.color { out.append("\u{1b}[1m") }
+        for (j, column) in columns.enumerated() {
+          if j > 0 { out.append("  ") }
+          var title = column.title
+          title.withUTF8 { p in
+            let isLast = j == columnCount - 1
+            appendAligned(
+              p, width: displayWidth(p), columnWidth: columnWidths[j],
+              rightAligned: column.isNumeric, pad: !isLast || column.isNumeric, style: .end,
+              into: &out)
+          }
+        }
+        if options.color { out.append("\u{1b}[0m") }
         out.append(UInt8(ascii: "\n"))
+      }
+      arena.withUnsafeBufferPointer { all in
+        var cell = 0
+        for row in flows.indices {
+          for (j, column) in columns.enumerated() {
+            if j > 0 { out.append("  ") }
+            let p = UnsafeBufferPointer(rebasing: all[Int(starts[cell])..<Int(starts[cell + 1])])
+            let isLast = j == columnCount - 1
+            let colour = options.color && column == .state ? stateColour(flows[row]) : nil
+            if let colour { out.append(colour) }
+            let width = Int(widths[cell])
+            appendAligned(
+              p, width: width, columnWidth: columnWidths[j],
+              rightAligned: column.isNumeric, pad: (!isLast || column.isNumeric) && colour == nil,
+              style: width > columnWidths[j] ? truncationStyle(column, flow: flows[row], cell: p) : .end,
+              into: &out)
+            if colour != nil {
+              out.append("\u{1b}[0m")
+              if !isLast { out.appendSpaces(columnWidths[j] - Int(widths[cell])) }
+            }
+            cell += 1
+          }
+          out.append(UInt8(ascii: "\n"))
+        }
       }
     }
   }
@@ -99,7 +103,7 @@ public enum TableRenderer {
   /// first and one cell at a time, until the line fits in `terminalWidth` or they all reach
   /// their minimum. The other columns are never cut; a line can stay too wide.
   static func fit(
-    _ columnWidths: inout [Int], columns: [Column], flows: [Flow], widths: [Int32],
+    _ columnWidths: inout [Int], columns: [Column], widths: [Int32],
     into terminalWidth: Int
   ) {
     var total = columnWidths.reduce(0, +) + 2 * (columns.count - 1)

@@ -284,7 +284,7 @@ public enum WatchScreen {
     newline: Bool = true, into out: inout OutputBuffer
   ) {
     if let style { out.append(style) }
-    let written = line.bytes.withUnsafeBufferPointer { p -> Int in
+    let written = line.withUnsafeBufferPointer { p -> Int in
       let cells = displayWidth(p)
       if cells <= width {
         out.append(contentsOf: p)
@@ -344,21 +344,21 @@ public enum WatchScreen {
     appendSeconds(model.interval, into: &right)
     right.append("  ")
     right.append(contentsOf: model.clock)
-    let leftWidth = line.bytes.withUnsafeBufferPointer { displayWidth($0) }
-    let rightWidth = right.bytes.withUnsafeBufferPointer { displayWidth($0) }
+    let leftWidth = line.withUnsafeBufferPointer { displayWidth($0) }
+    let rightWidth = right.withUnsafeBufferPointer { displayWidth($0) }
     let room = model.columns - rightWidth - 2
     if leftWidth > room && room >= 16 {
       // Too narrow for both: the left part gives way, the clock stays at the right edge.
       var cut = OutputBuffer(capacity: line.count)
-      let written = line.bytes.withUnsafeBufferPointer { appendTruncated($0, width: room, style: .end, into: &cut) }
+      let written = line.withUnsafeBufferPointer { appendTruncated($0, width: room, style: .end, into: &cut) }
       cut.appendSpaces(room - written)
       line.removeAll()
-      line.append(contentsOf: cut.bytes)
+      line.append(contentsOf: cut)
       line.appendSpaces(2)
     } else {
       line.appendSpaces(max(2, model.columns - leftWidth - rightWidth))
     }
-    line.append(contentsOf: right.bytes)
+    line.append(contentsOf: right)
   }
 
   static func appendSeconds(_ seconds: Double, into out: inout OutputBuffer) {
@@ -523,7 +523,7 @@ public enum WatchScreen {
       for (j, cell) in cells.enumerated() {
         let start = arena.count
         appendCell(cell, row: row, model: model, context: context, into: &arena)
-        let cellWidth = arena.bytes.withUnsafeBufferPointer {
+        let cellWidth = arena.withUnsafeBufferPointer {
           TableRenderer.cellWidth(UnsafeBufferPointer(rebasing: $0[start..<$0.count]))
         }
         bounds.append((start, arena.count, cellWidth))
@@ -555,7 +555,7 @@ public enum WatchScreen {
     }
     emit(&line, width: width, style: model.color ? "\u{1b}[1m" : nil, into: &out)
 
-    arena.bytes.withUnsafeBufferPointer { all in
+    arena.withUnsafeBufferPointer { all in
       var index = 0
       for row in shown {
         var style: StaticString? = nil

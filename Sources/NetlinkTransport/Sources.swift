@@ -20,6 +20,8 @@ public final class KernelSource: SockDiagSource {
   private let recorder: DumpRecorder?
   /// How often an inconsistent dump (NLM_F_DUMP_INTR) is tried in all.
   public var attempts = 3
+  /// The idiag_ext bits asked of inet dumps (`SockDiagRequest.inetExtensions`: all we decode).
+  public var inetExtensions = SockDiagRequest.inetExtensions
 
   public convenience init(recorder: DumpRecorder? = nil) throws(TransportError) {
     self.init(channel: try NetlinkSocket(), recorder: recorder)
@@ -56,7 +58,9 @@ public final class KernelSource: SockDiagSource {
       sequence &+= 1
       do {
         try socket.send(
-          SockDiagRequest.encode(query, sequence: sequence, states: states, bytecode: bytecode))
+          SockDiagRequest.encode(
+            query, sequence: sequence, states: states, bytecode: bytecode,
+            extensions: inetExtensions))
         while !reader.finished {
           let datagram = try socket.receive()
           recorder?.write(query: query, datagram: datagram)

@@ -36,6 +36,9 @@ public struct SockDiagRequest {
   /// `1 << (INET_DIAG_x - 1)`. VEGASINFO (bit 2) is left out: it selects the congestion
   /// module's private info, which we do not decode. CGROUP_ID, MARK, CLASS_ID, SOCKOPT come unasked.
   public static let inetExtensions: UInt8 = 0x01 | 0x02 | 0x08 | 0x10 | 0x20 | 0x40 | 0x80
+  /// INFO alone: the counters, RTT and windows, enough for byte rates (`flowscope watch`).
+  /// Each extension left out is work the kernel does not do and bytes we do not decode.
+  public static let inetInfoOnly: UInt8 = 0x02
   /// UDIAG_SHOW_NAME|VFS|PEER|ICONS|RQLEN|MEMINFO|UID. UNIX_DIAG_SHUTDOWN is always sent.
   public static let unixShow: UInt32 = 0x7f
   /// PACKET_SHOW_INFO|MCLIST|RING_CFG|FANOUT|MEMINFO. PACKET_DIAG_UID is always sent;
@@ -56,8 +59,10 @@ public struct SockDiagRequest {
   ///
   /// - `states`: bitmask `1 << state` for inet, unix and vsock; ignored by packet and netlink dumps.
   /// - `bytecode`: an inet_diag filter program, sent as INET_DIAG_REQ_BYTECODE; inet only.
+  /// - `extensions`: the idiag_ext bits asked of inet dumps.
   public static func encode(
-    _ query: SockDiagQuery, sequence: UInt32, states: UInt32 = 0xffff_ffff, bytecode: [UInt8]? = nil
+    _ query: SockDiagQuery, sequence: UInt32, states: UInt32 = 0xffff_ffff, bytecode: [UInt8]? = nil,
+    extensions: UInt8 = inetExtensions
   ) -> [UInt8] {
     var message: [UInt8] = []
     message.reserveCapacity(96 + (bytecode?.count ?? 0))
@@ -75,7 +80,7 @@ public struct SockDiagRequest {
       // MPTCP: the u8 field carries 262 & 0xff (= IPPROTO_TCP, as iproute2 sends it); the kernel
       // takes the real protocol from INET_DIAG_REQ_PROTOCOL when that attribute is present.
       message.append(UInt8(truncatingIfNeeded: proto.rawValue))
-      message.append(inetExtensions)
+      message.append(extensions)
       // sdiag_raw_protocol: IPPROTO_RAW asks raw_diag for raw sockets of any protocol.
       message.append(proto == .raw ? 255 : 0)
       message.appendHost(states)

@@ -168,10 +168,12 @@ struct BenchDecodeCommand: ParsableCommand {
       best = min(best, monotonicSeconds() - start)
     }
     let flows = snapshot.flows.count
-    printLine(
-      "snapshot: \(flows) flows x \(snapshotPasses) passes: "
-        + "\(fixed(best * 1000 / Double(snapshotPasses), 1)) ms/pass, "
-        + "\(fixed(Double(flows * snapshotPasses) / best / 1e6, 2)) M flows/s")
+    if only == nil || only == "snapshot" {
+      printLine(
+        "snapshot: \(flows) flows x \(snapshotPasses) passes: "
+          + "\(fixed(best * 1000 / Double(snapshotPasses), 1)) ms/pass, "
+          + "\(fixed(Double(flows * snapshotPasses) / best / 1e6, 2)) M flows/s")
+    }
 
     // 3. Rendering the snapshot: table and JSON.
     var render = RenderOptions()

@@ -61,7 +61,7 @@ struct FlowCommand: ParsableCommand {
       for repetition in 0..<repetitions {
         if repetition > 0, let interval = output.interval { sleepSeconds(interval) }
         var snapshot = inspector.snapshot(selection.inspect)
-        snapshot.flows.removeAll { !selection.keeps($0, processes: snapshot.processes) }
+        selection.apply(to: &snapshot)
         sort?.apply(to: &snapshot.flows, processes: snapshot.processes)
         render.interfaceNames = interfaceNames(of: snapshot.flows)
         // Flows of several namespaces: say which one each is in, unless columns were chosen.
@@ -75,7 +75,7 @@ struct FlowCommand: ParsableCommand {
         var buffer = streamingOutputBuffer()
         switch output.effectiveFormat {
         case .table:
-          if repetition > 0 { buffer.bytes.append(UInt8(ascii: "\n")) }
+          if repetition > 0 { buffer.append(UInt8(ascii: "\n")) }
           TableRenderer.render(snapshot, options: render, into: &buffer)
         case .json: JSONRenderer.render(snapshot, options: render, into: &buffer)
         case .ndjson: JSONRenderer.renderLines(snapshot, options: render, into: &buffer)
@@ -112,7 +112,11 @@ struct FlowCommand: ParsableCommand {
 /// Interface names for the indexes the flows use, looked up once per index.
 func interfaceNames(of flows: [Flow]) -> [UInt32: String] {
   var names: [UInt32: String] = [:]
-  for index in Set(flows.map(\.interfaceIndex)) where index != 0 {
+  var indexes = Set<UInt32>()
+  for position in flows.indices where flows[position].interfaceIndex != 0 {
+    indexes.insert(flows[position].interfaceIndex)
+  }
+  for index in indexes {
     var name = [CChar](repeating: 0, count: Int(IF_NAMESIZE) + 1)
     // if_indextoname(3)
     if if_indextoname(index, &name) != nil { names[index] = String(decoding: name.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self) }

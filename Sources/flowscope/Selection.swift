@@ -78,6 +78,24 @@ struct Selection {
   var statesOfStatefulSockets: Set<UInt8>? = nil
   static let statelessProtocols: Set<TransportProtocol> = [.packet, .netlink, .vsock]
 
+  /// Drops the flows of `snapshot` that `keeps` refuses. Reads fields in place: most listings
+  /// keep every flow, and testing one by copying it costs as much as rendering it.
+  func apply(to snapshot: inout Snapshot) {
+    // Bit n set: state n is kept (kernel states are below 64).
+    let stateMask = statesOfStatefulSockets.map { $0.reduce(UInt64(0)) { $0 | (1 << ($1 & 63)) } }
+    let flows = snapshot.flows
+    let refused = flows.indices.contains { index in
+      if let stateMask, !Self.statelessProtocols.contains(flows[index].proto),
+        flows[index].state > 63 || stateMask & (1 << flows[index].state) == 0
+      {
+        return true
+      }
+      return !filter.isEmpty && !filter.matches(flows[index], processes: snapshot.processes)
+    }
+    guard refused else { return }
+    snapshot.flows.removeAll { !keeps($0, processes: snapshot.processes) }
+  }
+
   func keeps(_ flow: Flow, processes: [Int32: OwningProcess]) -> Bool {
     if let states = statesOfStatefulSockets, !Self.statelessProtocols.contains(flow.proto),
       !states.contains(flow.state)

@@ -86,13 +86,17 @@ struct WatchCommand: ParsableCommand {
 
   func run() throws {
     Terminal.ignoreBrokenPipeSignal()
-    let selection = try Selection(filters, debug: debug)
+    var selection = try Selection(filters, debug: debug)
     let inspector = try makeFlowInspector(debug)
+    let drawing = !json && Terminal.stdoutIsTerminal
+    // The screen shows counters, rates and states, nothing else the kernel could add: each
+    // refresh asks for less. NDJSON records keep every field.
+    if drawing { selection.inspect.askForCountersOnly() }
     var collector = Collector(inspector: inspector, selection: selection)
-    if json || !Terminal.stdoutIsTerminal {
-      try runLines(&collector)
-    } else {
+    if drawing {
       try runScreen(&collector)
+    } else {
+      try runLines(&collector)
     }
   }
 
@@ -103,7 +107,8 @@ struct WatchCommand: ParsableCommand {
     var deadline = monotonicSeconds()
     var render = RenderOptions()
     render.terminalWidth = nil
-    var out = OutputBuffer(capacity: 1 << 16)
+    // Lines leave every 256 KiB: a refresh of 100k flows is never held whole.
+    var out = streamingOutputBuffer()
     do {
       for refresh in 1...limit {
         if refresh > 1 {
@@ -175,10 +180,7 @@ struct Collector {
   /// previous one's processes (to name the owners of closed flows).
   mutating func refresh() -> (Snapshot, RateTable, [Int32: OwningProcess]) {
     var snapshot = inspector.snapshot(selection.inspect, ownerCache: cache)
-    // Most refreshes keep every flow: look before moving them all.
-    if snapshot.flows.indices.contains(where: { !selection.keeps(snapshot.flows[$0], processes: snapshot.processes) }) {
-      snapshot.flows.removeAll { !selection.keeps($0, processes: snapshot.processes) }
-    }
+    selection.apply(to: &snapshot)
     // Families missing from this kernel matter only to whoever asked for them by name.
     snapshot.warnings.removeAll { warning in
       guard case .familyUnsupported(let family) = warning else { return false }

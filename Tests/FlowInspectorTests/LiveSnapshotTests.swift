@@ -35,6 +35,26 @@ struct LiveSnapshotTests {
     #expect(found.uid == geteuid())
   }
 
+  @Test func askingForCountersOnlyKeepsTheCountersAndDropsTheRest() throws {
+    let connection = try TCPConnection(.v4)
+    try sendAll(connection.client.fd, count: 300)
+    try receiveExactly(connection.server.fd, count: 300)
+    var options = InspectOptions(protocols: [.tcp])
+    options.pids = [me]
+    let full = try #require(flow(try FlowInspector().snapshot(options), connection.server))
+    options.askForCountersOnly()
+    let lean = try #require(flow(try FlowInspector().snapshot(options), connection.server))
+    // Asked for everything: congestion control (CONG) and shutdown (SHUTDOWN) come back.
+    #expect(full.tcp?.congestionControl != nil)
+    #expect(full.shutdown == 0)
+    // tcp_info alone: the same counters, and nothing that was not asked for.
+    #expect(lean.counters.bytesIn == 300)
+    #expect(lean.counters.bytesIn == full.counters.bytesIn)
+    #expect(lean.tcp?.congestionControl == nil)
+    #expect(lean.shutdown == nil)
+    #expect(lean.owners == [FlowOwner(pid: me, fd: connection.server.fd)])
+  }
+
   @Test(arguments: [IPFamily.v4, IPFamily.v6])
   func establishedConnectionCountsBytesBothWays(family: IPFamily) throws {
     let connection = try TCPConnection(family)

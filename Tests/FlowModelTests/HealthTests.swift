@@ -157,7 +157,7 @@ struct ProcessSummaryTests {
       socketType: proto == .udp ? 2 : 1,
       local: proto == .unix ? .none : .ip(.v4(0x7f00_0001), port: UInt16(inode)),
       remote: proto == .unix ? .none : .ip(.v4(0x0a00_0005), port: 443), inode: inode, netns: 0)
-    flow.owners = owners.map { FlowOwner(pid: $0.0, fd: $0.1) }
+    flow.owners = FlowOwners(owners.map { FlowOwner(pid: $0.0, fd: $0.1) })
     if let bytes {
       flow.counters.bytesIn = bytes.0
       flow.counters.bytesOut = bytes.1

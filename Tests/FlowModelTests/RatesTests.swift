@@ -10,7 +10,7 @@ struct RatesTests {
     flow.cookie = cookie
     flow.counters.bytesIn = bytesIn
     flow.counters.bytesOut = bytesOut
-    flow.owners = pids.map { FlowOwner(pid: $0, fd: 3) }
+    flow.owners = FlowOwners(pids.map { FlowOwner(pid: $0, fd: 3) })
     return flow
   }
 
@@ -65,6 +65,30 @@ struct RatesTests {
     #expect(table.flows[1].change == .continuing)
     #expect(table.flows[1].deltaIn == 20)
     #expect(table.closed.count == 1)
+  }
+
+  @Test func matchingSurvivesReorderingClosesAndOpensAtEveryPlace() {
+    // 200 flows, then: every 7th closed, a new one after every 11th, and the last 30 moved to
+    // the front (a rehash). Each surviving flow gains its own cookie's worth of bytes.
+    let before = (1...200).map { flow(cookie: UInt64($0), in: 1000, out: 0) }
+    var after: [Flow] = []
+    for cookie in 1...200 where cookie % 7 != 0 {
+      after.append(flow(cookie: UInt64(cookie), in: 1000 + UInt64(cookie), out: 0))
+      if cookie % 11 == 0 { after.append(flow(cookie: UInt64(1000 + cookie), in: 5, out: 0)) }
+    }
+    after = Array(after.suffix(30) + after.dropLast(30))
+    let table = RateTable.compute(previous: snapshot(0, before), current: snapshot(1, after))
+    for (position, flow) in after.enumerated() {
+      if flow.cookie > 1000 {
+        #expect(table.flows[position].change == .new)
+        #expect(table.flows[position].deltaIn == 5)
+      } else {
+        #expect(table.flows[position].change == .continuing)
+        #expect(table.flows[position].deltaIn == flow.cookie)
+      }
+    }
+    #expect(table.closed.map(\.cookie) == (1...200).filter { $0 % 7 == 0 }.map(UInt64.init))
+    #expect(table.newCount == 16)  // multiples of 11 up to 198, but 77 and 154
   }
 
   @Test func counterGoingBackwardsGivesNoRate() {

@@ -31,6 +31,13 @@ struct RequestEncodingTests {
         + dumpSocketID)
   }
 
+  @Test func fewerExtensionsOnRequest() {
+    // idiag_ext is byte 18: INFO alone (bit INET_DIAG_INFO - 1) for watch's screen.
+    let bytes = SockDiagRequest.encode(
+      .inet(family: 2, proto: .tcp), sequence: 7, extensions: SockDiagRequest.inetInfoOnly)
+    #expect(bytes[18] == 0x02)
+  }
+
   @Test func udpliteDccpSctp() {
     #expect(SockDiagRequest.encode(.inet(family: 2, proto: .udplite), sequence: 1)[17] == 136)
     #expect(SockDiagRequest.encode(.inet(family: 2, proto: .dccp), sequence: 1)[17] == 33)
