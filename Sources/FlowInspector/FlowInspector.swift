@@ -30,7 +30,7 @@ public struct InspectOptions: Sendable {
   public var inetExtensions = SockDiagRequest.inetExtensions
 
   /// Asks inet dumps for `tcp_info` alone: counters, RTT, windows; no memory, congestion
-  /// control, TOS or shutdown details.
+  /// control or TOS details.
   public mutating func askForCountersOnly() { inetExtensions = SockDiagRequest.inetInfoOnly }
 
   /// The protocols `flowscope` lists by default.

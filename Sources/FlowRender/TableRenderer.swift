@@ -1,11 +1,16 @@
+import Dispatch
 import FlowModel
 
 /// The human table: aligned columns, two spaces apart, numbers right-aligned, names escaped
 /// for the terminal, optionally shortened by display width to fit the terminal.
 ///
-/// Two passes over one byte arena: every cell is written once into the arena (with its display
+/// Two passes over byte arenas: every cell is written once into an arena (with its display
 /// width noted), the column widths are settled, then the lines are copied out with padding.
+/// Large tables write their cells on two threads, each half of the rows into its own arena.
 public enum TableRenderer {
+  /// Below this many rows, a second thread costs more than it saves.
+  static let rowsPerThread = 8192
+
   public static func render(
     _ snapshot: Snapshot, options: RenderOptions, into out: inout OutputBuffer
   ) {
@@ -16,31 +21,14 @@ public enum TableRenderer {
     // Flows are read through a pointer: a Flow copy retains its arrays and strings.
     snapshot.flows.withUnsafeBufferPointer { flows in
       // Pass 1: the cells.
-      var arena = OutputBuffer(capacity: max(1 << 12, flows.count * columnCount * 10))
-      var starts = [Int32](repeating: 0, count: flows.count * columnCount + 1)
-      var widths = [Int32](repeating: 0, count: flows.count * columnCount)
+      let blocks = cellBlocks(flows, columns: columns, context: context)
       var columnWidths = columns.map { displayWidth(of: ArraySlice($0.title.utf8)) }
       if !options.header { columnWidths = Array(repeating: 0, count: columnCount) }
-      var cell = 0
-      for row in flows.indices {
-        // Passing `flows[row]` copies it at each call: once per row, not once per cell.
-        let flow = flows[row]
-        for (j, column) in columns.enumerated() {
-          let start = arena.count
-          starts[cell] = Int32(truncatingIfNeeded: start)
-          context.appendCell(column, of: flow, into: &arena)
-          let width = arena.withUnsafeBufferPointer {
-            cellWidth(UnsafeBufferPointer(rebasing: $0[start..<$0.count]))
-          }
-          widths[cell] = Int32(width)
-          if width > columnWidths[j] { columnWidths[j] = width }
-          cell += 1
-        }
+      for block in blocks {
+        for j in columnWidths.indices { columnWidths[j] = max(columnWidths[j], block.columnWidths[j]) }
       }
-      starts[cell] = Int32(truncatingIfNeeded: arena.count)
-
       if !options.wide, let terminalWidth = options.terminalWidth {
-        fit(&columnWidths, columns: columns, widths: widths, into: terminalWidth)
+        fit(&columnWidths, columns: columns, into: terminalWidth)
       }
 
       // Pass 2: the lines.
@@ -60,31 +48,103 @@ public enum TableRenderer {
         if options.color { out.append("\u{1b}[0m") }
         out.append(UInt8(ascii: "\n"))
       }
-      arena.withUnsafeBufferPointer { all in
-        var cell = 0
-        for row in flows.indices {
-          for (j, column) in columns.enumerated() {
-            if j > 0 { out.append("  ") }
-            let p = UnsafeBufferPointer(rebasing: all[Int(starts[cell])..<Int(starts[cell + 1])])
-            let isLast = j == columnCount - 1
-            let colour = options.color && column == .state ? stateColour(flows[row]) : nil
-            if let colour { out.append(colour) }
-            let width = Int(widths[cell])
-            appendAligned(
-              p, width: width, columnWidth: columnWidths[j],
-              rightAligned: column.isNumeric, pad: (!isLast || column.isNumeric) && colour == nil,
-              style: width > columnWidths[j] ? truncationStyle(column, flow: flows[row], cell: p) : .end,
-              into: &out)
-            if colour != nil {
-              out.append("\u{1b}[0m")
-              if !isLast { out.appendSpaces(columnWidths[j] - Int(widths[cell])) }
+      for block in blocks {
+        block.arena.withUnsafeBufferPointer { all in
+          var cell = 0
+          for row in block.rows {
+            for (j, column) in columns.enumerated() {
+              if j > 0 { out.append("  ") }
+              let p = UnsafeBufferPointer(
+                rebasing: all[Int(block.starts[cell])..<Int(block.starts[cell + 1])])
+              let isLast = j == columnCount - 1
+              let colour = options.color && column == .state ? stateColour(flows[row]) : nil
+              if let colour { out.append(colour) }
+              let width = Int(block.widths[cell])
+              appendAligned(
+                p, width: width, columnWidth: columnWidths[j],
+                rightAligned: column.isNumeric, pad: (!isLast || column.isNumeric) && colour == nil,
+                style: width > columnWidths[j]
+                  ? truncationStyle(column, flow: flows[row], cell: p) : .end,
+                into: &out)
+              if colour != nil {
+                out.append("\u{1b}[0m")
+                if !isLast { out.appendSpaces(columnWidths[j] - width) }
+              }
+              cell += 1
             }
-            cell += 1
+            out.append(UInt8(ascii: "\n"))
           }
-          out.append(UInt8(ascii: "\n"))
         }
       }
     }
+  }
+
+  /// The cells of some rows, written once: their bytes, where each starts (plus the end), its
+  /// display width, and the widest cell of each column.
+  struct CellBlock {
+    var rows: Range<Int>
+    var arena: OutputBuffer
+    var starts: [Int32]
+    var widths: [Int32]
+    var columnWidths: [Int]
+  }
+
+  /// Every row's cells: in one block, or in two written at once by two threads.
+  static func cellBlocks(
+    _ flows: UnsafeBufferPointer<Flow>, columns: [Column], context: RenderContext
+  ) -> [CellBlock] {
+    guard flows.count >= 2 * rowsPerThread else {
+      return [cells(flows.indices, of: flows, columns: columns, context: context)]
+    }
+    let half = flows.count / 2
+    let halves = [0..<half, half..<flows.count]
+    var blocks = [CellBlock?](repeating: nil, count: 2)
+    blocks.withUnsafeMutableBufferPointer { slots in
+      let work = BlockWork(flows: flows, slots: slots.baseAddress!, columns: columns, context: context)
+      DispatchQueue.concurrentPerform(iterations: 2) { k in
+        // Each thread reads the flows and writes only its own slot.
+        work.slots[k] = cells(halves[k], of: work.flows, columns: work.columns, context: work.context)
+      }
+    }
+    return blocks.map { $0! }
+  }
+
+  /// What the two threads share: read-only inputs and one output slot each.
+  private struct BlockWork: @unchecked Sendable {
+    let flows: UnsafeBufferPointer<Flow>
+    let slots: UnsafeMutablePointer<CellBlock?>
+    let columns: [Column]
+    let context: RenderContext
+  }
+
+  static func cells(
+    _ rows: Range<Int>, of flows: UnsafeBufferPointer<Flow>, columns: [Column],
+    context: RenderContext
+  ) -> CellBlock {
+    let cellCount = rows.count * columns.count
+    var block = CellBlock(
+      rows: rows, arena: OutputBuffer(capacity: max(1 << 12, cellCount * 10)),
+      starts: [Int32](repeating: 0, count: cellCount + 1),
+      widths: [Int32](repeating: 0, count: cellCount),
+      columnWidths: Array(repeating: 0, count: columns.count))
+    var cell = 0
+    for row in rows {
+      // Passing `flows[row]` copies it at each call: once per row, not once per cell.
+      let flow = flows[row]
+      for (j, column) in columns.enumerated() {
+        let start = block.arena.count
+        block.starts[cell] = Int32(truncatingIfNeeded: start)
+        context.appendCell(column, of: flow, into: &block.arena)
+        let width = block.arena.withUnsafeBufferPointer {
+          cellWidth(UnsafeBufferPointer(rebasing: $0[start..<$0.count]))
+        }
+        block.widths[cell] = Int32(width)
+        if width > block.columnWidths[j] { block.columnWidths[j] = width }
+        cell += 1
+      }
+    }
+    block.starts[cell] = Int32(truncatingIfNeeded: block.arena.count)
+    return block
   }
 
   /// Lines `flowscope: warning: …` for the snapshot's warnings, for standard error.
@@ -102,10 +162,7 @@ public enum TableRenderer {
   /// Shrinks the columns that may be shortened (Local, Remote, Process, Command), widest
   /// first and one cell at a time, until the line fits in `terminalWidth` or they all reach
   /// their minimum. The other columns are never cut; a line can stay too wide.
-  static func fit(
-    _ columnWidths: inout [Int], columns: [Column], widths: [Int32],
-    into terminalWidth: Int
-  ) {
+  static func fit(_ columnWidths: inout [Int], columns: [Column], into terminalWidth: Int) {
     var total = columnWidths.reduce(0, +) + 2 * (columns.count - 1)
     guard total > terminalWidth else { return }
     let minimums = columns.enumerated().map { j, column in

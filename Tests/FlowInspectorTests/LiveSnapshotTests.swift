@@ -44,14 +44,14 @@ struct LiveSnapshotTests {
     let full = try #require(flow(try FlowInspector().snapshot(options), connection.server))
     options.askForCountersOnly()
     let lean = try #require(flow(try FlowInspector().snapshot(options), connection.server))
-    // Asked for everything: congestion control (CONG) and shutdown (SHUTDOWN) come back.
+    // Asked for everything: congestion control (CONG) and socket memory (SKMEMINFO) come back.
     #expect(full.tcp?.congestionControl != nil)
-    #expect(full.shutdown == 0)
-    // tcp_info alone: the same counters, and nothing that was not asked for.
+    #expect(full.socketDrops != nil)
+    // tcp_info alone: the same counters, and neither of those. (SHUTDOWN comes unasked.)
     #expect(lean.counters.bytesIn == 300)
     #expect(lean.counters.bytesIn == full.counters.bytesIn)
     #expect(lean.tcp?.congestionControl == nil)
-    #expect(lean.shutdown == nil)
+    #expect(lean.socketDrops == nil)
     #expect(lean.owners == [FlowOwner(pid: me, fd: connection.server.fd)])
   }
 

@@ -271,4 +271,31 @@ import Testing
     #expect(rows[1] == "100000  peer:redis.2002")
     #expect(rows[20_000] == "119999  peer:postgres.2001")
   }
+
+  /// Past 16k rows the cells are written by two threads, one half each: the widest cell of the
+  /// last half still sets the width of the first half's column, and the rows stay in order.
+  @Test func twoThreadsWriteOneTable() {
+    var flows: [Flow] = []
+    for i in 0..<20_000 {
+      var flow = Sample.flows()[0]
+      flow.inode = UInt64(i)
+      flow.owners = [FlowOwner(pid: i == 19_999 ? 7777 : 2001, fd: 3)]
+      flows.append(flow)
+    }
+    var processes = Sample.processes
+    processes[7777] = Sample.process(7777, Array("a-much-longer-name".utf8), user: nil)
+    let snapshot = Snapshot(time: 0, host: "h", flows: flows, processes: processes, warnings: [])
+    let rows = lines(table(snapshot) { $0.columns = [.process, .inode] })
+    #expect(rows.count == 20_002)
+    // "a-much-longer-name.7777" (23 cells), in the last row, is the widest process cell: the
+    // first row's is padded to it.
+    #expect(rows[1].hasPrefix("postgres.2001" + String(repeating: " ", count: 10) + "  "))
+    #expect(rows[20_000] == "a-much-longer-name.7777  19999")
+    for (i, row) in rows.dropFirst().dropLast().enumerated() {
+      guard row.hasSuffix("  \(i)") else {
+        Issue.record("row \(i) out of place: \(row)")
+        return
+      }
+    }
+  }
 }
