@@ -1,3 +1,4 @@
+import Dispatch
 import FlowModel
 
 /// JSON and NDJSON output; the contract is docs/json.md and docs/flowscope.schema.json.
@@ -21,14 +22,7 @@ public enum JSONRenderer {
     out.append(",\"time\":\"")
     appendRFC3339(snapshot.time, into: &out)
     out.append("\",\"flows\":[")
-    // Flows are read in place through a pointer, not copied (a copy retains their arrays).
-    snapshot.flows.withUnsafeBufferPointer { flows in
-      for index in flows.indices {
-        out.append(index == 0 ? "\n{" : ",\n{")
-        appendFlowFields(flows[index], context: context, into: &out)
-        out.append(UInt8(ascii: "}"))
-      }
-    }
+    appendFlowObjects(snapshot.flows, framing: .document, context: context, into: &out)
     if !snapshot.flows.isEmpty { out.append(UInt8(ascii: "\n")) }
     JSONRenderer.appendWarningsAndClose(snapshot.warnings, into: &out)
   }
@@ -47,18 +41,80 @@ public enum JSONRenderer {
     prefix.append("\",\"host\":")
     prefix.appendJSONString(snapshot.host)
     prefix.append(UInt8(ascii: ","))
-    snapshot.flows.withUnsafeBufferPointer { flows in
-      for index in flows.indices {
-        out.append(contentsOf: prefix)
-        appendFlowFields(flows[index], context: context, into: &out)
-        out.append("}\n")
-      }
-    }
+    appendFlowObjects(snapshot.flows, framing: .lines(prefix: prefix), context: context, into: &out)
     for warning in snapshot.warnings {
       out.append(contentsOf: prefix)
       out.append("\"warning\":")
       out.appendJSONString(warning.description)
       out.append("}\n")
+    }
+  }
+
+  /// How flow objects are laid out: inside a document's array (`\n{…}` joined by commas), or
+  /// one NDJSON line each, after a prefix of shared fields.
+  enum Framing {
+    case document
+    case lines(prefix: OutputBuffer)
+  }
+
+  /// Below this many flows, a second thread costs more than it saves.
+  static let flowsPerChunk = 4096
+
+  /// Appends every flow as a JSON object. Large listings are rendered in chunks, two at a time
+  /// on two threads, and appended in order: memory holds two chunks, not the whole output.
+  static func appendFlowObjects(
+    _ flows: [Flow], framing: Framing, context: RenderContext, into out: inout OutputBuffer
+  ) {
+    // Flows are read through a pointer, not copied (a copy retains their arrays).
+    flows.withUnsafeBufferPointer { flows in
+      guard flows.count >= 4 * flowsPerChunk else {
+        return appendFlowObjects(flows, flows.indices, framing, context, into: &out)
+      }
+      var chunks = [OutputBuffer](
+        repeating: OutputBuffer(capacity: 0), count: 2)
+      var start = 0
+      while start < flows.count {
+        let middle = min(start + flowsPerChunk, flows.count)
+        let end = min(middle + flowsPerChunk, flows.count)
+        let halves = [start..<middle, middle..<end]
+        chunks.withUnsafeMutableBufferPointer { slots in
+          let work = ChunkWork(
+            flows: flows, slots: slots.baseAddress!, framing: framing, context: context)
+          DispatchQueue.concurrentPerform(iterations: 2) { k in
+            // Each thread writes only its own chunk; the old one is reused, kept capacity.
+            work.slots[k].removeAll()
+            appendFlowObjects(work.flows, halves[k], work.framing, work.context, into: &work.slots[k])
+          }
+        }
+        out.append(contentsOf: chunks[0])
+        out.append(contentsOf: chunks[1])
+        start = end
+      }
+    }
+  }
+
+  /// What the two threads share: read-only inputs and one output chunk each.
+  private struct ChunkWork: @unchecked Sendable {
+    let flows: UnsafeBufferPointer<Flow>
+    let slots: UnsafeMutablePointer<OutputBuffer>
+    let framing: Framing
+    let context: RenderContext
+  }
+
+  private static func appendFlowObjects(
+    _ flows: UnsafeBufferPointer<Flow>, _ rows: Range<Int>, _ framing: Framing,
+    _ context: RenderContext, into out: inout OutputBuffer
+  ) {
+    for index in rows {
+      switch framing {
+      case .document: out.append(index == 0 ? "\n{" : ",\n{")
+      case .lines(let prefix): out.append(contentsOf: prefix)
+      }
+      appendFlowFields(flows[index], context: context, into: &out)
+      switch framing {
+      case .document: out.append(UInt8(ascii: "}"))
+      case .lines: out.append("}\n")
+      }
     }
   }
 

@@ -189,8 +189,14 @@ public struct OutputBuffer: Sendable {
   public mutating func append(contentsOf other: UnsafeBufferPointer<UInt8>) {
     appendRaw(other.baseAddress, other.count)
   }
+  /// Appends another buffer's bytes; when they end a line, whole lines may leave for the sink
+  /// (as with a literal holding a newline).
   public mutating func append(contentsOf other: OutputBuffer) {
-    other.withUnsafeBufferPointer { appendRaw($0.baseAddress, $0.count) }
+    let endsLine = other.withUnsafeBufferPointer { p in
+      appendRaw(p.baseAddress, p.count)
+      return p.contains(0x0A)
+    }
+    if endsLine && count >= flushThreshold { flushLines() }
   }
 
   /// Appends `count` copies of `byte` (padding).

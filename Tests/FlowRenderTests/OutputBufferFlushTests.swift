@@ -1,3 +1,4 @@
+import FlowModel
 import FlowRender
 import Synchronization
 import Testing
@@ -15,6 +16,39 @@ import Testing
     }
     var all: [UInt8] { chunks.withLock { $0.flatMap { $0 } } }
     var count: Int { chunks.withLock { $0.count } }
+  }
+
+  /// 20,000 flows are rendered in chunks on two threads: the JSON document and the NDJSON
+  /// lines stream out whole, in order, and parse.
+  @Test func largeJSONRendersInOrderThroughTheSink() throws {
+    var flows: [Flow] = []
+    for i in 0..<20_000 {
+      var flow = Sample.flows()[0]
+      flow.inode = UInt64(i)
+      flows.append(flow)
+    }
+    let snapshot = Snapshot(time: 0, host: "h", flows: flows, processes: Sample.processes, warnings: [])
+    let sink = Sink()
+    var out = OutputBuffer(threshold: 1 << 16, flushingLinesTo: { sink.take($0) })
+    JSONRenderer.render(snapshot, options: Sample.options, into: &out)
+    #expect(sink.count > 2)  // it streamed: a flush per pair of chunks at least
+    let document = try #require(try parseJSON(sink.all + out.bytes) as? [String: Any])
+    let inodes = try #require(document["flows"] as? [[String: Any]]).map { $0["inode"] as? Int }
+    #expect(inodes == (0..<20_000).map { $0 })
+
+    let lineSink = Sink()
+    var lines = OutputBuffer(threshold: 1 << 16, flushingLinesTo: { lineSink.take($0) })
+    JSONRenderer.renderLines(snapshot, options: Sample.options, into: &lines)
+    let text = lineSink.all + lines.bytes
+    let records = text.split(separator: 0x0A)
+    #expect(records.count == 20_000)
+    for (i, record) in records.enumerated() {
+      let object = try #require(try parseJSON(Array(record)) as? [String: Any])
+      guard object["inode"] as? Int == i else {
+        Issue.record("line \(i) holds inode \(object["inode"] ?? "none")")
+        return
+      }
+    }
   }
 
   @Test func onlyWholeLinesLeaveAndNothingIsLost() {
