@@ -57,8 +57,9 @@ public enum JSONRenderer {
     case lines(prefix: OutputBuffer)
   }
 
-  /// Below this many flows, a second thread costs more than it saves.
-  static let flowsPerChunk = 4096
+  /// Flows per chunk: ~600 KB of JSON, small enough to hold two, large enough that handing
+  /// them to two threads costs little. Below four chunks, one thread does it all.
+  static let flowsPerChunk = 1024
 
   /// Appends every flow as a JSON object. Large listings are rendered in chunks, two at a time
   /// on two threads, and appended in order: memory holds two chunks, not the whole output.
