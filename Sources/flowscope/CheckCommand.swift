@@ -11,20 +11,21 @@ import FlowRender
 struct CheckCommand: ParsableCommand {
   static let configuration = CommandConfiguration(
     commandName: "check",
-    abstract: "Find stale connections, stuck readers, lossy paths and descriptor exhaustion.",
+    abstract: "Find stale connections, stuck readers, lossy paths, fd exhaustion.",
     discussion: """
-      Prints one line per problem, most serious first, each saying what is wrong and what to
-      do; nothing when all is well. Exit status: 0 nothing found, 2 problems found, 1 an error,
-      64 a usage error, so it can run from a script or cron.
+      Prints one line per problem, most serious first, each saying what is wrong
+      and what to do; nothing when all is well. Exit status: 0 nothing found, 2
+      problems found, 1 an error, 64 a usage error, so it can run from a script or
+      cron.
 
-      Checked: fd-exhausted, fd-pressure, peer-closed, recv-backlog, stalled, zero-window,
-      retransmitting, and idle only when --idle is given. The filters choose processes and
-      flows as for `flowscope proc`.
+      Checked: fd-exhausted, fd-pressure, peer-closed, recv-backlog, stalled,
+      zero-window, retransmitting, and idle only when --idle is given. The filters
+      choose processes and flows as for `flowscope proc`.
 
       Examples:
         sudo flowscope check                 the whole host
         flowscope check -P 1234              one process
-        flowscope check --idle 600 --json    also connections idle for 10 minutes, as JSON
+        flowscope check --idle 600 --json    also flows idle for 10 minutes, as JSON
       """
   )
 

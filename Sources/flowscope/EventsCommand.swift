@@ -12,14 +12,15 @@ import NetlinkTransport
 struct EventsCommand: ParsableCommand {
   static let configuration = CommandConfiguration(
     commandName: "events",
-    abstract: "Log every TCP and UDP flow that ends, with its owner, lifetime and final counters.",
+    abstract: "Log each TCP/UDP flow that ends: owner, lifetime, final counters.",
     discussion: """
-      Closes come from the kernel (the sock_diag destroy groups) with their final counters;
-      only those of flowscope's own network namespace are announced. Owners come from scans of the sockets and /proc every
-      --scan-interval seconds: a flow born and gone between two scans has owner '?', and the
-      summary counts them. Lifetime is at least the time since the first scan that saw the
-      flow ('≥'). Lost messages (receive buffer overruns) are counted and reported on stderr.
-      Ctrl-C or SIGTERM ends it with a summary on stderr.
+      Closes come from the kernel (the sock_diag destroy groups) with their final
+      counters; only those of flowscope's own network namespace are announced.
+      Owners come from scans of the sockets and /proc every --scan-interval
+      seconds: a flow born and gone between two scans has owner '?', and the
+      summary counts them. Lifetime is at least the time since the first scan that
+      saw the flow ('≥'). Lost messages (receive buffer overruns) are counted and
+      reported on stderr. Ctrl-C or SIGTERM ends it with a summary on stderr.
 
       Examples:
         sudo flowscope events                      every closing TCP/UDP flow

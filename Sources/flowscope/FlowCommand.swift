@@ -14,11 +14,11 @@ struct FlowCommand: ParsableCommand {
     commandName: "flow",
     abstract: "List flows per process (the default command).",
     discussion: """
-      By default the IP protocols' connected sockets are listed; -a adds listening and
-      unconnected ones, -p all adds UNIX, packet and netlink sockets.
+      By default the IP protocols' connected sockets are listed; -a adds listening
+      and unconnected ones, -p all adds UNIX, packet and netlink sockets.
 
       Examples:
-        sudo flowscope                      connected TCP/UDP flows with their processes
+        sudo flowscope                      connected flows and their processes
         flowscope -a -p tcp --state listen  TCP listeners
         flowscope -P 1234 --json | jq .     one process's flows as JSON
         flowscope --state close-wait        sockets whose peer has closed

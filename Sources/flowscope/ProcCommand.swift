@@ -11,12 +11,13 @@ import FlowRender
 struct ProcCommand: ParsableCommand {
   static let configuration = CommandConfiguration(
     commandName: "proc",
-    abstract: "One row per process: descriptors against its limit, sockets by kind and state, bytes, flags.",
+    abstract: "Per process: fds against the limit, sockets by kind and state, bytes.",
     discussion: """
-      Every socket of every protocol and state is counted, so the counts add up to the process's
-      socket descriptors. The filters choose processes: -P, -C and -u name them (-u by the
-      process's user); -p, --state, -l, --port, --local, --remote, -I, -4 and -6 keep the
-      processes holding at least one matching socket. -a changes nothing here.
+      Every socket of every protocol and state is counted, so the counts add up to
+      the process's socket descriptors. The filters choose processes: -P, -C and
+      -u name them (-u by the process's user); -p, --state, -l, --port, --local,
+      --remote, -I, -4 and -6 keep the processes holding at least one matching
+      socket. -a changes nothing here.
 
       Columns (-o): \(ProcessColumn.allCases.map(\.rawValue).joined(separator: ", ")).
       Sort fields (--sort): \(ProcessSortKey.allCases.map(\.rawValue).joined(separator: ", ")).
@@ -24,7 +25,7 @@ struct ProcCommand: ParsableCommand {
       Examples:
         sudo flowscope proc                      every process holding sockets
         flowscope proc --sort -fd-pct            closest to the open-file limit first
-        flowscope proc -p tcp --state close-wait processes holding connections the peer closed
+        flowscope proc -p tcp --state close-wait holders of flows the peer closed
         flowscope proc -P 1234 --json | jq .     one process as JSON
       """
   )

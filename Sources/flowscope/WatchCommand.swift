@@ -17,17 +17,20 @@ struct WatchCommand: ParsableCommand {
     commandName: "watch",
     abstract: "A live view of flows and processes with their byte rates, like top.",
     discussion: """
-      Refreshes every --interval seconds and shows, beside the totals, the bytes per second
-      in and out of each flow and process since the last refresh. Flows that are new since
-      then are marked +, flows that closed since then - (once). Takes the filters of `flow`.
+      Refreshes every --interval seconds and shows, beside the totals, the bytes
+      per second in and out of each flow and process since the last refresh. Flows
+      that are new since then are marked +, flows that closed since then - (once).
+      Takes the filters of `flow`.
 
-      Keys: q or Ctrl-C quit; v or Tab switches flows/processes; < and > (or the left and
-      right arrows) choose the sort column, s sorts by total rate, r reverses; p pauses;
-      d shows bytes since the last refresh instead of totals; / filters by text (Esc clears);
-      arrows, PgUp, PgDn, Home and End scroll; ? shows the keys.
+      Keys: q or Ctrl-C quit; v or Tab switches flows/processes; < and > (or the
+      left and right arrows) choose the sort column, s sorts by total rate, r
+      reverses; p pauses; d shows bytes since the last refresh instead of totals;
+      / filters by text (Esc clears); arrows, PgUp, PgDn, Home and End scroll; ?
+      shows the keys.
 
-      When standard output is not a terminal, or with --json, nothing is drawn: each refresh
-      writes NDJSON records, one per flow (or per process with --procs), flushed at once.
+      When standard output is not a terminal, or with --json, nothing is drawn:
+      each refresh writes NDJSON records, one per flow (or per process with
+      --procs), flushed at once.
 
       Examples:
         sudo flowscope watch                  every process's connections, live
