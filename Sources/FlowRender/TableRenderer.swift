@@ -4,8 +4,8 @@ import FlowModel
 /// The human table: aligned columns, two spaces apart, numbers right-aligned, names escaped
 /// for the terminal, optionally shortened by display width to fit the terminal.
 ///
-/// Two passes over byte arenas: every cell is written once into an arena (with its display
-/// width noted), the column widths are settled, then the lines are copied out with padding.
+/// Two passes over byte arenas: every cell is written once into an arena (and measured), the
+/// column widths are settled, then the lines are copied out with padding.
 /// Large tables write their cells on two threads, each half of the rows into its own arena.
 public enum TableRenderer {
   /// Below this many rows, a second thread costs more than it saves.
@@ -59,7 +59,9 @@ public enum TableRenderer {
               let isLast = j == columnCount - 1
               let colour = options.color && column == .state ? stateColour(flows[row]) : nil
               if let colour { out.append(colour) }
-              let width = Int(block.widths[cell])
+              // Measured again rather than kept: one scan of an ASCII cell costs less than
+              // 4 bytes per cell of memory at 100k rows.
+              let width = cellWidth(p)
               appendAligned(
                 p, width: width, columnWidth: columnWidths[j],
                 rightAligned: column.isNumeric, pad: (!isLast || column.isNumeric) && colour == nil,
@@ -79,13 +81,12 @@ public enum TableRenderer {
     }
   }
 
-  /// The cells of some rows, written once: their bytes, where each starts (plus the end), its
-  /// display width, and the widest cell of each column.
+  /// The cells of some rows, written once: their bytes, where each starts (plus the end), and
+  /// the widest cell of each column.
   struct CellBlock {
     var rows: Range<Int>
     var arena: OutputBuffer
     var starts: [Int32]
-    var widths: [Int32]
     var columnWidths: [Int]
   }
 
@@ -125,7 +126,6 @@ public enum TableRenderer {
     var block = CellBlock(
       rows: rows, arena: OutputBuffer(capacity: max(1 << 12, cellCount * 10)),
       starts: [Int32](repeating: 0, count: cellCount + 1),
-      widths: [Int32](repeating: 0, count: cellCount),
       columnWidths: Array(repeating: 0, count: columns.count))
     var cell = 0
     for row in rows {
@@ -138,7 +138,6 @@ public enum TableRenderer {
         let width = block.arena.withUnsafeBufferPointer {
           cellWidth(UnsafeBufferPointer(rebasing: $0[start..<$0.count]))
         }
-        block.widths[cell] = Int32(width)
         if width > block.columnWidths[j] { block.columnWidths[j] = width }
         cell += 1
       }
