@@ -275,8 +275,9 @@ public final class FlowEventMonitor {
         deliver(.lost(count: count, bufferBytes: socket.receiveBufferBytes))
       }
     }
-    func readSocket() {
-      // Read what is queued now; the loop comes back for more after a look at the scanner.
+    /// Reads what is queued now, at most 256 messages: the loop comes back for more after a
+    /// look at the scanner. True when it stopped with more perhaps still queued.
+    @discardableResult func readSocket() -> Bool {
       for _ in 0..<256 {
         let received: DestroyReceive
         do {
@@ -284,10 +285,10 @@ public final class FlowEventMonitor {
         } catch {
           deliver(.warning("destroy messages: \(error)"))
           stopping = true
-          return
+          return false
         }
         switch received {
-        case .empty: return
+        case .empty: return false
         case .overrun:
           summary.overruns += 1
           let grown = min(max(socket.receiveBufferBytes, options.bufferBytes) * 2, options.maximumBufferBytes)
@@ -311,8 +312,15 @@ public final class FlowEventMonitor {
             }
           }
         }
-        if stopping { return }
+        if stopping { return false }
       }
+      return true
+    }
+    /// At the end (a signal, the duration), everything the kernel already queued is read, so
+    /// no close is lost uncounted; bounded in time in case closes keep coming faster.
+    func drainSocket() {
+      let giveUp = monotonicNow() + 5
+      while readSocket() && monotonicNow() < giveUp {}
     }
 
     var descriptors = [
@@ -326,6 +334,7 @@ public final class FlowEventMonitor {
         let left = deadline - monotonicNow()
         if left <= 0 {
           summary.endedBy = "duration"
+          drainSocket()
           break
         }
         timeout = Int32(min(left * 1000, 60_000).rounded(.up))
@@ -341,8 +350,12 @@ public final class FlowEventMonitor {
       if descriptors[2].revents != 0 {
         let signal = signals?.take()
         summary.endedBy = signal == SIGINT ? "SIGINT" : "SIGTERM"
+        // A second Ctrl-C or SIGTERM must not kill the summary: once the signals are unblocked
+        // (when `signals` goes), they are ignored; pending ones are discarded.
+        Glibc.signal(SIGINT, SIG_IGN)
+        Glibc.signal(SIGTERM, SIG_IGN)
         // Say what was already queued before stopping.
-        readSocket()
+        drainSocket()
         break
       }
       if descriptors[1].revents != 0 {

@@ -214,6 +214,39 @@ struct EventsCommandTests {
     }
   }
 
+  /// Closes queued in the kernel when SIGTERM comes are still read and logged (or counted as
+  /// lost): events is stopped (SIGSTOP) while 1,000 connections close, then gets SIGTERM, then
+  /// SIGCONT. A second SIGTERM right after does not kill the summary.
+  @Test func closesQueuedAtSIGTERMAreLoggedNotDropped() throws {
+    let burst = 1000
+    let worker = try Running("/usr/bin/python3", ["-c", workerScript, String(burst), "0"])
+    defer { worker.finish() }
+    #expect(worker.wait(seconds: 10) { out, _ in out.contains("\n") })
+    let listenPort = try #require(Int(worker.stdout.split(whereSeparator: \.isWhitespace).dropFirst().first ?? ""))
+    let expected = 2 * burst + 2  // both ends of each, the UDP socket and the listener
+    let events = try Running(
+      flowscopeBinary, ["events", "--json", "--port", String(listenPort), "--duration", "60"])
+    #expect(events.wait(seconds: 15) { _, err in err.contains("watching") }, "\(events.stderr)")
+    let pid = events.process.processIdentifier
+    kill(pid, SIGSTOP)
+    worker.say("go")
+    #expect(worker.wait(seconds: 30) { out, _ in out.contains("done") })
+    kill(pid, SIGTERM)
+    kill(pid, SIGCONT)
+    usleep(50_000)
+    kill(pid, SIGTERM)
+    events.finish()
+    #expect(events.process.terminationReason == .exit, "killed by a signal: \(events.stderr)")
+    #expect(events.stderr.contains("event(s) logged"), "\(events.stderr)")
+    let lines = events.stdout.split(separator: "\n")
+    let closes = lines.filter { $0.contains("\"event\":\"close\"") }.count
+    let lost = lines.filter { $0.contains("\"event\":\"lost\"") }.compactMap { line -> Int? in
+      let object = try? JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any]
+      return object?["count"] as? Int
+    }.reduce(0, +)
+    #expect(closes + lost >= expected, "\(closes) closes, \(lost) lost: \(events.stderr)")
+  }
+
   @Test func unprivilegedItRunsOrSaysWhatItNeeds() throws {
     // Kernel 6.18 lets any user join the destroy groups; a kernel that refuses (EPERM) gets a
     // one-line reason.
