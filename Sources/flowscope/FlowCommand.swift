@@ -124,9 +124,12 @@ func interfaceNames(of flows: [Flow]) -> [UInt32: String] {
   return names
 }
 
-func sleepSeconds(_ seconds: Double) {
+/// Sleeps `seconds`, resuming after signals unless `interrupted` says to stop.
+func sleepSeconds(_ seconds: Double, unless interrupted: () -> Bool = { false }) {
   var request = timespec(tv_sec: Int(seconds), tv_nsec: Int((seconds - seconds.rounded(.down)) * 1e9))
   var remaining = timespec()
-  // nanosleep(2), resumed after signals.
-  while nanosleep(&request, &remaining) != 0 && errno == EINTR { request = remaining }
+  // nanosleep(2)
+  while nanosleep(&request, &remaining) != 0 && errno == EINTR && !interrupted() {
+    request = remaining
+  }
 }

@@ -8,6 +8,9 @@ import FlowTerminal
   import Glibc
 #endif
 
+/// Set by SIGINT and SIGTERM in the NDJSON mode (from a signal handler: a plain flag).
+nonisolated(unsafe) private var lineStreamStopRequested: sig_atomic_t = 0
+
 /// `flowscope watch`: a live, full-screen view with rates; NDJSON records when not a terminal.
 ///
 /// A subcommand rather than `flow --watch`: it has its own keys, screen and options (`--procs`),
@@ -112,13 +115,21 @@ struct WatchCommand: ParsableCommand {
     render.terminalWidth = nil
     // Lines leave every 256 KiB: a refresh of 100k flows is never held whole.
     var out = streamingOutputBuffer()
+    // Ctrl-C or SIGTERM ends the stream between refreshes, never inside a line.
+    signal(SIGINT) { _ in lineStreamStopRequested = 1 }
+    signal(SIGTERM) { _ in lineStreamStopRequested = 1 }
     do {
       for refresh in 1...limit {
         if refresh > 1 {
           deadline += interval
           let now = monotonicSeconds()
-          if deadline > now { sleepSeconds(deadline - now) } else { deadline = now }
+          if deadline > now {
+            sleepSeconds(deadline - now) { lineStreamStopRequested != 0 }
+          } else {
+            deadline = now
+          }
         }
+        if lineStreamStopRequested != 0 { return }
         let (snapshot, rates, previousProcesses) = collector.refresh()
         render.interfaceNames = interfaceNames(of: snapshot.flows)
         out.removeAll()

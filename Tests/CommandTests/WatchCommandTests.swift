@@ -282,6 +282,38 @@ struct WatchLinesTests {
     #expect(later.contains { ($0["delta_out"] as? Int ?? 0) > 0 })
   }
 
+  /// SIGTERM or Ctrl-C ends the record stream between refreshes: exit 0, whole lines only.
+  @Test(arguments: [SIGTERM, SIGINT])
+  func ndjsonStreamEndsCleanlyOnASignal(signal: Int32) throws {
+    let process = Process()
+    process.executableURL = URL(fileURLWithPath: flowscopeBinary)
+    process.arguments = ["watch", "--json", "-i", "0.2", "-a", "-p", "all"]
+    let out = Pipe()
+    process.standardOutput = out
+    process.standardError = FileHandle.nullDevice
+    try process.run()
+    final class Collected: @unchecked Sendable { var data = Data() }
+    let collected = Collected()
+    let done = DispatchSemaphore(value: 0)
+    DispatchQueue.global().async {
+      collected.data = out.fileHandleForReading.readDataToEndOfFile()
+      done.signal()
+    }
+    usleep(1_100_000)
+    kill(process.processIdentifier, signal)
+    process.waitUntilExit()
+    done.wait()
+    #expect(process.terminationReason == .exit)
+    #expect(process.terminationStatus == 0)
+    let text = String(decoding: collected.data, as: UTF8.self)
+    #expect(text.hasSuffix("\n"))
+    let records = text.split(separator: "\n")
+    #expect(!records.isEmpty)
+    for record in records {
+      #expect((try? JSONSerialization.jsonObject(with: Data(record.utf8))) != nil, "\(record)")
+    }
+  }
+
   @Test func ndjsonRecordsPerProcess() throws {
     let pair = try Pair()
     let outcome = try flowscope("watch", "--json", "--procs", "--count", "2", "-i", "0.2", "-P", String(getpid()))
