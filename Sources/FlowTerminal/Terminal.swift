@@ -35,7 +35,14 @@ public struct TerminalSize: Sendable, Equatable {
 /// The state the handlers need. Written only by the main thread before the handlers are
 /// installed and after they are removed; read by `restore`, which may run in a handler.
 private enum Saved {
-  nonisolated(unsafe) static var termios = Glibc.termios()
+  /// The termios `start` found, on the heap: Swift 6.3 emits a statically zero-initialised
+  /// global of an imported C struct without its inner padding (57 of termios' 60 bytes,
+  /// swiftlang/swift#90414), so storing a termios into a `static var` overran it (ASan).
+  nonisolated(unsafe) static let termios: UnsafeMutablePointer<Glibc.termios> = {
+    let saved = UnsafeMutablePointer<Glibc.termios>.allocate(capacity: 1)
+    saved.initialize(to: Glibc.termios())
+    return saved
+  }()
   nonisolated(unsafe) static var inputFD: Int32 = -1
   nonisolated(unsafe) static var outputFD: Int32 = -1
   /// 1 while the terminal is in raw mode / on the alternate screen.
@@ -101,7 +108,7 @@ public final class TerminalSession {
     var saved = Glibc.termios()
     // tcgetattr(3)
     guard tcgetattr(inputFD, &saved) == 0 else { throw Failure(operation: "tcgetattr", errno: errno) }
-    Saved.termios = saved
+    Saved.termios.pointee = saved
     Saved.inputFD = inputFD
     Saved.outputFD = outputFD
     Saved.pipeWrite = pipeWriteFD
@@ -209,15 +216,17 @@ public final class TerminalSession {
     }
     for signo in fatalSignals {
       var action: sigaction = .init()
-      action.__sigaction_handler.sa_handler = { signo in
+      action.__sigaction_handler.sa_sigaction = { signo, info, _ in
         terminalRestore()
         // The previous handler (the runtime's backtracer, or the default) takes it from here:
-        // a fault re-executes the instruction, an abort is raised again.
+        // a fault re-executes the instruction; an abort, or a signal sent by kill(2) (si_code
+        // <= 0: SI_USER, SI_TKILL...), would not come back, so it is raised again. (Returning
+        // from a sent SIGSEGV left watch drawing on a terminal already put back.)
         sigaction(signo, Saved.previous + Int(signo), nil)
-        if signo == SIGABRT || signo == SIGTRAP { raise(signo) }
+        if signo == SIGABRT || signo == SIGTRAP || (info?.pointee.si_code ?? 0) <= 0 { raise(signo) }
       }
       sigemptyset(&action.sa_mask)
-      action.sa_flags = SA_NODEFER
+      action.sa_flags = SA_NODEFER | SA_SIGINFO
       sigaction(signo, &action, Saved.previous + Int(signo))
     }
   }
@@ -237,8 +246,7 @@ func terminalRestore() {
   if let bytes = Saved.leaveBytes {
     _ = writeFully(Saved.outputFD, UnsafeRawBufferPointer(start: bytes, count: Saved.leaveCount))
   }
-  var termios = Saved.termios
-  _ = tcsetattr(Saved.inputFD, TCSAFLUSH, &termios)
+  _ = tcsetattr(Saved.inputFD, TCSAFLUSH, Saved.termios)
 }
 
 private func writeFully(_ fd: Int32, _ bytes: UnsafeRawBufferPointer) -> Bool {
