@@ -178,6 +178,7 @@ public final class FlowInspector {
       }
     }
     var skipped = 0
+    var namespacesRead = Set<UInt64>()
     for target in targets {
       if target.inode == ownNetns {
         dump(source, netns: ownNetns, options, keeping: wantedInodes, into: &flows, warnings: &warnings)
@@ -189,6 +190,7 @@ public final class FlowInspector {
       }
       switch namespaceSource(target.inode, paths: target.paths) {
       case .success(let other):
+        namespacesRead.insert(target.inode)
         dump(other, netns: target.inode, options, keeping: wantedInodes, into: &flows, warnings: &warnings)
       case .failure(let error) where error.errno == ENOENT || error.errno == ESRCH:
         // Every process we knew in it has exited since the scan: nothing left to report.
@@ -197,6 +199,9 @@ public final class FlowInspector {
         warnings.append(.netnsUnreadable(namespaceName(target.inode, named), detail: error.description))
       }
     }
+    // A namespace this snapshot did not read may be gone (a container that ended): its kept
+    // socket would hold a descriptor and keep the namespace alive.
+    namespaceSources = namespaceSources.filter { namespacesRead.contains($0.key) }
     if skipped > 0 {
       warnings.append(
         .namespacesSkipped(
@@ -229,6 +234,14 @@ public final class FlowInspector {
     let denied = scan.denied.filter { !kernelThreads.contains($0) }.sorted()
     if !denied.isEmpty {
       warnings.append(.processesDenied(count: denied.count, samplePIDs: Array(denied.prefix(5))))
+    }
+    // Anything else that went wrong reading /proc (EMFILE, an unparsable stat...) leaves sockets
+    // without an owner: say so rather than show them unowned in silence.
+    if let first = scan.errors.first {
+      let count = scan.errors.count + scan.errorsOmitted
+      warnings.append(
+        .other(
+          "/proc: \(count) error(s) reading processes, their sockets may show no owner; first: \(first)"))
     }
     var snapshot = Snapshot(
       time: currentTime(), host: hostName(), flows: flows, processes: processes,

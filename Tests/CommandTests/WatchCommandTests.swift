@@ -292,20 +292,31 @@ struct WatchLinesTests {
     process.standardOutput = out
     process.standardError = FileHandle.nullDevice
     try process.run()
-    final class Collected: @unchecked Sendable { var data = Data() }
+    final class Collected: @unchecked Sendable {
+      let lock = NSLock()
+      var data = Data()
+      var count: Int { lock.withLock { data.count } }
+    }
     let collected = Collected()
     let done = DispatchSemaphore(value: 0)
     DispatchQueue.global().async {
-      collected.data = out.fileHandleForReading.readDataToEndOfFile()
+      let handle = out.fileHandleForReading
+      while case let chunk = handle.availableData, !chunk.isEmpty {
+        collected.lock.withLock { collected.data.append(chunk) }
+      }
       done.signal()
     }
-    usleep(1_100_000)
+    // The first records mean the handlers are in place (a slow, e.g. sanitized, build may still
+    // be parsing its arguments after a second).
+    let start = Date()
+    while collected.count == 0 && Date().timeIntervalSince(start) < 30 { usleep(20_000) }
+    usleep(300_000)
     kill(process.processIdentifier, signal)
     process.waitUntilExit()
     done.wait()
     #expect(process.terminationReason == .exit)
     #expect(process.terminationStatus == 0)
-    let text = String(decoding: collected.data, as: UTF8.self)
+    let text = String(decoding: collected.lock.withLock { collected.data }, as: UTF8.self)
     #expect(text.hasSuffix("\n"))
     let records = text.split(separator: "\n")
     #expect(!records.isEmpty)
