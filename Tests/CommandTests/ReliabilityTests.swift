@@ -12,41 +12,6 @@ import Testing
 
 // MARK: - Helpers
 
-/// A run's outcome, with how it ended: a signal is a crash, whatever the status says.
-private struct Ended {
-  var status: Int32
-  var signaled: Bool
-  var stdout: Data
-  var stderr: String
-  var text: String { String(decoding: stdout, as: UTF8.self) }
-}
-
-/// Runs `executable` to completion (as Support's `run`, keeping the termination reason).
-private func launch(_ executable: String, _ arguments: [String]) throws -> Ended {
-  let process = Process()
-  process.executableURL = URL(fileURLWithPath: executable)
-  process.arguments = arguments
-  let out = Pipe()
-  let err = Pipe()
-  process.standardOutput = out
-  process.standardError = err
-  try process.run()
-  final class Collected: @unchecked Sendable { var data = Data() }
-  let errors = Collected()
-  let group = DispatchGroup()
-  group.enter()
-  DispatchQueue.global().async {
-    errors.data = err.fileHandleForReading.readDataToEndOfFile()
-    group.leave()
-  }
-  let outData = out.fileHandleForReading.readDataToEndOfFile()
-  group.wait()
-  process.waitUntilExit()
-  return Ended(
-    status: process.terminationStatus, signaled: process.terminationReason == .uncaughtSignal,
-    stdout: outData, stderr: String(decoding: errors.data, as: UTF8.self))
-}
-
 /// What a crash leaves on stderr: the Swift backtracer, a fatal error, a sanitizer report.
 private func crashMarks(_ stderr: String) -> [String] {
   ["💣", "Program crashed", "Fatal error", "Backtrace", "Sanitizer", "Segmentation", "Illegal instruction"]
@@ -196,7 +161,7 @@ struct HostileNameTests {
 
     // flow: one line per socket (a newline in a name must not make two), no raw controls,
     // each row ends with the escaped name and the pid.
-    let table = try launch(flowscopeBinary, ["-a", "-p", "tcp,unix", "-P", pid, "--wide", "--color", "never"])
+    let table = try run(flowscopeBinary, ["-a", "-p", "tcp,unix", "-P", pid, "--wide", "--color", "never"])
     #expect(table.status == 0, "\(table.stderr)")
     #expect(rawControls(table.stdout) == [])
     #expect(isUTF8(table.stdout))
@@ -205,18 +170,18 @@ struct HostileNameTests {
     for row in rows { #expect(row.hasSuffix(" \(name.shown).\(pid)"), "\(row)") }
 
     // The machine formats: no raw controls either (CSV has CRLF ends), valid UTF-8.
-    let csv = try launch(flowscopeBinary, ["-a", "-p", "tcp,unix", "-P", pid, "--format", "csv"])
+    let csv = try run(flowscopeBinary, ["-a", "-p", "tcp,unix", "-P", pid, "--format", "csv"])
     #expect(csv.status == 0)
     #expect(rawControls(csv.stdout, allowCR: true) == [])
     #expect(isUTF8(csv.stdout))
-    let ndjson = try launch(flowscopeBinary, ["-a", "-p", "tcp,unix", "-P", pid, "--format", "ndjson"])
+    let ndjson = try run(flowscopeBinary, ["-a", "-p", "tcp,unix", "-P", pid, "--format", "ndjson"])
     #expect(ndjson.status == 0)
     #expect(rawControls(ndjson.stdout) == [])
     #expect(try lines(ndjson.stdout).allSatisfy { try jsonObject(Data($0.utf8))["version"] as? Int == 1 })
 
     // flow --json: parses, and every name decodes back to its bytes; `*_bytes` appears exactly
     // when the string alone cannot carry them (docs/json.md, "Names that are not UTF-8").
-    let json = try launch(flowscopeBinary, ["--json", "-a", "-p", "tcp,unix", "-P", pid])
+    let json = try run(flowscopeBinary, ["--json", "-a", "-p", "tcp,unix", "-P", pid])
     #expect(json.status == 0)
     #expect(rawControls(json.stdout) == [])
     #expect(isUTF8(json.stdout))
@@ -238,30 +203,30 @@ struct HostileNameTests {
     #expect((hidden["abstract"] as? String)?.hasPrefix("fs-rel@") == true)
 
     // proc: the same name in its table and JSON.
-    let procTable = try launch(flowscopeBinary, ["proc", "-P", pid, "--wide", "--color", "never"])
+    let procTable = try run(flowscopeBinary, ["proc", "-P", pid, "--wide", "--color", "never"])
     #expect(procTable.status == 0)
     #expect(rawControls(procTable.stdout) == [])
     #expect(lines(procTable.stdout).count == 2)
     #expect(lines(procTable.stdout).last?.contains(" \(name.shown) ") == true, "\(procTable.text)")
-    let procJSON = try launch(flowscopeBinary, ["proc", "--json", "-P", pid])
+    let procJSON = try run(flowscopeBinary, ["proc", "--json", "-P", pid])
     #expect(rawControls(procJSON.stdout) == [])
     let process = (try jsonObject(procJSON.stdout)["processes"] as? [[String: Any]])?.first
     #expect(exactBytes(process, "command") == name.comm)
 
     // check: the CLOSE_WAIT connection is a problem (status 2) naming the process.
-    let check = try launch(flowscopeBinary, ["check", "-P", pid, "--color", "never"])
+    let check = try run(flowscopeBinary, ["check", "-P", pid, "--color", "never"])
     #expect(check.status == 2, "\(check.stderr)")
     #expect(rawControls(check.stdout) == [])
     #expect(lines(check.stdout).count == 1)
     #expect(check.text.contains("peer-closed     \(name.shown).\(pid) holds "), "\(check.text)")
-    let checkJSON = try launch(flowscopeBinary, ["check", "--json", "-P", pid])
+    let checkJSON = try run(flowscopeBinary, ["check", "--json", "-P", pid])
     #expect(checkJSON.status == 2)
     #expect(rawControls(checkJSON.stdout) == [])
     let problem = (try jsonObject(checkJSON.stdout)["problems"] as? [[String: Any]])?.first
     #expect(exactBytes(problem, "command") == name.comm)
 
     // watch records (not a terminal: NDJSON) carry the name the same way.
-    let watch = try launch(flowscopeBinary, ["watch", "--procs", "--count", "1", "-i", "0.1", "-P", pid])
+    let watch = try run(flowscopeBinary, ["watch", "--procs", "--count", "1", "-i", "0.1", "-P", pid])
     #expect(watch.status == 0)
     #expect(rawControls(watch.stdout) == [])
     let record = try lines(watch.stdout).map { try jsonObject(Data($0.utf8)) }.first {
@@ -301,14 +266,14 @@ struct HostileNameTests {
       usleep(5000)
     }
 
-    let table = try launch(flowscopeBinary, ["-a", "-p", "tcp", "-P", String(pid), "--wide"])
+    let table = try run(flowscopeBinary, ["-a", "-p", "tcp", "-P", String(pid), "--wide"])
     #expect(table.status == 0)
     #expect(rawControls(table.stdout) == [])
     // (posix_spawn also hands down sockets the test runner opened without CLOEXEC: find ours.)
     let rows = lines(table.stdout).dropFirst()
     let row = rows.first { $0.contains("127.0.0.1:\(listener.port) ") }
     #expect(row?.hasSuffix(" \\xff\\x0a\\x1b[1mx y).\(pid)") == true, "\(table.text)")
-    let json = try launch(flowscopeBinary, ["--json", "-a", "-p", "tcp", "-P", String(pid)])
+    let json = try run(flowscopeBinary, ["--json", "-a", "-p", "tcp", "-P", String(pid)])
     let flows = try #require(try jsonObject(json.stdout)["flows"] as? [[String: Any]])
     #expect(rows.count == flows.count, "one table line per flow: \(table.text)")
     let ours = flows.first { ($0["local"] as? [String: Any])?["port"] as? Int == Int(listener.port) }
@@ -328,7 +293,7 @@ struct ResourceLimitTests {
   @Test(arguments: [4, 16, 63])
   func tooFewDescriptorsIsOneLineAndStatus1(_ limit: Int) throws {
     for arguments in [["-a", "-p", "all"], ["proc"], ["check"], ["watch", "--count", "1"]] {
-      let outcome = try launch("/usr/bin/prlimit", ["--nofile=\(limit)", flowscopeBinary] + arguments)
+      let outcome = try run("/usr/bin/prlimit", ["--nofile=\(limit)", flowscopeBinary] + arguments)
       #expect(!outcome.signaled)
       #expect(outcome.status == 1, "\(arguments): \(outcome.stderr)")
       #expect(outcome.stderr.split(separator: "\n").count == 1)
@@ -339,7 +304,7 @@ struct ResourceLimitTests {
   }
 
   @Test func enoughDescriptorsWorks() throws {
-    let outcome = try launch("/usr/bin/prlimit", ["--nofile=64", flowscopeBinary, "-a", "-p", "all", "--json"])
+    let outcome = try run("/usr/bin/prlimit", ["--nofile=64", flowscopeBinary, "-a", "-p", "all", "--json"])
     #expect(!outcome.signaled)
     #expect(outcome.status == 0, "\(outcome.stderr)")
     #expect(crashMarks(outcome.stderr) == [])
@@ -349,7 +314,7 @@ struct ResourceLimitTests {
   /// A low soft limit under a higher hard one is raised: flowscope reads its own limit in
   /// /proc as it lists itself (its netlink socket makes it a socket holder).
   @Test func lowSoftLimitIsRaisedToTheHardOne() throws {
-    let outcome = try launch(
+    let outcome = try run(
       "/usr/bin/prlimit", ["--nofile=16:4096", "/bin/sh", "-c", "exec \"$0\" proc --json -P $$", flowscopeBinary])
     #expect(outcome.status == 0, "\(outcome.stderr)")
     let processes = try #require(try jsonObject(outcome.stdout)["processes"] as? [[String: Any]])
@@ -364,7 +329,7 @@ struct ResourceLimitTests {
   func tooLittleMemoryIsOneLineAndStatus1() throws {
     for limit in ["ulimit -v 40000", "ulimit -v 60000", "ulimit -v 150000", "ulimit -d 60000"] {
       // timeout(1): a hang is a failure, not a stuck test.
-      let outcome = try launch(
+      let outcome = try run(
         "/usr/bin/timeout", ["-s", "KILL", "60", "/bin/sh", "-c", "\(limit); exec \"$0\" -a -p all", flowscopeBinary])
       #expect(!outcome.signaled)
       #expect(outcome.status == 1, "\(limit): \(outcome.stderr)")
@@ -372,7 +337,7 @@ struct ResourceLimitTests {
       #expect(outcome.stderr.contains("too little memory allowed"), "\(limit): \(outcome.stderr)")
       #expect(crashMarks(outcome.stderr) == [])
     }
-    let roomy = try launch(
+    let roomy = try run(
       "/usr/bin/timeout",
       ["-s", "KILL", "60", "/bin/sh", "-c", "ulimit -v 1000000; exec \"$0\" -a -p all --json", flowscopeBinary])
     #expect(roomy.status == 0, "\(roomy.stderr)")
@@ -440,14 +405,14 @@ struct PrivilegeTests {
   @Test(.enabled(if: pid1DescriptorsRefused, "/proc/1/fd is readable on this machine"))
   func aProcessWhoseDescriptorsAreRefusedIsAWarning() throws {
     for arguments in [["-a", "-p", "all", "-P", "1"], ["proc", "-P", "1"], ["check", "-P", "1"]] {
-      let table = try launch(flowscopeBinary, arguments)
+      let table = try run(flowscopeBinary, arguments)
       #expect(!table.signaled)
       #expect(table.status == 0, "\(arguments): \(table.stderr)")
       let said = table.stderr.split(separator: "\n")
       #expect(said.count == 1, "\(arguments): \(table.stderr)")
       #expect(said.first?.contains("1 process(es) unreadable (permission denied)") == true)
       #expect(said.first?.contains("pid 1") == true)
-      let json = try launch(flowscopeBinary, arguments + ["--json"])
+      let json = try run(flowscopeBinary, arguments + ["--json"])
       #expect(json.status == 0)
       let warnings = try jsonObject(json.stdout)["warnings"] as? [String]
       #expect(warnings?.contains { $0.contains("unreadable (permission denied)") } == true, "\(arguments)")
@@ -468,7 +433,7 @@ struct PrivilegeTests {
     let listener = try Listener()  // root's: nobody may not name its owner
     let nobody = ["--reuid=65534", "--regid=65534", "--clear-groups", binary]
     for arguments in [["proc", "--json"], ["check", "--json"], ["watch", "--json", "--count", "1", "-i", "0.1"]] {
-      let outcome = try launch("/usr/bin/setpriv", nobody + arguments)
+      let outcome = try run("/usr/bin/setpriv", nobody + arguments)
       #expect(!outcome.signaled)
       // check: 2 when an ownerless socket of the host has a problem; never 1.
       #expect(
@@ -502,7 +467,7 @@ struct PrivilegeTests {
     ])
     defer { proc.remove() }
     let replay = ["--replay", fixture, "--proc-root", proc.root]
-    let named = try launch(flowscopeBinary, replay + ["-a", "-p", "tcp,udplite,raw,sctp", "--json"])
+    let named = try run(flowscopeBinary, replay + ["-a", "-p", "tcp,udplite,raw,sctp", "--json"])
     #expect(!named.signaled)
     #expect(named.status == 0, "\(named.stderr)")
     let document = try jsonObject(named.stdout)
@@ -518,16 +483,16 @@ struct PrivilegeTests {
       #expect(warnings.contains(expected), "\(warnings)")
       #expect(named.stderr.contains("flowscope: \(expected)\n"), "\(named.stderr)")
     }
-    let table = try launch(flowscopeBinary, replay + ["-a", "-p", "tcp,udplite,raw,sctp", "--color", "never"])
+    let table = try run(flowscopeBinary, replay + ["-a", "-p", "tcp,udplite,raw,sctp", "--color", "never"])
     #expect(table.status == 0)
     #expect(lines(table.stdout).contains { $0.hasPrefix("udplite ") && $0.hasSuffix("client.200") })
     // Not asked for by name, a missing family is not worth a line.
-    let quiet = try launch(flowscopeBinary, replay + ["-a", "-p", "tcp"])
+    let quiet = try run(flowscopeBinary, replay + ["-a", "-p", "tcp"])
     #expect(quiet.status == 0)
     #expect(!quiet.stderr.contains("raw") && !quiet.stderr.contains("sctp"), "\(quiet.stderr)")
     // proc and check read the same replay: partial results, never status 1.
     for arguments in [["proc", "-p", "tcp,udplite,raw,sctp", "--json"], ["check", "--json"]] {
-      let outcome = try launch(flowscopeBinary, [arguments[0]] + replay + arguments.dropFirst())
+      let outcome = try run(flowscopeBinary, [arguments[0]] + replay + arguments.dropFirst())
       #expect(!outcome.signaled)
       #expect(outcome.status == 0 || outcome.status == 2, "\(arguments): \(outcome.stderr)")
       #expect(try jsonObject(outcome.stdout)["version"] as? Int == 1)
@@ -542,7 +507,7 @@ struct PrivilegeTests {
     defer { proc.remove() }
     try FileManager.default.removeItem(atPath: proc.root + "/100/fd")
     try "not a directory\n".write(toFile: proc.root + "/100/fd", atomically: false, encoding: .utf8)
-    let outcome = try launch(
+    let outcome = try run(
       flowscopeBinary, ["--replay", fixture, "--proc-root", proc.root, "-a", "-p", "tcp", "--json"])
     #expect(outcome.status == 0)
     let warnings = try jsonObject(outcome.stdout)["warnings"] as? [String] ?? []
@@ -654,7 +619,7 @@ private final class TerminalPane {
 
   @discardableResult
   func tmux(_ arguments: [String]) -> (status: Int32, output: String) {
-    shellRun((["/usr/bin/tmux", "-L", name] + arguments).map(shellQuote).joined(separator: " "))
+    shell((["/usr/bin/tmux", "-L", name] + arguments).map(shellQuote).joined(separator: " "))
   }
 
   var screen: String { tmux(["capture-pane", "-p", "-t", name]).output }
@@ -692,26 +657,6 @@ private final class TerminalPane {
 
 private func shellQuote(_ text: String) -> String { "'" + text.replacingOccurrences(of: "'", with: "'\\''") + "'" }
 
-/// /bin/sh -c `command`, stdout into a file, waited for with waitpid (not Process: a tmux
-/// client that starts the server left Process waiting for ever, as WatchCommandTests notes).
-private func shellRun(_ command: String) -> (status: Int32, output: String) {
-  let outPath = NSTemporaryDirectory() + "fs-rel-out-\(getpid())-\(UInt64.random(in: 0..<UInt64.max))"
-  defer { unlink(outPath) }
-  var actions = posix_spawn_file_actions_t()
-  posix_spawn_file_actions_init(&actions)
-  defer { posix_spawn_file_actions_destroy(&actions) }
-  posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
-  posix_spawn_file_actions_addopen(&actions, 1, outPath, O_WRONLY | O_CREAT | O_TRUNC, 0o600)
-  posix_spawn_file_actions_addopen(&actions, 2, "/dev/null", O_WRONLY, 0)
-  let argv = [strdup("/bin/sh"), strdup("-c"), strdup(command), nil]
-  defer { argv.forEach { free($0) } }
-  var pid: pid_t = 0
-  guard posix_spawn(&pid, "/bin/sh", &actions, nil, argv, environ) == 0 else { return (-1, "") }
-  var status: Int32 = 0
-  while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
-  let data = (try? Data(contentsOf: URL(fileURLWithPath: outPath))) ?? Data()
-  return ((status >> 8) & 0xff, String(decoding: data, as: UTF8.self))
-}
 
 @Suite(.serialized, .enabled(if: FileManager.default.isExecutableFile(atPath: "/usr/bin/tmux"), "needs tmux"))
 struct TerminalSafetyTests {

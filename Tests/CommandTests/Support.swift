@@ -18,6 +18,8 @@ let runningAsRoot = geteuid() == 0
 
 struct Outcome {
   var status: Int32
+  /// Ended by a signal (a crash, whatever `status` says).
+  var signaled = false
   var stdout: Data
   var stderr: String
   var text: String { String(decoding: stdout, as: UTF8.self) }
@@ -49,7 +51,8 @@ func run(_ executable: String, _ arguments: [String], environment: [String: Stri
   group.wait()
   process.waitUntilExit()
   return Outcome(
-    status: process.terminationStatus, stdout: outData,
+    status: process.terminationStatus, signaled: process.terminationReason == .uncaughtSignal,
+    stdout: outData,
     stderr: String(decoding: errors.data, as: UTF8.self))
 }
 
@@ -125,4 +128,27 @@ final class Child {
     var status: Int32 = 0
     waitpid(pid, &status, 0)
   }
+}
+
+/// Runs `command` with /bin/sh, stdin and stderr on /dev/null, stdout into a file; waits for
+/// it with waitpid. (Not Foundation's Process: a tmux client that starts the tmux server left
+/// Process waiting for ever.)
+func shell(_ command: String) -> (status: Int32, output: String) {
+  let outPath = NSTemporaryDirectory() + "fs-watch-out-\(getpid())-\(UInt64.random(in: 0..<UInt64.max))"
+  defer { unlink(outPath) }
+  var actions = posix_spawn_file_actions_t()
+  posix_spawn_file_actions_init(&actions)
+  defer { posix_spawn_file_actions_destroy(&actions) }
+  posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
+  posix_spawn_file_actions_addopen(&actions, 1, outPath, O_WRONLY | O_CREAT | O_TRUNC, 0o600)
+  posix_spawn_file_actions_addopen(&actions, 2, "/dev/null", O_WRONLY, 0)
+  let argv = [strdup("/bin/sh"), strdup("-c"), strdup(command), nil]
+  defer { argv.forEach { free($0) } }
+  var pid: pid_t = 0
+  guard posix_spawn(&pid, "/bin/sh", &actions, nil, argv, environ) == 0 else { return (-1, "") }
+  var status: Int32 = 0
+  while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
+  let data = (try? Data(contentsOf: URL(fileURLWithPath: outPath))) ?? Data()
+  let output = String(decoding: data, as: UTF8.self)
+  return ((status >> 8) & 0xff, output)
 }

@@ -73,27 +73,6 @@ private final class Pair: @unchecked Sendable {
   }
 }
 
-/// Runs `command` with /bin/sh, stdin and stderr on /dev/null, stdout into a file; waits for
-/// it with waitpid. (Not Foundation's Process: a tmux client that starts the tmux server left
-/// Process waiting for ever.)
-private func shell(_ command: String) -> (status: Int32, output: String) {
-  let outPath = NSTemporaryDirectory() + "fs-watch-out-\(getpid())-\(UInt64.random(in: 0..<UInt64.max))"
-  defer { unlink(outPath) }
-  var actions = posix_spawn_file_actions_t()
-  posix_spawn_file_actions_init(&actions)
-  defer { posix_spawn_file_actions_destroy(&actions) }
-  posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
-  posix_spawn_file_actions_addopen(&actions, 1, outPath, O_WRONLY | O_CREAT | O_TRUNC, 0o600)
-  posix_spawn_file_actions_addopen(&actions, 2, "/dev/null", O_WRONLY, 0)
-  let argv = [strdup("/bin/sh"), strdup("-c"), strdup(command), nil]
-  defer { argv.forEach { free($0) } }
-  var pid: pid_t = 0
-  guard posix_spawn(&pid, "/bin/sh", &actions, nil, argv, environ) == 0 else { return (-1, "") }
-  var status: Int32 = 0
-  while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
-  let output = (try? String(contentsOfFile: outPath, encoding: .utf8)) ?? ""
-  return ((status >> 8) & 0xff, output)
-}
 
 private func quote(_ text: String) -> String { "'" + text.replacingOccurrences(of: "'", with: "'\\''") + "'" }
 
