@@ -101,14 +101,14 @@ public struct RateTable: Sendable {
   /// Compares `current` with `previous` (nil for the first refresh: no rates, nothing new).
   /// Both should hold the flows after the same filters.
   public static func compute(previous: Snapshot?, current: Snapshot) -> RateTable {
-    var rates: [FlowRate] = []
-    rates.reserveCapacity(current.flows.count)
     guard let previous else {
-      rates = Array(repeating: FlowRate(), count: current.flows.count)
+      let rates = Array(repeating: FlowRate(), count: current.flows.count)
       var table = RateTable(seconds: nil, flows: rates, closed: [], processes: [:])
       table.processes = summarize(current.flows, rates: rates, closed: [])
       return table
     }
+    var rates: [FlowRate] = []
+    rates.reserveCapacity(current.flows.count)
     let seconds = max(current.time - previous.time, 1e-6)
     let earlier = matchPrevious(previous.flows, current.flows)
     var seen = [Bool](repeating: false, count: previous.flows.count)
