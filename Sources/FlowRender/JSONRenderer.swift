@@ -33,6 +33,19 @@ public enum JSONRenderer {
     _ snapshot: Snapshot, options: RenderOptions, into out: inout OutputBuffer
   ) {
     let context = RenderContext(snapshot, options: options, mode: .csv, namingPeers: false)
+    let prefix = linePrefix(snapshot)
+    appendFlowObjects(snapshot.flows, framing: .lines(prefix: prefix), context: context, into: &out)
+    for warning in snapshot.warnings {
+      out.append(contentsOf: prefix)
+      out.append("\"warning\":")
+      out.appendJSONString(warning.description)
+      out.append("}\n")
+    }
+  }
+
+  /// What every NDJSON line starts with: `{"version":1,"time":…,"host":…,` (flow, process,
+  /// watch and warning lines alike).
+  static func linePrefix(_ snapshot: Snapshot) -> OutputBuffer {
     var prefix = OutputBuffer(capacity: 96)
     prefix.append("{\"version\":")
     prefix.appendDecimal(UInt64(formatVersion))
@@ -41,13 +54,7 @@ public enum JSONRenderer {
     prefix.append("\",\"host\":")
     prefix.appendJSONString(snapshot.host)
     prefix.append(UInt8(ascii: ","))
-    appendFlowObjects(snapshot.flows, framing: .lines(prefix: prefix), context: context, into: &out)
-    for warning in snapshot.warnings {
-      out.append(contentsOf: prefix)
-      out.append("\"warning\":")
-      out.appendJSONString(warning.description)
-      out.append("}\n")
-    }
+    return prefix
   }
 
   /// How flow objects are laid out: inside a document's array (`\n{…}` joined by commas), or

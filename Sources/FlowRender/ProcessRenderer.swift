@@ -345,14 +345,7 @@ public enum ProcessRenderer {
   public static func renderLines(
     _ summaries: [ProcessSummary], snapshot: Snapshot, into out: inout OutputBuffer
   ) {
-    var prefix = OutputBuffer(capacity: 96)
-    prefix.append("{\"version\":")
-    prefix.appendDecimal(UInt64(JSONRenderer.formatVersion))
-    prefix.append(",\"time\":\"")
-    appendRFC3339(snapshot.time, into: &prefix)
-    prefix.append("\",\"host\":")
-    prefix.appendJSONString(snapshot.host)
-    prefix.append(UInt8(ascii: ","))
+    let prefix = JSONRenderer.linePrefix(snapshot)
     for summary in summaries {
       out.append(contentsOf: prefix)
       appendProcessFields(summary, namespaces: snapshot.namespaces, into: &out)

@@ -644,7 +644,7 @@ public enum WatchScreen {
     previousProcesses: [Int32: OwningProcess] = [:], into out: inout OutputBuffer
   ) {
     let context = RenderContext(snapshot, options: options, mode: .csv, namingPeers: false)
-    let prefix = linePrefix(snapshot)
+    let prefix = JSONRenderer.linePrefix(snapshot)
     for (index, flow) in snapshot.flows.enumerated() {
       out.append(contentsOf: prefix)
       JSONRenderer.appendFlowFields(flow, context: context, into: &out)
@@ -673,7 +673,7 @@ public enum WatchScreen {
     _ snapshot: Snapshot, rates: RateTable, refresh: Int, previousProcesses: [Int32: OwningProcess],
     into out: inout OutputBuffer
   ) {
-    let prefix = linePrefix(snapshot)
+    let prefix = JSONRenderer.linePrefix(snapshot)
     for pid in rates.processes.keys.sorted() {
       let rate = rates.processes[pid]!
       let process = snapshot.processes[pid] ?? previousProcesses[pid]
@@ -717,20 +717,8 @@ public enum WatchScreen {
     appendWarningLines(snapshot, prefix: prefix, refresh: refresh, into: &out)
   }
 
-  private static func linePrefix(_ snapshot: Snapshot) -> [UInt8] {
-    var prefix = OutputBuffer(capacity: 96)
-    prefix.append("{\"version\":")
-    prefix.appendDecimal(UInt64(JSONRenderer.formatVersion))
-    prefix.append(",\"time\":\"")
-    appendRFC3339(snapshot.time, into: &prefix)
-    prefix.append("\",\"host\":")
-    prefix.appendJSONString(snapshot.host)
-    prefix.append(UInt8(ascii: ","))
-    return prefix.bytes
-  }
-
   private static func appendWarningLines(
-    _ snapshot: Snapshot, prefix: [UInt8], refresh: Int, into out: inout OutputBuffer
+    _ snapshot: Snapshot, prefix: OutputBuffer, refresh: Int, into out: inout OutputBuffer
   ) {
     for warning in snapshot.warnings {
       out.append(contentsOf: prefix)

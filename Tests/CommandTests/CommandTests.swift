@@ -116,14 +116,9 @@ struct CommandTests {
 
   @Test(.enabled(if: runningAsRoot, "switching to nobody needs root"))
   func unprivilegedRunListsSocketsAndSaysWhatItCouldNotSee() throws {
-    // A copy of the binary that nobody may execute, wherever the checkout is.
-    let directory = "/tmp/flowscope-unprivileged-\(getpid())"
-    try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
-    defer { try? FileManager.default.removeItem(atPath: directory) }
-    let binary = directory + "/flowscope"
-    try FileManager.default.copyItem(atPath: flowscopeBinary, toPath: binary)
-    chmod(directory, 0o755)
-    chmod(binary, 0o755)
+    let copy = try BinaryForNobody("unprivileged")
+    let binary = copy.path
+    defer { withExtendedLifetime(copy) {} }  // the copy outlives the runs
     let listener = try Listener()  // owned by root: nobody sees the socket, not its owner
     let outcome = try run(
       "/usr/bin/setpriv",

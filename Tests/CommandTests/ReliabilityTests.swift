@@ -423,13 +423,9 @@ struct PrivilegeTests {
   /// (`flow` is CommandTests' unprivilegedRun…).
   @Test(.enabled(if: runningAsRoot, "switching to nobody needs root"))
   func unprivilegedProcCheckAndWatchWarn() throws {
-    let directory = "/tmp/flowscope-rel-nobody-\(getpid())"
-    try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
-    defer { try? FileManager.default.removeItem(atPath: directory) }
-    let binary = directory + "/flowscope"
-    try FileManager.default.copyItem(atPath: flowscopeBinary, toPath: binary)
-    chmod(directory, 0o755)
-    chmod(binary, 0o755)
+    let copy = try BinaryForNobody("rel-nobody")
+    let binary = copy.path
+    defer { withExtendedLifetime(copy) {} }  // the copy outlives the runs
     let listener = try Listener()  // root's: nobody may not name its owner
     let nobody = ["--reuid=65534", "--regid=65534", "--clear-groups", binary]
     for arguments in [["proc", "--json"], ["check", "--json"], ["watch", "--json", "--count", "1", "-i", "0.1"]] {

@@ -152,3 +152,22 @@ func shell(_ command: String) -> (status: Int32, output: String) {
   let output = String(decoding: data, as: UTF8.self)
   return ((status >> 8) & 0xff, output)
 }
+
+/// A copy of the binary that nobody (uid 65534) may execute, wherever the checkout is; the
+/// copy goes with this object.
+final class BinaryForNobody {
+  let path: String
+  private let directory: String
+
+  init(_ tag: String) throws {
+    directory = "/tmp/flowscope-\(tag)-\(getpid())"
+    try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+    path = directory + "/flowscope"
+    try? FileManager.default.removeItem(atPath: path)
+    try FileManager.default.copyItem(atPath: flowscopeBinary, toPath: path)
+    chmod(directory, 0o755)
+    chmod(path, 0o755)
+  }
+
+  deinit { try? FileManager.default.removeItem(atPath: directory) }
+}
