@@ -50,6 +50,12 @@ public struct InspectOptions: Sendable {
       (.sctp, .sctp), (.dccp, .dccp),
     ]
     for (name, proto) in inet where protocols.contains(name) {
+      if ipv4, ipv6, proto == .tcp {
+        // One walk of the TCP tables for both families: the second walk costs a quarter of a
+        // TCP dump's kernel time.
+        queries.append(.inet(family: AddressFamily.unspecified, proto: proto))
+        continue
+      }
       if ipv4 { queries.append(.inet(family: addressFamilyInet, proto: proto)) }
       if ipv6 { queries.append(.inet(family: addressFamilyInet6, proto: proto)) }
     }
@@ -268,7 +274,8 @@ public final class FlowInspector {
     // A replay holds what was recorded; only the kernel can be asked for less.
     (source as? KernelSource)?.inetExtensions = options.inetExtensions
     let keep: (UInt32) -> Bool = wantedInodes.map { wanted in { wanted.contains($0) } } ?? { _ in true }
-    for query in options.queries {
+    var pending = Array(options.queries.reversed())
+    while let query = pending.popLast() {
       let start = flows.count
       // A netlink socket with multicast groups comes twice in one dump; its cookie is unique.
       var netlinkCookies = Set<UInt64>()
@@ -295,6 +302,12 @@ public final class FlowInspector {
         flows.removeSubrange(start...)
         netlinkCookies.removeAll()
       } while true
+      // A kernel without the one-walk request is asked once per family.
+      if case .failed = result.status, query.perFamily != [query] {
+        flows.removeSubrange(start...)
+        pending.append(contentsOf: query.perFamily.reversed())
+        continue
+      }
       let name = displayName(of: query)
       switch result.status {
       case .complete: break

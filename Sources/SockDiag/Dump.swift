@@ -59,7 +59,7 @@ public func decodeDumpDatagram(
     try forEachNetlinkMessage(in: datagram) { header, payload in
       if header.flags & NetlinkConstants.flagDumpInterrupted != 0 { status.interrupted = true }
       switch header.type {
-      case NetlinkConstants.sockDiagByFamily:
+      case NetlinkConstants.sockDiagByFamily, NetlinkConstants.tcpDiagGetSock:
         if let keep, payload.count >= inodeAt + 4, !keep(payload.hostU32(inodeAt)) { return }
         status.messageCount += 1
         do {

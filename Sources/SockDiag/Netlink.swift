@@ -25,6 +25,8 @@ public enum NetlinkConstants {
   public static let done: UInt16 = 3
   public static let overrun: UInt16 = 4
   public static let sockDiagByFamily: UInt16 = 20
+  /// TCPDIAG_GETSOCK: the older inet_diag request, answered with messages of this type.
+  public static let tcpDiagGetSock: UInt16 = 18
 
   public static let flagRequest: UInt16 = 1
   public static let flagMulti: UInt16 = 2

@@ -3,18 +3,21 @@
 /// Shared by the transport (which writes and replays) and the tests (which read fixtures).
 public enum RecordFile {
   public static let magic: [UInt8] = Array("FSRECv1\n".utf8)
-  /// Tag written for a query no tag describes (an inet family other than 2/10); never read back.
+  /// Tag written for a query no tag describes (an inet family other than 0/2/10, or AF_UNSPEC
+  /// with a protocol other than TCP); never read back.
   public static let unrepresentableTag: UInt8 = 255
 
   /// 0 inet4 tcp, 1 inet6 tcp, 2 inet4 udp, 3 inet6 udp, 4 unix, 5 packet, 6 netlink,
   /// 7 inet4 udplite, 8 inet6 udplite, 9 inet4 mptcp, 10 inet6 mptcp, 11 inet4 raw, 12 inet6 raw,
-  /// 13 vsock; added here: 14 inet4 dccp, 15 inet6 dccp, 16 inet4 sctp, 17 inet6 sctp.
+  /// 13 vsock; added here: 14 inet4 dccp, 15 inet6 dccp, 16 inet4 sctp, 17 inet6 sctp,
+  /// 18 TCP of both families (AF_UNSPEC).
   public static func tag(for query: SockDiagQuery) -> UInt8 {
     switch query {
     case .unix: return 4
     case .packet: return 5
     case .netlink: return 6
     case .vsock: return 13
+    case .inet(AddressFamily.unspecified, .tcp): return 18
     case .inet(let family, let proto):
       let v6: UInt8
       switch family {
@@ -56,6 +59,7 @@ public enum RecordFile {
     case 15: return .inet(family: v6, proto: .dccp)
     case 16: return .inet(family: v4, proto: .sctp)
     case 17: return .inet(family: v6, proto: .sctp)
+    case 18: return .inet(family: AddressFamily.unspecified, proto: .tcp)
     default: return nil
     }
   }

@@ -12,6 +12,8 @@ public enum InetProtocol: UInt16, Sendable, CaseIterable {
 
 /// Address families used by sock_diag requests.
 public enum AddressFamily {
+  /// AF_UNSPEC: in `SockDiagQuery.inet`, both IPv4 and IPv6 in one dump (TCP only).
+  public static let unspecified: UInt8 = 0
   public static let unix: UInt8 = 1
   public static let inet: UInt8 = 2
   public static let inet6: UInt8 = 10
@@ -22,13 +24,25 @@ public enum AddressFamily {
 
 /// What one dump asks the kernel for.
 public enum SockDiagQuery: Sendable, Hashable {
-  /// family AF_INET=2 / AF_INET6=10
+  /// family AF_INET=2 / AF_INET6=10, or AF_UNSPEC=0 for TCP: both families in one walk of the
+  /// kernel's socket tables (see `SockDiagRequest.encode`).
   case inet(family: UInt8, proto: InetProtocol)
   case unix
   case packet
   case netlink
   /// AF_VSOCK=40, vsock_diag_req; the reply is decoded from vsock_diag_msg only.
   case vsock
+}
+
+extension SockDiagQuery {
+  /// The per-family queries an AF_UNSPEC query stands for (itself otherwise): what a kernel
+  /// that refuses the one-walk request is asked instead, and what older recordings hold.
+  public var perFamily: [SockDiagQuery] {
+    guard case .inet(AddressFamily.unspecified, let proto) = self else { return [self] }
+    return [
+      .inet(family: AddressFamily.inet, proto: proto), .inet(family: AddressFamily.inet6, proto: proto),
+    ]
+  }
 }
 
 public struct SockDiagRequest {
@@ -55,7 +69,8 @@ public struct SockDiagRequest {
   static let noCookie: UInt32 = 0xffff_ffff
 
   /// A complete netlink message (16-byte nlmsghdr + request struct + attributes), flags
-  /// NLM_F_REQUEST|NLM_F_DUMP, type SOCK_DIAG_BY_FAMILY, port id 0 (the kernel).
+  /// NLM_F_REQUEST|NLM_F_DUMP, type SOCK_DIAG_BY_FAMILY (TCPDIAG_GETSOCK for the one-walk
+  /// TCP query), port id 0 (the kernel).
   ///
   /// - `states`: bitmask `1 << state` for inet, unix and vsock; ignored by packet and netlink dumps.
   /// - `bytecode`: an inet_diag filter program, sent as INET_DIAG_REQ_BYTECODE; inet only.
@@ -66,14 +81,32 @@ public struct SockDiagRequest {
   ) -> [UInt8] {
     var message: [UInt8] = []
     message.reserveCapacity(96 + (bytecode?.count ?? 0))
+    let oneWalk = query == .inet(family: AddressFamily.unspecified, proto: .tcp)
     // Header first with a placeholder length, patched once the body is known.
     message.appendHost(UInt32(0))
-    message.appendHost(NetlinkConstants.sockDiagByFamily)
+    message.appendHost(
+      oneWalk ? NetlinkConstants.tcpDiagGetSock : NetlinkConstants.sockDiagByFamily)
     message.appendHost(NetlinkConstants.flagRequest | NetlinkConstants.flagDump)
     message.appendHost(sequence)
     message.appendHost(UInt32(0))
 
     switch query {
+    case .inet where oneWalk:
+      // struct inet_diag_req (60 bytes), the request sock_diag had before per-family ones. The
+      // kernel dumps it with family AF_UNSPEC whatever idiag_family says: IPv4 and IPv6 come
+      // from one walk of the TCP tables, where two SOCK_DIAG_BY_FAMILY requests walk them twice.
+      message.append(AddressFamily.unspecified)  // idiag_family
+      message.append(0)  // idiag_src_len
+      message.append(0)  // idiag_dst_len
+      message.append(extensions)  // idiag_ext
+      message.appendZeros(2 + 2 + 16 + 16 + 4)  // inet_diag_sockid up to the cookie
+      message.appendHost(noCookie)
+      message.appendHost(noCookie)
+      message.appendHost(states)  // idiag_states
+      message.appendHost(UInt32(0))  // idiag_dbs
+      if let bytecode {
+        appendAttribute(attributeBytecode, bytecode, to: &message)
+      }
     case .inet(let family, let proto):
       // struct inet_diag_req_v2 (56 bytes) / inet_diag_req_raw (same layout, pad = raw protocol).
       message.append(family)

@@ -69,7 +69,11 @@ struct BenchFloorCommand: ParsableCommand {
             finished = status.finished
           } else {
             try forEachNetlinkMessage(in: datagram) { header, _ in
-              if header.type == NetlinkConstants.sockDiagByFamily { messages += 1 }
+              if header.type == NetlinkConstants.sockDiagByFamily
+                || header.type == NetlinkConstants.tcpDiagGetSock
+              {
+                messages += 1
+              }
               if header.type == NetlinkConstants.done || header.type == NetlinkConstants.error {
                 finished = true
               }
@@ -157,7 +161,9 @@ struct BenchDecodeCommand: ParsableCommand {
     options.states = 0xffff_ffff
     let queries = Set(chunks.map(\.0))
     options.protocols = options.protocols.filter { name in
-      InspectOptions(protocols: [name]).queries.contains(where: queries.contains)
+      InspectOptions(protocols: [name]).queries.contains { query in
+        queries.contains(query) || query.perFamily.allSatisfy(queries.contains)
+      }
     }
     var snapshot = inspector.snapshot(options)
     best = .infinity

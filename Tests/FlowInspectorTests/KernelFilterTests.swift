@@ -243,6 +243,8 @@ struct KernelFilterTests {
   /// refuses the program would (minus the record); remembers what it was asked.
   final class RefusingSource: SockDiagSource {
     var calls: [(SockDiagQuery, [UInt8]?)] = []
+    /// Refuses TCP of both families in one dump, as a kernel without TCPDIAG_GETSOCK would.
+    var refusesOneWalk = false
 
     func dump(
       _ query: SockDiagQuery, states: UInt32, bytecode: [UInt8]?,
@@ -251,6 +253,9 @@ struct KernelFilterTests {
       calls.append((query, bytecode))
       guard case .inet(let family, let proto) = query else {
         return DumpResult(status: .complete)
+      }
+      if refusesOneWalk, family == AddressFamily.unspecified {
+        return DumpResult(status: .failed("Invalid argument"))
       }
       record(.inet(InetSocket(family: family, proto: proto, inode: bytecode == nil ? 2 : 1)))
       return DumpResult(status: bytecode == nil ? .complete : .failed("Invalid argument"))
@@ -273,12 +278,27 @@ struct KernelFilterTests {
     }
     #expect(
       asked == [
-        "tcp+bc", "tcp", "tcp6+bc", "tcp6", "udp+bc", "udp", "udp6+bc", "udp6", "unix", "packet",
-        "netlink",
+        "tcp+bc", "tcp", "udp+bc", "udp", "udp6+bc", "udp6", "unix", "packet", "netlink",
       ])
     #expect(!snapshot.warnings.contains { if case .dumpFailed = $0 { true } else { false } })
     // Only the retry's records are kept.
-    #expect(snapshot.flows.map(\.inode) == [2, 2, 2, 2])
+    #expect(snapshot.flows.map(\.inode) == [2, 2, 2])
+  }
+
+  @Test func tcpIsAskedPerFamilyWhenTheOneWalkDumpIsRefused() throws {
+    let source = RefusingSource()
+    source.refusesOneWalk = true
+    var options = InspectOptions(protocols: [.tcp])
+    options.pids = nil
+    options.procRoot = "/nonexistent"
+    let snapshot = FlowInspector(source: source).snapshot(options)
+    #expect(source.calls.map { displayName(of: $0.0) } == ["tcp", "tcp", "tcp6"])
+    #expect(
+      source.calls.map(\.0) == [
+        .inet(family: 0, proto: .tcp), .inet(family: 2, proto: .tcp), .inet(family: 10, proto: .tcp),
+      ])
+    #expect(!snapshot.warnings.contains { if case .dumpFailed = $0 { true } else { false } })
+    #expect(snapshot.flows.map(\.family) == [.inet, .inet6])
   }
 
   @Test func noFilterSendsNoBytecode() throws {
@@ -287,6 +307,6 @@ struct KernelFilterTests {
     options.procRoot = "/nonexistent"
     options.pids = nil
     _ = FlowInspector(source: source).snapshot(options)
-    #expect(source.calls.map { $0.1 == nil } == [true, true])
+    #expect(source.calls.map { $0.1 == nil } == [true])
   }
 }

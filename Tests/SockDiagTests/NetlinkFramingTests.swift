@@ -98,16 +98,17 @@ struct NetlinkFramingTests {
 
   @Test func recordFileTags() throws {
     var seen: Set<UInt8> = []
-    for tag in UInt8(0)...17 {
+    for tag in UInt8(0)...18 {
       let query = try #require(RecordFile.query(forTag: tag))
       #expect(RecordFile.tag(for: query) == tag)
       seen.insert(tag)
     }
-    #expect(seen.count == 18)
+    #expect(seen.count == 19)
     #expect(RecordFile.tag(for: .inet(family: 2, proto: .mptcp)) == 9)
     #expect(RecordFile.tag(for: .vsock) == 13)
-    #expect(RecordFile.tag(for: .inet(family: 0, proto: .tcp)) == RecordFile.unrepresentableTag)
-    #expect(RecordFile.query(forTag: 18) == nil)
+    #expect(RecordFile.tag(for: .inet(family: 0, proto: .tcp)) == 18)
+    #expect(RecordFile.tag(for: .inet(family: 0, proto: .udp)) == RecordFile.unrepresentableTag)
+    #expect(RecordFile.query(forTag: 19) == nil)
     #expect(RecordFile.magic == Array("FSRECv1\n".utf8))
   }
 

@@ -2,10 +2,10 @@ import Testing
 
 @testable import SockDiag
 
-func header(length: UInt32, sequence: UInt32) -> [UInt8] {
+func header(length: UInt32, sequence: UInt32, type: UInt8 = 20) -> [UInt8] {
   var bytes: [UInt8] = []
   bytes.appendHost(length)
-  bytes += [20, 0, 0x01, 0x03]  // SOCK_DIAG_BY_FAMILY, NLM_F_REQUEST|NLM_F_DUMP
+  bytes += [type, 0, 0x01, 0x03]  // SOCK_DIAG_BY_FAMILY (20), NLM_F_REQUEST|NLM_F_DUMP
   bytes.appendHost(sequence)
   bytes += [0, 0, 0, 0]
   return bytes
@@ -21,6 +21,25 @@ struct RequestEncodingTests {
     #expect(
       bytes == header(length: 72, sequence: 7) + [2, 6, 0xfb, 0, 0xff, 0xff, 0xff, 0xff]
         + dumpSocketID)
+  }
+
+  @Test func tcpOfBothFamiliesUsesTheOlderRequest() {
+    // TCPDIAG_GETSOCK (18) with struct inet_diag_req: family, src_len, dst_len, ext; the socket
+    // id; then idiag_states and idiag_dbs after it, not before it as in inet_diag_req_v2.
+    let bytes = SockDiagRequest.encode(
+      .inet(family: 0, proto: .tcp), sequence: 7, states: 1 << 1 | 1 << 8,
+      extensions: SockDiagRequest.inetInfoOnly)
+    #expect(
+      bytes == header(length: 76, sequence: 7, type: 18) + [0, 0, 0, 0x02] + dumpSocketID
+        + [0x02, 0x01, 0, 0] + [0, 0, 0, 0])
+    let filtered = SockDiagRequest.encode(
+      .inet(family: 0, proto: .tcp), sequence: 7, bytecode: [1, 2, 3])
+    #expect(Array(filtered[76...]) == [7, 0, 1, 0, 1, 2, 3, 0])
+    #expect(
+      SockDiagQuery.inet(family: 0, proto: .tcp).perFamily == [
+        .inet(family: 2, proto: .tcp), .inet(family: 10, proto: .tcp),
+      ])
+    #expect(SockDiagQuery.unix.perFamily == [.unix])
   }
 
   @Test func udp6WithStates() {
