@@ -69,7 +69,7 @@ extension Flow {
     mark = socket.mark
     tos = socket.tos ?? socket.tclass
     socketDrops = socket.socketMemInfo?.drops
-    if let info = socket.tcpInfo {
+    socket.withTCPInfo { info in
       counters.bytesIn = info.bytesReceived
       counters.bytesOut = info.bytesAcked
       counters.packetsIn = UInt64(info.segsIn)

@@ -216,19 +216,19 @@ public final class FlowInspector {
 
     if let ownerCache, let rescanned = ownerCache.resolve(flows, scanner) { scan = rescanned }
     var processes: [Int32: OwningProcess] = [:]
-    var ownersByInode: [UInt64: FlowOwners] = [:]
-    if ownerCache == nil { ownersByInode.reserveCapacity(flows.count) }
     for record in scan.processes where !record.sockets.isEmpty {
-      if ownerCache == nil {
-        for socket in record.sockets {
-          ownersByInode[socket.inode, default: []].append(FlowOwner(pid: record.pid, fd: socket.fd))
-        }
-      }
       processes[record.pid] = OwningProcess(record, user: userNames.name(for: record.uid))
     }
-    if let ownerCache { ownersByInode = ownerCache.ownersByInode }
-    for index in flows.indices {
-      if let owners = ownersByInode[flows[index].inode] { flows[index].owners = owners }
+    if let ownerCache {
+      let ownersByInode = ownerCache.ownersByInode
+      for index in flows.indices {
+        if let owners = ownersByInode[flows[index].inode] { flows[index].owners = owners }
+      }
+    } else {
+      let join = OwnerJoin(scan)
+      for index in flows.indices {
+        if let owners = join.owners(of: flows[index].inode) { flows[index].owners = owners }
+      }
     }
     if options.pids != nil {
       // Asked about given processes: their flows only.

@@ -115,6 +115,12 @@ public struct InetSocket: Sendable, Equatable {
     get { tcpInfoBox?.value }
     set { tcpInfoBox = newValue.map(TCPInfoBox.init) }
   }
+  /// Reads `tcpInfo` in place, without copying its ~300 bytes out of the box (nil without one).
+  @discardableResult
+  public func withTCPInfo<Result>(_ body: (TCPInfo) -> Result) -> Result? {
+    guard let box = tcpInfoBox else { return nil }
+    return body(box.value)
+  }
   /// `tcpInfo` lives on the heap: at ~290 bytes it was more than half of the record, and records
   /// are copied several times between the decoder and the flow model. Immutable, so shared copies
   /// are safe; a write replaces the box.

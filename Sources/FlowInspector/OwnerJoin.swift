@@ -1,0 +1,59 @@
+import FlowModel
+import ProcFS
+
+/// Socket inode → the descriptors holding it, built once from a /proc scan for the join of a
+/// one-shot listing.
+///
+/// Open addressing with linear probing and a multiplicative hash over the inode; the owners of
+/// one inode are chained through `owners`. At 100k sockets this takes 3.5 MB where a
+/// `[UInt64: FlowOwners]` takes 8.4 MB (32-byte buckets, twice as many as entries), and it
+/// hashes without a seeded SipHash per insert and per lookup.
+struct OwnerJoin {
+  /// The inode in each slot; 0 marks an empty slot (no descriptor refers to inode 0).
+  private var inodes: [UInt64]
+  /// Per slot, the index in `owners` of the inode's last-added owner.
+  private var last: [Int32]
+  /// Each owner and the index of the one added before it for the same inode (-1: none).
+  private var owners: [(owner: FlowOwner, previous: Int32)] = []
+  private let mask: Int
+
+  init(_ scan: ProcScanResult) {
+    let count = scan.processes.reduce(0) { $0 + $1.sockets.count }
+    var size = 16
+    while size < count + count / 2 { size <<= 1 }
+    inodes = [UInt64](repeating: 0, count: size)
+    last = [Int32](repeating: -1, count: size)
+    mask = size - 1
+    owners.reserveCapacity(count)
+    for record in scan.processes {
+      for socket in record.sockets where socket.inode != 0 {
+        let slot = self.slot(socket.inode)
+        inodes[slot] = socket.inode
+        owners.append((FlowOwner(pid: record.pid, fd: socket.fd), last[slot]))
+        last[slot] = Int32(truncatingIfNeeded: owners.count - 1)
+      }
+    }
+  }
+
+  /// The slot holding `inode`, or the empty one where it would go.
+  @inline(__always) private func slot(_ inode: UInt64) -> Int {
+    var slot = Int(truncatingIfNeeded: (inode &* 0x9E37_79B9_7F4A_7C15) >> 32) & mask
+    while inodes[slot] != 0 && inodes[slot] != inode { slot = (slot + 1) & mask }
+    return slot
+  }
+
+  /// The owners of `inode` in scan order (process by process, descriptor by descriptor).
+  func owners(of inode: UInt64) -> FlowOwners? {
+    guard inode != 0 else { return nil }
+    var index = last[slot(inode)]
+    guard index >= 0 else { return nil }
+    let newest = owners[Int(index)]
+    if newest.previous < 0 { return [newest.owner] }
+    var chain: [FlowOwner] = []
+    while index >= 0 {
+      chain.append(owners[Int(index)].owner)
+      index = owners[Int(index)].previous
+    }
+    return FlowOwners(chain.reversed())
+  }
+}

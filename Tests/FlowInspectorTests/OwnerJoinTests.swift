@@ -1,0 +1,40 @@
+import FlowModel
+import ProcFS
+import Testing
+
+@testable import FlowInspector
+
+@Suite("Owner join")
+struct OwnerJoinTests {
+  private func process(_ pid: Int32, _ sockets: [(fd: Int32, inode: UInt64)]) -> ProcessRecord {
+    ProcessRecord(pid: pid, sockets: sockets.map { SocketDescriptor(fd: $0.fd, inode: $0.inode) })
+  }
+
+  @Test func ownersComeInScanOrder() {
+    // Inode 7 is shared by three descriptors of two processes (a fork, a dup).
+    let scan = ProcScanResult(processes: [
+      process(10, [(3, 7), (4, 8)]),
+      process(11, [(5, 7), (9, 7)]),
+    ])
+    let join = OwnerJoin(scan)
+    #expect(
+      join.owners(of: 7)
+        == [FlowOwner(pid: 10, fd: 3), FlowOwner(pid: 11, fd: 5), FlowOwner(pid: 11, fd: 9)])
+    #expect(join.owners(of: 8) == [FlowOwner(pid: 10, fd: 4)])
+    #expect(join.owners(of: 9) == nil)
+    #expect(join.owners(of: 0) == nil)
+  }
+
+  @Test func everyInodeOfAFullTableIsFound() {
+    // Sequential inodes, as the kernel hands them out, and a stride that collides in the hash.
+    var sockets: [(fd: Int32, inode: UInt64)] = []
+    for i in 0..<5000 { sockets.append((Int32(i), UInt64(1_000_000 + i))) }
+    for i in 0..<5000 { sockets.append((Int32(5000 + i), UInt64(i + 1) << 32)) }
+    let join = OwnerJoin(ProcScanResult(processes: [process(42, sockets)]))
+    for socket in sockets {
+      #expect(join.owners(of: socket.inode) == [FlowOwner(pid: 42, fd: socket.fd)])
+    }
+    #expect(join.owners(of: 999_999) == nil)
+    #expect(join.owners(of: 6000 << 32) == nil)
+  }
+}
