@@ -80,12 +80,12 @@ func decodeInetSocket(_ p: UnsafeRawBufferPointer, proto: InetProtocol) throws -
         rmem: a.hostU32(0), wmem: a.hostU32(4), fmem: a.hostU32(8), tmem: a.hostU32(12))
     case InetDiagAttribute.info:
       // Only TCP's INET_DIAG_INFO is a tcp_info; MPTCP/SCTP/DCCP put other structs here.
-      if proto == .tcp { socket.tcpInfoBox = TCPInfoBox(bytes: a) }
+      if proto == .tcp { socket.tcpInfo = TCPInfo(bytes: a) }
     case InetDiagAttribute.cong:
       // A NUL-terminated module name ("cubic", "bbr").
       var end = 0
       while end < a.count && a[end] != 0 { end += 1 }
-      socket.congestion = String(decoding: a.slice(0, end), as: UTF8.self)
+      socket.congestionName = CongestionName(bytes: a.slice(0, end))
     case InetDiagAttribute.tos:
       try requireAttribute(a, 1, "INET_DIAG_TOS")
       socket.tos = a[0]

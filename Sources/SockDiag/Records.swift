@@ -111,23 +111,22 @@ public struct InetSocket: Sendable, Equatable {
   public var inode: UInt32
   /// INET_DIAG_INFO, decoded as `struct tcp_info` for TCP only (MPTCP sends mptcp_info,
   /// SCTP sctp_info, DCCP its own: those are not decoded).
-  public var tcpInfo: TCPInfo? {
-    get { tcpInfoBox?.value }
-    set { tcpInfoBox = newValue.map(TCPInfoBox.init) }
-  }
-  /// Reads `tcpInfo` in place, without copying its ~300 bytes out of the box (nil without one).
+  public var tcpInfo: TCPInfo?
+  /// Reads `tcpInfo` in place (nil without one).
   @discardableResult
   public func withTCPInfo<Result>(_ body: (TCPInfo) -> Result) -> Result? {
-    guard let box = tcpInfoBox else { return nil }
-    return body(box.value)
+    guard case .some(let info) = tcpInfo else { return nil }
+    return body(info)
   }
-  /// `tcpInfo` lives on the heap: at ~290 bytes it was more than half of the record, and records
-  /// are copied several times between the decoder and the flow model. Immutable, so shared copies
-  /// are safe; a write replaces the box.
-  var tcpInfoBox: TCPInfoBox?
   public var memInfo: InetMemInfo?
   public var socketMemInfo: SocketMemInfo?
-  public var congestion: String?
+  /// INET_DIAG_CONG: the congestion control module ("cubic", "bbr").
+  public var congestion: String? {
+    get { congestionName.string }
+    set { congestionName = CongestionName(newValue) }
+  }
+  /// Kept inline, so that a record holds no reference and copies as plain bytes.
+  var congestionName = CongestionName(nil)
   public var tos: UInt8?
   public var tclass: UInt8?
   public var shutdown: UInt8?
@@ -170,10 +169,10 @@ public struct InetSocket: Sendable, Equatable {
     self.sendQueue = sendQueue
     self.uid = uid
     self.inode = inode
-    self.tcpInfoBox = tcpInfo.map(TCPInfoBox.init)
+    self.tcpInfo = tcpInfo
     self.memInfo = memInfo
     self.socketMemInfo = socketMemInfo
-    self.congestion = congestion
+    self.congestionName = CongestionName(congestion)
     self.tos = tos
     self.tclass = tclass
     self.shutdown = shutdown
@@ -187,12 +186,31 @@ public struct InetSocket: Sendable, Equatable {
   }
 }
 
-/// An immutable heap copy of a `TCPInfo`, compared by value.
-final class TCPInfoBox: Sendable, Equatable {
-  let value: TCPInfo
-  init(_ value: TCPInfo) { self.value = value }
-  init(bytes: UnsafeRawBufferPointer) { value = TCPInfo(bytes: bytes) }
-  static func == (a: TCPInfoBox, b: TCPInfoBox) -> Bool { a === b || a.value == b.value }
+/// A congestion control name as the kernel bounds it (TCP_CA_NAME_MAX = 16 bytes), inline.
+struct CongestionName: Sendable, Equatable {
+  private var bytes: (UInt64, UInt64) = (0, 0)
+  /// -1: no name.
+  private var count: Int8 = -1
+
+  init(_ name: String?) {
+    if let name { self.init(bytes: Array(name.utf8)) } else { self.init() }
+  }
+
+  private init() {}
+
+  init<Bytes: Collection<UInt8>>(bytes name: Bytes) {
+    count = Int8(min(name.count, 16))
+    withUnsafeMutableBytes(of: &bytes) { raw in
+      for (offset, byte) in name.prefix(16).enumerated() { raw[offset] = byte }
+    }
+  }
+
+  var string: String? {
+    guard count >= 0 else { return nil }
+    return withUnsafeBytes(of: bytes) { String(decoding: $0.prefix(Int(count)), as: UTF8.self) }
+  }
+
+  static func == (a: Self, b: Self) -> Bool { a.bytes == b.bytes && a.count == b.count }
 }
 
 /// INET_DIAG_MEMINFO (`struct inet_diag_meminfo`).

@@ -38,6 +38,22 @@ let annotatedCases: [(file: String, query: SockDiagQuery, header: Int, what: Str
 
 @Suite("Truncated and garbled input")
 struct RobustnessTests {
+  @Test func congestionNamesAreKeptInlineAndBounded() {
+    // INET_DIAG_CONG is a NUL-terminated name of at most TCP_CA_NAME_MAX (16) bytes; a longer
+    // attribute is cut, not trusted. No attribute and an empty one stay distinct.
+    #expect(CongestionName(nil).string == nil)
+    #expect(CongestionName("").string == "")
+    #expect(CongestionName("bbr").string == "bbr")
+    #expect(CongestionName(bytes: Array("0123456789abcdefXYZ".utf8)).string == "0123456789abcdef")
+    #expect(CongestionName(bytes: [0x63, 0xff, 0x62]).string == "c\u{FFFD}b")
+    var socket = InetSocket()
+    socket.congestion = "cubic"
+    #expect(socket.congestion == "cubic")
+    #expect(socket != InetSocket())
+    socket.congestion = nil
+    #expect(socket == InetSocket())
+  }
+
   @Test(arguments: 0..<4)
   func everyPayloadPrefix(caseIndex: Int) throws {
     let c = annotatedCases[caseIndex]
