@@ -62,6 +62,29 @@ extension Flow {
     cookie = socket.cookie
     uid = socket.uid
     interfaceIndex = socket.interfaceIndex
+    takeMovingFields(from: socket)
+  }
+
+  /// This flow seen again in `socket`, a record of a later dump, when it is the same socket
+  /// (namespace, cookie, inode, addresses): the moving fields come from the record, the owners
+  /// stay. nil when it is another socket.
+  func refreshed(inet socket: InetSocket, netns: UInt64) -> Flow? {
+    guard cookie == socket.cookie, inode == UInt64(socket.inode), self.netns == netns,
+      proto == TransportProtocol(socket.proto), uid == socket.uid,
+      interfaceIndex == socket.interfaceIndex,
+      local == .ip(IPAddress(socket.sourceAddress, family: socket.family), port: socket.sourcePort),
+      remote
+        == .ip(
+          IPAddress(socket.destinationAddress, family: socket.family), port: socket.destinationPort)
+    else { return nil }
+    var flow = self
+    flow.state = socket.state
+    flow.takeMovingFields(from: socket)
+    return flow
+  }
+
+  /// Everything of an inet flow that changes during a socket's life.
+  private mutating func takeMovingFields(from socket: InetSocket) {
     receiveQueue = socket.receiveQueue
     sendQueue = socket.sendQueue
     shutdown = socket.shutdown
@@ -69,6 +92,8 @@ extension Flow {
     mark = socket.mark
     tos = socket.tos ?? socket.tclass
     socketDrops = socket.socketMemInfo?.drops
+    counters = FlowCounters()
+    tcp = nil
     socket.withTCPInfo { info in
       counters.bytesIn = info.bytesReceived
       counters.bytesOut = info.bytesAcked
@@ -163,5 +188,42 @@ extension InspectOptions {
     program.remote = filter.remote.map(InetFilterProgram.HostCondition.init)
     program.interfaces = filter.interfaces.map { $0.sorted() } ?? []
     kernelFilter = program.compile() == nil ? nil : program
+  }
+}
+
+/// The flows of the previous refresh, found again record by record. The kernel dumps sockets
+/// in the same order each time, so most are the next one along (a few closed ones may sit in
+/// between); the rest go through a hash index, built at the first miss.
+struct PreviousFlows {
+  private let flows: [Flow]
+  private var cursor = 0
+  private var index: FlowIndex? = nil
+
+  init(_ flows: [Flow]) { self.flows = flows }
+
+  /// The previous flow of `socket`, refreshed from it; nil for a socket not seen before.
+  mutating func refresh(inet socket: InetSocket, netns: UInt64) -> Flow? {
+    let key = FlowKey(netns: netns, cookie: socket.cookie, inode: UInt64(socket.inode))
+    var position: Int? = nil
+    for probe in cursor..<min(cursor + 4, flows.count) where self.key(probe) == key {
+      position = probe
+      break
+    }
+    if position == nil {
+      if index == nil {
+        var built = FlowIndex(capacity: flows.count)
+        for i in flows.indices { built.insert(self.key(i), i) }
+        index = built
+      }
+      position = index?.find(key)
+    }
+    guard let position else { return nil }
+    cursor = position + 1
+    return flows[position].refreshed(inet: socket, netns: netns)
+  }
+
+  /// Read field by field: a whole Flow copy would retain its arrays.
+  private func key(_ i: Int) -> FlowKey {
+    FlowKey(netns: flows[i].netns, cookie: flows[i].cookie, inode: flows[i].inode)
   }
 }

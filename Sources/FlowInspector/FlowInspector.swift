@@ -137,8 +137,15 @@ public final class FlowInspector {
     // which namespaces those processes are in, and which socket inodes to decode.
     let ownFirst: Bool
     if case .only = options.namespaces { ownFirst = false } else { ownFirst = options.pids == nil }
+    // A refresh finds the sockets of the last one again; `fresh` lists the flows that are new.
+    var previous = ownerCache.map { PreviousFlows($0.flows) }
+    var fresh: [Int] = []
     let scanTask = BackgroundTask { ownerCache?.update(scanner) ?? scanner.scan() }
-    if ownFirst { dump(source, netns: ownNetns, options, into: &flows, warnings: &warnings) }
+    if ownFirst {
+      dump(
+        source, netns: ownNetns, options, previous: &previous, into: &flows, fresh: &fresh,
+        warnings: &warnings)
+    }
     var scan = scanTask.wait()
     // Given pids, only their sockets matter: the sources drop the others before decoding them.
     var wantedInodes: Set<UInt32>? = nil
@@ -187,7 +194,9 @@ public final class FlowInspector {
     var namespacesRead = Set<UInt64>()
     for target in targets {
       if target.inode == ownNetns {
-        dump(source, netns: ownNetns, options, keeping: wantedInodes, into: &flows, warnings: &warnings)
+        dump(
+          source, netns: ownNetns, options, keeping: wantedInodes, previous: &previous,
+          into: &flows, fresh: &fresh, warnings: &warnings)
         continue
       }
       guard readsOtherNamespaces, geteuid() == 0 else {
@@ -197,7 +206,9 @@ public final class FlowInspector {
       switch namespaceSource(target.inode, paths: target.paths) {
       case .success(let other):
         namespacesRead.insert(target.inode)
-        dump(other, netns: target.inode, options, keeping: wantedInodes, into: &flows, warnings: &warnings)
+        dump(
+          other, netns: target.inode, options, keeping: wantedInodes, previous: &previous,
+          into: &flows, fresh: &fresh, warnings: &warnings)
       case .failure(let error) where error.errno == ENOENT || error.errno == ESRCH:
         // Every process we knew in it has exited since the scan: nothing left to report.
         continue
@@ -214,17 +225,18 @@ public final class FlowInspector {
           count: skipped, reason: otherNamespacesUnavailable ?? "entering them needs root"))
     }
 
-    if let ownerCache, let rescanned = ownerCache.resolve(flows, scanner) { scan = rescanned }
+    if let ownerCache {
+      ownerCache.attachOwners(to: &flows, fresh: fresh)
+      if let rescanned = ownerCache.resolve(flows, scanner) {
+        scan = rescanned
+        ownerCache.attachOwners(to: &flows, fresh: fresh)
+      }
+    }
     var processes: [Int32: OwningProcess] = [:]
     for record in scan.processes where !record.sockets.isEmpty {
       processes[record.pid] = OwningProcess(record, user: userNames.name(for: record.uid))
     }
-    if let ownerCache {
-      let ownersByInode = ownerCache.ownersByInode
-      for index in flows.indices {
-        if let owners = ownersByInode[flows[index].inode] { flows[index].owners = owners }
-      }
-    } else {
+    if ownerCache == nil {
       let join = OwnerJoin(scan)
       for index in flows.indices {
         if let owners = join.owners(of: flows[index].inode) { flows[index].owners = owners }
@@ -234,6 +246,7 @@ public final class FlowInspector {
       // Asked about given processes: their flows only.
       flows.removeAll { !$0.isOwned }
     }
+    ownerCache?.keep(flows)
     // Kernel threads (kthreadd, pid 2, and its children) hold no descriptors: not worth a word.
     let kernelThreads = Set(
       scan.processes.filter { $0.pid == 2 || $0.ppid == 2 }.map(\.pid))
@@ -267,8 +280,8 @@ public final class FlowInspector {
   /// Dumps every query of `options` from `source`, tagging the flows with `netns`.
   private func dump(
     _ source: SockDiagSource, netns: UInt64, _ options: InspectOptions,
-    keeping wantedInodes: Set<UInt32>? = nil,
-    into flows: inout [Flow], warnings: inout [SnapshotWarning]
+    keeping wantedInodes: Set<UInt32>? = nil, previous: inout PreviousFlows?,
+    into flows: inout [Flow], fresh: inout [Int], warnings: inout [SnapshotWarning]
   ) {
     let kernelBytecode = options.kernelFilter?.compile()
     // A replay holds what was recorded; only the kernel can be asked for less.
@@ -281,18 +294,27 @@ public final class FlowInspector {
       var netlinkCookies = Set<UInt64>()
       var bytecode: [UInt8]? = if case .inet = query { kernelBytecode } else { nil }
       var result: DumpResult
+      let freshStart = fresh.count
       repeat {
         result = source.dump(
           query, states: statesMask(for: query, options), bytecode: bytecode,
           keepingInodes: keep,
           restart: {
             flows.removeSubrange(start...)
+            fresh.removeSubrange(freshStart...)
             netlinkCookies.removeAll()
           },
           record: { record in
             if case .netlink(let socket) = record, !netlinkCookies.insert(socket.cookie).inserted {
               return
             }
+            if case .inet(let socket) = record,
+              let seen = previous?.refresh(inet: socket, netns: netns)
+            {
+              flows.append(seen)
+              return
+            }
+            fresh.append(flows.count)
             flows.append(Flow(record, netns: netns))
           })
         // A kernel that refuses the filter (EINVAL, e.g. no S_EQ before 4.17) is asked again
@@ -300,11 +322,13 @@ public final class FlowInspector {
         guard case .failed = result.status, bytecode != nil else { break }
         bytecode = nil
         flows.removeSubrange(start...)
+        fresh.removeSubrange(freshStart...)
         netlinkCookies.removeAll()
       } while true
       // A kernel without the one-walk request is asked once per family.
       if case .failed = result.status, query.perFamily != [query] {
         flows.removeSubrange(start...)
+        fresh.removeSubrange(freshStart...)
         pending.append(contentsOf: query.perFamily.reversed())
         continue
       }

@@ -43,7 +43,13 @@ public final class OwnerCache: @unchecked Sendable {
   public private(set) var statistics = Statistics()
   private var entries: [Int32: Entry] = [:]
   /// inode → owners, sorted by (pid, fd).
-  private(set) var ownersByInode: [UInt64: FlowOwners] = [:]
+  private var ownersByInode: [UInt64: FlowOwners] = [:]
+  /// Counts the changes to `ownersByInode`.
+  private(set) var generation = 0
+  /// The flows of the last refresh, with their owners as `ownersByInode` gave them at
+  /// `flowsGeneration`: the next refresh finds each socket in them again (`PreviousFlows`).
+  private(set) var flows: [Flow] = []
+  private(set) var flowsGeneration = -1
   /// Sockets the last full re-read could not place.
   private var unresolvable: Set<UInt64> = []
   private var lastFullRescan = -Double.infinity
@@ -84,13 +90,34 @@ public final class OwnerCache: @unchecked Sendable {
     return result()
   }
 
-  /// Phase 2, after the dumps: when sockets of unknown owner remain and the last full re-read
-  /// is old enough, re-read every process. Returns the new result if it did.
+  /// Gives `flows` their owners: all of them when the map changed since the last refresh's
+  /// flows were kept, else only those at `fresh` (the others kept the owners they had).
+  func attachOwners(to flows: inout [Flow], fresh: [Int]) {
+    if generation == flowsGeneration {
+      for index in fresh {
+        if let owners = ownersByInode[flows[index].inode] { flows[index].owners = owners }
+      }
+    } else {
+      for index in flows.indices {
+        flows[index].owners = ownersByInode[flows[index].inode] ?? []
+      }
+    }
+  }
+
+  /// Keeps a refresh's flows (after `attachOwners`) for the next one.
+  func keep(_ flows: [Flow]) {
+    self.flows = flows
+    flowsGeneration = generation
+  }
+
+  /// Phase 2, after the dumps and `attachOwners`: when sockets of unknown owner remain and the
+  /// last full re-read is old enough, re-read every process. Returns the new result if it did
+  /// (and the owners must be attached again).
   func resolve(_ flows: [Flow], _ scanner: ProcScanner) -> ProcScanResult? {
     var unknown = 0
-    for index in flows.indices {
+    for index in flows.indices where flows[index].owners.isEmpty {
       let inode = flows[index].inode
-      if inode != 0 && ownersByInode[inode] == nil && !unresolvable.contains(inode) { unknown += 1 }
+      if inode != 0 && !unresolvable.contains(inode) { unknown += 1 }
     }
     statistics.unknownSockets = unknown
     guard unknown > 0, monotonicNow() - lastFullRescan >= fullRescanInterval else { return nil }
@@ -164,6 +191,7 @@ public final class OwnerCache: @unchecked Sendable {
       ?? owners.count
     owners.insert(owner, at: at)
     ownersByInode[inode] = FlowOwners(owners)
+    generation &+= 1
   }
 
   private func forget(_ pid: Int32) {
@@ -172,6 +200,7 @@ public final class OwnerCache: @unchecked Sendable {
       guard let owners = ownersByInode[socket.inode] else { continue }
       let others = owners.filter { $0.pid != pid }
       ownersByInode[socket.inode] = others.isEmpty ? nil : FlowOwners(others)
+      generation &+= 1
     }
   }
 

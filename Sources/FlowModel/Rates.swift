@@ -17,7 +17,7 @@ public struct FlowKey: Sendable, Hashable {
 
   /// From the fields alone, so hot loops need not copy the whole flow.
   @inline(__always)
-  init(netns: UInt64, cookie: UInt64, inode: UInt64) {
+  public init(netns: UInt64, cookie: UInt64, inode: UInt64) {
     self.netns = netns
     id = cookie != 0 ? cookie : (inode | (1 << 63))
   }
@@ -233,14 +233,14 @@ extension ProcessRate {
 
 /// FlowKey → index, open addressing with linear probing and a multiplicative hash: at 100k
 /// flows per refresh, a Dictionary's seeded SipHash is most of the cost of the rates.
-struct FlowIndex {
+public struct FlowIndex {
   private var netns: [UInt64]
   private var ids: [UInt64]
   /// index + 1; 0 is an empty slot.
   private var slots: [Int32]
   private let mask: Int
 
-  init(capacity: Int) {
+  public init(capacity: Int) {
     var size = 16
     while size < capacity * 2 { size <<= 1 }
     netns = [UInt64](repeating: 0, count: size)
@@ -255,7 +255,7 @@ struct FlowIndex {
   }
 
   /// Adds `key`; a key already present keeps its first index.
-  mutating func insert(_ key: FlowKey, _ index: Int) {
+  public mutating func insert(_ key: FlowKey, _ index: Int) {
     var slot = start(key)
     while slots[slot] != 0 {
       if ids[slot] == key.id && netns[slot] == key.netns { return }
@@ -266,7 +266,7 @@ struct FlowIndex {
     netns[slot] = key.netns
   }
 
-  func find(_ key: FlowKey) -> Int? {
+  public func find(_ key: FlowKey) -> Int? {
     var slot = start(key)
     while slots[slot] != 0 {
       if ids[slot] == key.id && netns[slot] == key.netns { return Int(slots[slot]) - 1 }

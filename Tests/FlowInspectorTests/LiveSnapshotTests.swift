@@ -242,6 +242,52 @@ struct LiveSnapshotTests {
       #expect(!current.warnings.contains { if case .dumpFailed = $0 { true } else { false } })
     }
   }
+
+  /// `watch`'s refreshes: a socket seen before keeps its owners without a lookup while no
+  /// process changed, and takes new counters from each dump; a socket new to the dump whose
+  /// descriptor was already known gets its owner from the kept map.
+  @Test func refreshesFindSocketsAgainKeepingOwnersAndTakingNewCounters() throws {
+    let listener = try loopbackSocket(.v4, type: Int32(SOCK_STREAM.rawValue))
+    #expect(listen(listener.fd, 4) == 0)
+    let client = OwnedFD(
+      socket(AF_INET, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0))
+    try #require(client.fd >= 0)
+    // A process that holds the client as its fd 3 and changes nothing while the test runs.
+    let child = try ChildHolding(client.fd)
+    #expect(eventually { (try? String(contentsOfFile: "/proc/\(child.pid)/comm")) == "sleep\n" })
+    let cache = OwnerCache(fullRescanInterval: 3600)
+    let inspector = try FlowInspector()
+    var options = InspectOptions(protocols: [.tcp])
+    options.pids = [child.pid]
+    options.states = 1 << 1  // ESTABLISHED: the unconnected client is not dumped yet
+    options.askForCountersOnly()
+    let held: FlowOwners = [FlowOwner(pid: child.pid, fd: 3)]
+
+    let before = inspector.snapshot(options, ownerCache: cache)
+    #expect(flow(before, client) == nil)
+
+    try bindOrConnect(client.fd, .v4, port: listener.localPort, connect: true)
+    let server = OwnedFD(accept(listener.fd, nil, nil))
+    let appeared = inspector.snapshot(options, ownerCache: cache)
+    #expect(cache.statistics.processesRead == 0)
+    #expect(flow(appeared, client)?.owners == held)
+
+    try sendAll(client.fd, count: 700)
+    try receiveExactly(server.fd, count: 700)
+    // tcp_info's bytes_acked counts the SYN too: compare with the first sighting.
+    let start = try #require(flow(appeared, client)?.counters.bytesOut)
+    var moved: Flow? = nil
+    #expect(
+      eventually {
+        moved = flow(inspector.snapshot(options, ownerCache: cache), client)
+        return moved?.counters.bytesOut == start + 700
+      })
+    #expect(cache.statistics.processesRead == 0)
+    #expect(moved?.owners == held)
+    #expect(moved?.socketState == .established)
+    #expect(moved?.local == flow(appeared, client)?.local)
+    #expect(moved?.tcp != nil)
+  }
 }
 
 func bindUnix(_ fd: Int32, name: [UInt8]) throws {
