@@ -65,22 +65,22 @@ extension Flow {
     takeMovingFields(from: socket)
   }
 
-  /// This flow seen again in `socket`, a record of a later dump, when it is the same socket
-  /// (namespace, cookie, inode, addresses): the moving fields come from the record, the owners
-  /// stay. nil when it is another socket.
-  func refreshed(inet socket: InetSocket, netns: UInt64) -> Flow? {
-    guard cookie == socket.cookie, inode == UInt64(socket.inode), self.netns == netns,
-      proto == TransportProtocol(socket.proto), uid == socket.uid,
-      interfaceIndex == socket.interfaceIndex,
-      local == .ip(IPAddress(socket.sourceAddress, family: socket.family), port: socket.sourcePort),
-      remote
+  /// Whether `socket`, a record of a later dump, is this flow's socket: same namespace, cookie,
+  /// inode and addresses.
+  func isSameSocket(as socket: InetSocket, netns: UInt64) -> Bool {
+    cookie == socket.cookie && inode == UInt64(socket.inode) && self.netns == netns
+      && proto == TransportProtocol(socket.proto) && uid == socket.uid
+      && interfaceIndex == socket.interfaceIndex
+      && local == .ip(IPAddress(socket.sourceAddress, family: socket.family), port: socket.sourcePort)
+      && remote
         == .ip(
           IPAddress(socket.destinationAddress, family: socket.family), port: socket.destinationPort)
-    else { return nil }
-    var flow = self
-    flow.state = socket.state
-    flow.takeMovingFields(from: socket)
-    return flow
+  }
+
+  /// Takes what moves from a later record of the same socket; the owners stay.
+  mutating func refresh(from socket: InetSocket) {
+    state = socket.state
+    takeMovingFields(from: socket)
   }
 
   /// Everything of an inet flow that changes during a socket's life.
@@ -195,35 +195,40 @@ extension InspectOptions {
 /// in the same order each time, so most are the next one along (a few closed ones may sit in
 /// between); the rest go through a hash index, built at the first miss.
 struct PreviousFlows {
-  private let flows: [Flow]
+  private let previous: [Flow]
   private var cursor = 0
   private var index: FlowIndex? = nil
 
-  init(_ flows: [Flow]) { self.flows = flows }
+  init(_ flows: [Flow]) { previous = flows }
 
-  /// The previous flow of `socket`, refreshed from it; nil for a socket not seen before.
-  mutating func refresh(inet socket: InetSocket, netns: UInt64) -> Flow? {
+  /// Appends the previous flow of `socket` to `flows`, refreshed from it; false (and nothing
+  /// appended) for a socket not seen before.
+  mutating func refresh(inet socket: InetSocket, netns: UInt64, into flows: inout [Flow]) -> Bool {
     let key = FlowKey(netns: netns, cookie: socket.cookie, inode: UInt64(socket.inode))
     var position: Int? = nil
-    for probe in cursor..<min(cursor + 4, flows.count) where self.key(probe) == key {
+    for probe in cursor..<min(cursor + 4, previous.count) where self.key(probe) == key {
       position = probe
       break
     }
     if position == nil {
       if index == nil {
-        var built = FlowIndex(capacity: flows.count)
-        for i in flows.indices { built.insert(self.key(i), i) }
+        var built = FlowIndex(capacity: previous.count)
+        for i in previous.indices { built.insert(self.key(i), i) }
         index = built
       }
       position = index?.find(key)
     }
-    guard let position else { return nil }
+    guard let position, previous[position].isSameSocket(as: socket, netns: netns) else {
+      return false
+    }
     cursor = position + 1
-    return flows[position].refreshed(inet: socket, netns: netns)
+    flows.append(previous[position])
+    flows[flows.count - 1].refresh(from: socket)
+    return true
   }
 
   /// Read field by field: a whole Flow copy would retain its arrays.
   private func key(_ i: Int) -> FlowKey {
-    FlowKey(netns: flows[i].netns, cookie: flows[i].cookie, inode: flows[i].inode)
+    FlowKey(netns: previous[i].netns, cookie: previous[i].cookie, inode: previous[i].inode)
   }
 }

@@ -309,9 +309,8 @@ public final class FlowInspector {
               return
             }
             if case .inet(let socket) = record,
-              let seen = previous?.refresh(inet: socket, netns: netns)
+              previous?.refresh(inet: socket, netns: netns, into: &flows) == true
             {
-              flows.append(seen)
               return
             }
             fresh.append(flows.count)

@@ -77,14 +77,11 @@ struct DumpReader {
   /// Decodes one datagram, hands its records on as they are decoded (no intermediate array:
   /// a record is a few hundred bytes), and notes whether the dump ended.
   mutating func consume(_ datagram: UnsafeRawBufferPointer, record: (SocketRecord) -> Void) {
-    var decoded = 0
-    let status = decodeDumpDatagram(datagram, query: query, keepingInodes: keep) { socket in
-      decoded += 1
-      record(socket)
-    }
-    result.records += decoded
+    // `record` itself, not a closure around it: each hop would copy the record (~500 bytes).
+    let status = decodeDumpDatagram(datagram, query: query, keepingInodes: keep, each: record)
+    result.records += status.decodedCount
     if status.interrupted { interrupted = true }
-    let undecoded = status.messageCount - decoded
+    let undecoded = status.messageCount - status.decodedCount
     if undecoded > 0 || status.error != nil {
       result.decodeErrors += max(undecoded, 1)
       if result.firstDecodeError == nil { result.firstDecodeError = status.error }

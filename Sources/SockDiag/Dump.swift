@@ -11,6 +11,8 @@ public struct DumpDatagramStatus: Sendable, Equatable {
   public var error: SockDiagError?
   /// SOCK_DIAG_BY_FAMILY messages seen, decoded or not.
   public var messageCount: Int = 0
+  /// Those of them that decoded (and went to the caller).
+  public var decodedCount: Int = 0
 
   public init() {}
 }
@@ -64,6 +66,7 @@ public func decodeDumpDatagram(
         status.messageCount += 1
         do {
           body(try decodeSocketRecord(payload, query: query))
+          status.decodedCount += 1
         } catch let error as SockDiagError {
           if status.error == nil { status.error = error }
         }
