@@ -71,7 +71,8 @@ extension Flow {
     cookie == socket.cookie && inode == UInt64(socket.inode) && self.netns == netns
       && proto == TransportProtocol(socket.proto) && uid == socket.uid
       && interfaceIndex == socket.interfaceIndex
-      && local == .ip(IPAddress(socket.sourceAddress, family: socket.family), port: socket.sourcePort)
+      && local
+        == .ip(IPAddress(socket.sourceAddress, family: socket.family), port: socket.sourcePort)
       && remote
         == .ip(
           IPAddress(socket.destinationAddress, family: socket.family), port: socket.destinationPort)
