@@ -47,7 +47,9 @@ def build(args):
         return os.path.abspath(args.binary)
     binary = os.path.join(REPO, args.scratch_path, "release", "flowscope")
     if not args.no_build:
-        subprocess.run(["swift", "build", "-c", "release", "--scratch-path", args.scratch_path],
+        # As `make build` builds it: the Swift runtime linked in statically.
+        subprocess.run(["swift", "build", "-c", "release", "--static-swift-stdlib",
+                        "--scratch-path", args.scratch_path],
                        cwd=REPO, check=True, stdout=subprocess.DEVNULL)
     return binary
 

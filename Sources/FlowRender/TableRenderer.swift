@@ -4,8 +4,9 @@ import FlowModel
 /// The human table: aligned columns, two spaces apart, numbers right-aligned, names escaped
 /// for the terminal, optionally shortened by display width to fit the terminal.
 ///
-/// Two passes over byte arenas: every cell is written once into an arena (and measured), the
-/// column widths are settled, then the lines are copied out with padding.
+/// Two passes: every cell is written and measured, the column widths are settled, then the
+/// lines are written with padding; cells of addresses and names are kept in byte arenas
+/// between the passes, cheap ones (numbers, states) are written again.
 /// Large tables write their cells on two threads, each half of the rows into its own arena.
 public enum TableRenderer {
   /// Below this many rows, a second thread costs more than it saves.
@@ -48,31 +49,44 @@ public enum TableRenderer {
         if options.color { out.append("\u{1b}[0m") }
         out.append(UInt8(ascii: "\n"))
       }
+      let kept = columns.map { !isRewritten($0) }
+      var scratch = OutputBuffer(capacity: 256)
       for block in blocks {
         block.arena.withUnsafeBufferPointer { all in
           var cell = 0
           for row in block.rows {
+            let flow = flows[row]  // once per row, not per rewritten cell
             for (j, column) in columns.enumerated() {
               if j > 0 { out.append("  ") }
-              let p = UnsafeBufferPointer(
-                rebasing: all[Int(block.starts[cell])..<Int(block.starts[cell + 1])])
-              let isLast = j == columnCount - 1
-              let colour = options.color && column == .state ? stateColour(flows[row]) : nil
-              if let colour { out.append(colour) }
-              // Measured again rather than kept: one scan of an ASCII cell costs less than
-              // 4 bytes per cell of memory at 100k rows.
-              let width = cellWidth(p)
-              appendAligned(
-                p, width: width, columnWidth: columnWidths[j],
-                rightAligned: column.isNumeric, pad: (!isLast || column.isNumeric) && colour == nil,
-                style: width > columnWidths[j]
-                  ? truncationStyle(column, flow: flows[row], cell: p) : .end,
-                into: &out)
-              if colour != nil {
-                out.append("\u{1b}[0m")
-                if !isLast { out.appendSpaces(columnWidths[j] - width) }
+              if !kept[j] {
+                scratch.removeAll()
+                context.appendCell(column, of: flow, into: &scratch)
               }
-              cell += 1
+              scratch.withUnsafeBufferPointer { rewritten in
+                let p =
+                  kept[j]
+                  ? UnsafeBufferPointer(
+                    rebasing: all[Int(block.starts[cell])..<Int(block.starts[cell + 1])])
+                  : rewritten
+                let isLast = j == columnCount - 1
+                let colour = options.color && column == .state ? stateColour(flow) : nil
+                if let colour { out.append(colour) }
+                // Measured again rather than kept: one scan of an ASCII cell costs less than
+                // 4 bytes per cell of memory at 100k rows.
+                let width = cellWidth(p)
+                appendAligned(
+                  p, width: width, columnWidth: columnWidths[j],
+                  rightAligned: column.isNumeric,
+                  pad: (!isLast || column.isNumeric) && colour == nil,
+                  style: width > columnWidths[j]
+                    ? truncationStyle(column, flow: flow, cell: p) : .end,
+                  into: &out)
+                if colour != nil {
+                  out.append("\u{1b}[0m")
+                  if !isLast { out.appendSpaces(columnWidths[j] - width) }
+                }
+              }
+              if kept[j] { cell += 1 }
             }
             out.append(UInt8(ascii: "\n"))
           }
@@ -81,8 +95,16 @@ public enum TableRenderer {
     }
   }
 
-  /// The cells of some rows, written once: their bytes, where each starts (plus the end), and
-  /// the widest cell of each column.
+  /// Columns cheap enough to write twice, once to measure and once to print, rather than keep
+  /// between the passes: numbers, the protocol, the state, the interface. The others
+  /// (addresses, processes, names) are kept: at 100k rows the cells of every column took
+  /// 12 MB, a quarter of the listing's memory.
+  static func isRewritten(_ column: Column) -> Bool {
+    column.isNumeric || column == .proto || column == .state || column == .netif
+  }
+
+  /// The kept cells of some rows (see `isRewritten`): their bytes, where each starts (plus the
+  /// end), and the widest cell of each column, kept or not.
   struct CellBlock {
     var rows: Range<Int>
     var arena: OutputBuffer
@@ -122,24 +144,33 @@ public enum TableRenderer {
     _ rows: Range<Int>, of flows: UnsafeBufferPointer<Flow>, columns: [Column],
     context: RenderContext
   ) -> CellBlock {
-    let cellCount = rows.count * columns.count
+    let kept = columns.map { !isRewritten($0) }
+    let cellCount = rows.count * kept.count { $0 }
     var block = CellBlock(
-      rows: rows, arena: OutputBuffer(capacity: max(1 << 12, cellCount * 10)),
+      rows: rows, arena: OutputBuffer(capacity: max(1 << 12, cellCount * 24)),
       starts: [Int32](repeating: 0, count: cellCount + 1),
       columnWidths: Array(repeating: 0, count: columns.count))
+    var scratch = OutputBuffer(capacity: 256)
     var cell = 0
     for row in rows {
       // Passing `flows[row]` copies it at each call: once per row, not once per cell.
       let flow = flows[row]
       for (j, column) in columns.enumerated() {
-        let start = block.arena.count
-        block.starts[cell] = Int32(truncatingIfNeeded: start)
-        context.appendCell(column, of: flow, into: &block.arena)
-        let width = block.arena.withUnsafeBufferPointer {
-          cellWidth(UnsafeBufferPointer(rebasing: $0[start..<$0.count]))
+        let width: Int
+        if kept[j] {
+          let start = block.arena.count
+          block.starts[cell] = Int32(truncatingIfNeeded: start)
+          context.appendCell(column, of: flow, into: &block.arena)
+          width = block.arena.withUnsafeBufferPointer {
+            cellWidth(UnsafeBufferPointer(rebasing: $0[start..<$0.count]))
+          }
+          cell += 1
+        } else {
+          scratch.removeAll()
+          context.appendCell(column, of: flow, into: &scratch)
+          width = scratch.withUnsafeBufferPointer { cellWidth($0) }
         }
         if width > block.columnWidths[j] { block.columnWidths[j] = width }
-        cell += 1
       }
     }
     block.starts[cell] = Int32(truncatingIfNeeded: block.arena.count)
