@@ -106,7 +106,7 @@ public struct FlowCounters: Sendable, Equatable {
   private var values: (UInt64, UInt64, UInt64, UInt64, UInt64) = (0, 0, 0, 0, 0)
   private var retransmits: UInt32 = 0
   /// Bit n: the nth counter, in the order of the properties below, is known.
-  private var known: UInt8 = 0
+  private var known = KnownBits()
 
   public init() {}
 
@@ -114,36 +114,46 @@ public struct FlowCounters: Sendable, Equatable {
     a.values == b.values && a.retransmits == b.retransmits && a.known == b.known
   }
 
-  @inline(__always) private func value(_ bit: UInt8, _ stored: UInt64) -> UInt64? {
-    known & (1 << bit) != 0 ? stored : nil
-  }
-  @inline(__always) private mutating func mark(_ bit: UInt8, _ present: Bool) {
-    if present { known |= 1 << bit } else { known &= ~(1 << bit) }
-  }
-
   public var bytesIn: UInt64? {
-    get { value(0, values.0) }
-    set { values.0 = newValue ?? 0; mark(0, newValue != nil) }
+    get { known.value(0, values.0) }
+    set { known.store(newValue, into: &values.0, bit: 0) }
   }
   public var bytesOut: UInt64? {
-    get { value(1, values.1) }
-    set { values.1 = newValue ?? 0; mark(1, newValue != nil) }
+    get { known.value(1, values.1) }
+    set { known.store(newValue, into: &values.1, bit: 1) }
   }
   public var packetsIn: UInt64? {
-    get { value(2, values.2) }
-    set { values.2 = newValue ?? 0; mark(2, newValue != nil) }
+    get { known.value(2, values.2) }
+    set { known.store(newValue, into: &values.2, bit: 2) }
   }
   public var packetsOut: UInt64? {
-    get { value(3, values.3) }
-    set { values.3 = newValue ?? 0; mark(3, newValue != nil) }
+    get { known.value(3, values.3) }
+    set { known.store(newValue, into: &values.3, bit: 3) }
   }
   public var bytesRetransmitted: UInt64? {
-    get { value(4, values.4) }
-    set { values.4 = newValue ?? 0; mark(4, newValue != nil) }
+    get { known.value(4, values.4) }
+    set { known.store(newValue, into: &values.4, bit: 4) }
   }
   public var retransmitsTotal: UInt32? {
-    get { known & (1 << 5) != 0 ? retransmits : nil }
-    set { retransmits = newValue ?? 0; mark(5, newValue != nil) }
+    get { known.value(5, retransmits) }
+    set { known.store(newValue, into: &retransmits, bit: 5) }
+  }
+}
+
+/// Which of up to eight optional values stored as plain integers are known; an unknown one is
+/// stored as 0, so comparing the integers and the bits compares what is known.
+struct KnownBits: Sendable, Equatable {
+  private var bits: UInt8 = 0
+
+  @inline(__always) func value<Value>(_ bit: UInt8, _ stored: Value) -> Value? {
+    bits & (1 << bit) != 0 ? stored : nil
+  }
+
+  @inline(__always) mutating func store<Value: FixedWidthInteger>(
+    _ value: Value?, into stored: inout Value, bit: UInt8
+  ) {
+    stored = value ?? 0
+    if value != nil { bits |= 1 << bit } else { bits &= ~(1 << bit) }
   }
 }
 
@@ -216,54 +226,39 @@ public struct Flow: Sendable, Equatable {
   public var owners: FlowOwners
 
   public var uid: UInt32? {
-    get { attributes.value(FlowAttributes.uid, attributes.uid) }
-    set { attributes.uid = newValue ?? 0; attributes.mark(FlowAttributes.uid, newValue != nil) }
+    get { attributes.known.value(0, attributes.uid) }
+    set { attributes.known.store(newValue, into: &attributes.uid, bit: 0) }
   }
   /// SHUTDOWN bits: 1 = this side stopped receiving, 2 = this side stopped sending.
   public var shutdown: UInt8? {
-    get { attributes.value(FlowAttributes.shutdown, attributes.shutdown) }
-    set {
-      attributes.shutdown = newValue ?? 0
-      attributes.mark(FlowAttributes.shutdown, newValue != nil)
-    }
+    get { attributes.known.value(1, attributes.shutdown) }
+    set { attributes.known.store(newValue, into: &attributes.shutdown, bit: 1) }
   }
   public var cgroupID: UInt64? {
-    get { attributes.value(FlowAttributes.cgroupID, attributes.cgroupID) }
-    set {
-      attributes.cgroupID = newValue ?? 0
-      attributes.mark(FlowAttributes.cgroupID, newValue != nil)
-    }
+    get { attributes.known.value(2, attributes.cgroupID) }
+    set { attributes.known.store(newValue, into: &attributes.cgroupID, bit: 2) }
   }
   public var mark: UInt32? {
-    get { attributes.value(FlowAttributes.mark, attributes.socketMark) }
-    set {
-      attributes.socketMark = newValue ?? 0
-      attributes.mark(FlowAttributes.mark, newValue != nil)
-    }
+    get { attributes.known.value(3, attributes.socketMark) }
+    set { attributes.known.store(newValue, into: &attributes.socketMark, bit: 3) }
   }
   public var tos: UInt8? {
-    get { attributes.value(FlowAttributes.tos, attributes.tos) }
-    set { attributes.tos = newValue ?? 0; attributes.mark(FlowAttributes.tos, newValue != nil) }
+    get { attributes.known.value(4, attributes.tos) }
+    set { attributes.known.store(newValue, into: &attributes.tos, bit: 4) }
   }
   public var socketDrops: UInt32? {
-    get { attributes.value(FlowAttributes.drops, attributes.drops) }
-    set { attributes.drops = newValue ?? 0; attributes.mark(FlowAttributes.drops, newValue != nil) }
+    get { attributes.known.value(5, attributes.drops) }
+    set { attributes.known.store(newValue, into: &attributes.drops, bit: 5) }
   }
   /// UNIX: the inode of the peer socket, used to name the peer process.
   public var peerInode: UInt64? {
-    get { attributes.value(FlowAttributes.peerInode, attributes.peerInode) }
-    set {
-      attributes.peerInode = newValue ?? 0
-      attributes.mark(FlowAttributes.peerInode, newValue != nil)
-    }
+    get { attributes.known.value(6, attributes.peerInode) }
+    set { attributes.known.store(newValue, into: &attributes.peerInode, bit: 6) }
   }
   /// NETLINK: which netlink protocol (NETLINK_ROUTE = 0, NETLINK_SOCK_DIAG = 4, ...).
   public var protocolNumber: UInt16? {
-    get { attributes.value(FlowAttributes.protocolNumber, attributes.protocolNumber) }
-    set {
-      attributes.protocolNumber = newValue ?? 0
-      attributes.mark(FlowAttributes.protocolNumber, newValue != nil)
-    }
+    get { attributes.known.value(7, attributes.protocolNumber) }
+    set { attributes.known.store(newValue, into: &attributes.protocolNumber, bit: 7) }
   }
 
   public init(
@@ -292,18 +287,8 @@ public struct Flow: Sendable, Equatable {
 }
 
 /// The optional attributes of a flow as plain integers and a mask of the known ones: eight
-/// optionals laid out one by one took 64 bytes of each flow, these take 33. An unknown value is
-/// stored as 0, so the synthesized `==` compares what is known.
+/// optionals laid out one by one took 64 bytes of each flow, these take 33.
 private struct FlowAttributes: Sendable, Equatable {
-  static let uid: UInt8 = 0
-  static let shutdown: UInt8 = 1
-  static let cgroupID: UInt8 = 2
-  static let mark: UInt8 = 3
-  static let tos: UInt8 = 4
-  static let drops: UInt8 = 5
-  static let peerInode: UInt8 = 6
-  static let protocolNumber: UInt8 = 7
-
   var cgroupID: UInt64 = 0
   var peerInode: UInt64 = 0
   var uid: UInt32 = 0
@@ -312,13 +297,7 @@ private struct FlowAttributes: Sendable, Equatable {
   var protocolNumber: UInt16 = 0
   var shutdown: UInt8 = 0
   var tos: UInt8 = 0
-  /// Bit n: the attribute numbered n above is known.
-  var known: UInt8 = 0
-
-  @inline(__always) func value<Value>(_ bit: UInt8, _ stored: Value) -> Value? {
-    known & (1 << bit) != 0 ? stored : nil
-  }
-  @inline(__always) mutating func mark(_ bit: UInt8, _ present: Bool) {
-    if present { known |= 1 << bit } else { known &= ~(1 << bit) }
-  }
+  /// Bit n: the nth of Flow's accessors over these (uid, shutdown, cgroupID, mark, tos,
+  /// socketDrops, peerInode, protocolNumber) is known.
+  var known = KnownBits()
 }
