@@ -295,15 +295,17 @@ public final class FlowInspector {
       var bytecode: [UInt8]? = if case .inet = query { kernelBytecode } else { nil }
       var result: DumpResult
       let freshStart = fresh.count
+      /// Drops what this query gave so far, before it is asked again.
+      func discardThisQuery() {
+        flows.removeSubrange(start...)
+        fresh.removeSubrange(freshStart...)
+        netlinkCookies.removeAll()
+      }
       repeat {
         result = source.dump(
           query, states: statesMask(for: query, options), bytecode: bytecode,
           keepingInodes: keep,
-          restart: {
-            flows.removeSubrange(start...)
-            fresh.removeSubrange(freshStart...)
-            netlinkCookies.removeAll()
-          },
+          restart: discardThisQuery,
           record: { record in
             if case .netlink(let socket) = record, !netlinkCookies.insert(socket.cookie).inserted {
               return
@@ -320,14 +322,11 @@ public final class FlowInspector {
         // without it; the caller's filter still applies.
         guard case .failed = result.status, bytecode != nil else { break }
         bytecode = nil
-        flows.removeSubrange(start...)
-        fresh.removeSubrange(freshStart...)
-        netlinkCookies.removeAll()
+        discardThisQuery()
       } while true
       // A kernel without the one-walk request is asked once per family.
       if case .failed = result.status, query.perFamily != [query] {
-        flows.removeSubrange(start...)
-        fresh.removeSubrange(freshStart...)
+        discardThisQuery()
         pending.append(contentsOf: query.perFamily.reversed())
         continue
       }
