@@ -158,6 +158,20 @@ public final class ReplaySource: SockDiagSource {
     _ query: SockDiagQuery, keep: ((UInt32) -> Bool)?, record: (SocketRecord) -> Void
   ) -> DumpResult {
     guard let datagrams = datagramsByQuery[query] else {
+      // One family of TCP from a recording of both (one walk): its records of that family.
+      let both = SockDiagQuery.inet(family: AddressFamily.unspecified, proto: .tcp)
+      if case .inet(let family, .tcp) = query, family != AddressFamily.unspecified,
+        datagramsByQuery[both] != nil
+      {
+        var handedOn = 0
+        var result = dump(both, keep: keep) { socket in
+          if case .inet(let inet) = socket, inet.family != family { return }
+          handedOn += 1
+          record(socket)
+        }
+        result.records = handedOn
+        return result
+      }
       // A one-walk TCP query missing from an older recording (IPv4 and IPv6 apart) fails
       // here, and FlowInspector asks for each family, as it does a kernel that refuses it.
       return DumpResult(status: .failed("not in the recording"))

@@ -40,6 +40,29 @@ struct RecordReplayTests {
     #expect(client?.counters.bytesOut == 301)
   }
 
+  @Test func oneFamilyReplaysFromARecordingOfBoth() throws {
+    let v4 = try TCPConnection(.v4)
+    let v6 = try TCPConnection(.v6)
+    let path = NSTemporaryDirectory() + "flowscope-record-families-\(me).bin"
+    defer { unlink(path) }
+    var options = InspectOptions(protocols: [.tcp])
+    options.pids = [me]
+    // Both families: one TCP dump, recorded under one tag.
+    let live = try FlowInspector(recordingTo: path).snapshot(options)
+    #expect(live.flows.contains { $0.inode == v4.client.inode })
+    #expect(live.flows.contains { $0.inode == v6.client.inode })
+    let recording = try ReplaySource(path: path)
+    for (ipv4, ipv6) in [(true, false), (false, true)] {
+      options.ipv4 = ipv4
+      options.ipv6 = ipv6
+      let replayed = FlowInspector(source: recording).snapshot(options)
+      #expect(!replayed.warnings.contains { if case .dumpFailed = $0 { true } else { false } })
+      #expect(replayed.flows.allSatisfy { $0.family == (ipv4 ? .inet : .inet6) })
+      #expect(replayed.flows.contains { $0.inode == (ipv4 ? v4 : v6).client.inode })
+      #expect(!replayed.flows.contains { $0.inode == (ipv4 ? v6 : v4).client.inode })
+    }
+  }
+
   @Test func unsupportedFamilyIsAWarningAndTheRestIsListed() throws {
     let listener = try loopbackSocket(.v4, type: Int32(SOCK_STREAM.rawValue))
     #expect(listen(listener.fd, 4) == 0)
