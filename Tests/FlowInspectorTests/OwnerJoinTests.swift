@@ -26,15 +26,20 @@ struct OwnerJoinTests {
   }
 
   @Test func everyInodeOfAFullTableIsFound() {
-    // Sequential inodes, as the kernel hands them out, and a stride that collides in the hash.
+    // Sequential inodes, as the kernel hands them out, and a stride of 2^16.
     var sockets: [(fd: Int32, inode: UInt64)] = []
     for i in 0..<5000 { sockets.append((Int32(i), UInt64(1_000_000 + i))) }
-    for i in 0..<5000 { sockets.append((Int32(5000 + i), UInt64(i + 1) << 32)) }
+    for i in 0..<5000 { sockets.append((Int32(5000 + i), UInt64(i + 1) << 16)) }
     let join = OwnerJoin(ProcScanResult(processes: [process(42, sockets)]))
     for socket in sockets {
       #expect(join.owners(of: socket.inode) == [FlowOwner(pid: 42, fd: socket.fd)])
     }
     #expect(join.owners(of: 999_999) == nil)
-    #expect(join.owners(of: 6000 << 32) == nil)
+    #expect(join.owners(of: 6000 << 16) == nil)
+    // No socket inode is wider than 32 bits: such a descriptor is not joined, nor confused with
+    // the inode of its low half.
+    let wide = OwnerJoin(ProcScanResult(processes: [process(7, [(3, 1 << 32 | 5)])]))
+    #expect(wide.owners(of: 1 << 32 | 5) == nil)
+    #expect(wide.owners(of: 5) == nil)
   }
 }
