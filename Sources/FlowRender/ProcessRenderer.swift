@@ -179,18 +179,9 @@ public enum ProcessRenderer {
     starts.append(arena.count)
     let last = columns.count - 1
     if options.header {
-      if options.color { out.append("\u{1b}[1m") }
-      for (j, column) in columns.enumerated() {
-        if j > 0 { out.append("  ") }
-        var title = column.title
-        title.withUTF8 { p in
-          TableRenderer.appendAligned(
-            p, width: displayWidth(p), columnWidth: columnWidths[j], rightAligned: column.isNumeric,
-            pad: j != last || column.isNumeric, style: .end, into: &out)
-        }
-      }
-      if options.color { out.append("\u{1b}[0m") }
-      out.append(UInt8(ascii: "\n"))
+      TableRenderer.appendHeader(
+        columns.map { ($0.title, $0.isNumeric) }, widths: columnWidths, color: options.color,
+        into: &out)
     }
     arena.withUnsafeBufferPointer { all in
       var cell = 0

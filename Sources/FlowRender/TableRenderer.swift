@@ -34,20 +34,9 @@ public enum TableRenderer {
 
       // Pass 2: the lines.
       if options.header {
-        if options.color { out.append("\u{1b}[1m") }
-        for (j, column) in columns.enumerated() {
-          if j > 0 { out.append("  ") }
-          var title = column.title
-          title.withUTF8 { p in
-            let isLast = j == columnCount - 1
-            appendAligned(
-              p, width: displayWidth(p), columnWidth: columnWidths[j],
-              rightAligned: column.isNumeric, pad: !isLast || column.isNumeric, style: .end,
-              into: &out)
-          }
-        }
-        if options.color { out.append("\u{1b}[0m") }
-        out.append(UInt8(ascii: "\n"))
+        appendHeader(
+          columns.map { ($0.title, $0.isNumeric) }, widths: columnWidths, color: options.color,
+          into: &out)
       }
       let kept = columns.map { !isRewritten($0) }
       var scratch = OutputBuffer(capacity: 256)
@@ -93,6 +82,26 @@ public enum TableRenderer {
         }
       }
     }
+  }
+
+  /// The header line (bold with colours): each title padded to its column's width, numeric
+  /// ones right-aligned. Shared by the flow and process tables.
+  static func appendHeader(
+    _ titles: [(title: String, numeric: Bool)], widths: [Int], color: Bool,
+    into out: inout OutputBuffer
+  ) {
+    if color { out.append("\u{1b}[1m") }
+    for (j, column) in titles.enumerated() {
+      if j > 0 { out.append("  ") }
+      var title = column.title
+      title.withUTF8 { p in
+        appendAligned(
+          p, width: displayWidth(p), columnWidth: widths[j], rightAligned: column.numeric,
+          pad: j != titles.count - 1 || column.numeric, style: .end, into: &out)
+      }
+    }
+    if color { out.append("\u{1b}[0m") }
+    out.append(UInt8(ascii: "\n"))
   }
 
   /// Columns cheap enough to write twice, once to measure and once to print, rather than keep

@@ -112,6 +112,16 @@ private func port(_ endpoint: Any?) -> Int? { (endpoint as? [String: Any])?["por
 
 @Suite(.serialized, .enabled(if: runningAsRoot, "the destroy groups need CAP_NET_ADMIN"))
 struct EventsCommandTests {
+  /// The worker, ready to open `connections` connections, and the port it listens on.
+  private func startWorker(connections: Int) throws -> (Running, Int) {
+    let worker = try Running("/usr/bin/python3", ["-c", workerScript, String(connections), "0"])
+    #expect(worker.wait(seconds: 10) { out, _ in out.contains("\n") })
+    let words = worker.stdout.split(whereSeparator: \.isWhitespace)
+    let port = Int(words.dropFirst().first ?? "")
+    if port == nil { worker.finish() }
+    return (worker, try #require(port, "the worker printed no port: \(worker.stdout)"))
+  }
+
   @Test func closesCarryOwnerAddressesAndCountersAndUnknownOwnersAreMarked() throws {
     let worker = try Running("/usr/bin/python3", ["-c", workerScript, "0", "2"])
     defer { worker.finish() }
@@ -180,10 +190,8 @@ struct EventsCommandTests {
 
   @Test func aBurstOf5000ConnectionsIsFullyAccountedFor() throws {
     let burst = 5000
-    let worker = try Running("/usr/bin/python3", ["-c", workerScript, String(burst), "0"])
+    let (worker, listenPort) = try startWorker(connections: burst)
     defer { worker.finish() }
-    #expect(worker.wait(seconds: 10) { out, _ in out.contains("\n") })
-    let listenPort = try #require(Int(worker.stdout.split(whereSeparator: \.isWhitespace).dropFirst().first ?? ""))
     let expected = 2 * burst + 2  // both ends of each, the UDP socket and the listener
     let events = try Running(
       flowscopeBinary,
@@ -219,10 +227,8 @@ struct EventsCommandTests {
   /// SIGCONT. A second SIGTERM right after does not kill the summary.
   @Test func closesQueuedAtSIGTERMAreLoggedNotDropped() throws {
     let burst = 1000
-    let worker = try Running("/usr/bin/python3", ["-c", workerScript, String(burst), "0"])
+    let (worker, listenPort) = try startWorker(connections: burst)
     defer { worker.finish() }
-    #expect(worker.wait(seconds: 10) { out, _ in out.contains("\n") })
-    let listenPort = try #require(Int(worker.stdout.split(whereSeparator: \.isWhitespace).dropFirst().first ?? ""))
     let expected = 2 * burst + 2  // both ends of each, the UDP socket and the listener
     let events = try Running(
       flowscopeBinary, ["events", "--json", "--port", String(listenPort), "--duration", "60"])
