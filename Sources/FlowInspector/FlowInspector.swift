@@ -18,6 +18,8 @@ public struct InspectOptions: Sendable {
   /// Scan (and report) only these processes; nil means all.
   public var pids: Set<Int32>? = nil
   public var procRoot = "/proc"
+  /// Above 1, a listing scans /proc on a helper thread while it dumps, and on both once the
+  /// dump is done; at 1, after the dump.
   public var scanThreads = 2
   public var readCommandLine = false
   /// Applied by the kernel to inet dumps (INET_DIAG_REQ_BYTECODE). It may let through more than
@@ -140,13 +142,23 @@ public final class FlowInspector {
     // A refresh finds the sockets of the last one again; `fresh` lists the flows that are new.
     var previous = ownerCache.map { PreviousFlows($0.flows) }
     var fresh: [Int] = []
-    let scanTask = BackgroundTask { ownerCache?.update(scanner) ?? scanner.scan() }
+    // A listing's scan is shared: a helper thread scans while this one dumps, then this one
+    // joins in. (The owner cache of `watch` rescans only what changed, on the helper alone.)
+    let sharedScan = ownerCache == nil ? scanner.start() : nil
+    let scanTask = BackgroundTask { () -> ProcScanResult? in
+      guard let ownerCache else {
+        if options.scanThreads > 1 { sharedScan?.help() }
+        return nil
+      }
+      return ownerCache.update(scanner)
+    }
     if ownFirst {
       dump(
         source, netns: ownNetns, options, previous: &previous, into: &flows, fresh: &fresh,
         warnings: &warnings)
     }
-    var scan = scanTask.wait()
+    sharedScan?.help()
+    var scan = scanTask.wait() ?? sharedScan?.result() ?? ProcScanResult()
     // Given pids, only their sockets matter: the sources drop the others before decoding them.
     var wantedInodes: Set<UInt32>? = nil
     if options.pids != nil {

@@ -51,7 +51,7 @@ struct OwnerJoin {
     var index = last[slot(UInt32(inode))]
     guard index >= 0 else { return nil }
     let newest = owners[Int(index)]
-    if newest.previous < 0 { return [newest.owner] }
+    if newest.previous < 0 { return FlowOwners(only: newest.owner) }
     var chain: [FlowOwner] = []
     while index >= 0 {
       chain.append(owners[Int(index)].owner)

@@ -91,6 +91,8 @@ public struct FlowOwners: RandomAccessCollection, Sendable, Hashable, Expressibl
     for owner in owners { append(owner) }
   }
   public init(arrayLiteral owners: FlowOwner...) { self.init(owners) }
+  /// One owner, without the array a literal would allocate (the join makes 100k of these).
+  public init(only owner: FlowOwner) { append(owner) }
 
   public var startIndex: Int { 0 }
   public var endIndex: Int { head.pid == 0 ? 0 : 1 + tail.count }

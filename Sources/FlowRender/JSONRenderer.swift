@@ -65,48 +65,19 @@ public enum JSONRenderer {
   }
 
   /// Flows per chunk: ~600 KB of JSON, small enough to hold two, large enough that handing
-  /// them to two threads costs little. Below four chunks, one thread does it all.
+  /// them to two threads costs little.
   static let flowsPerChunk = 1024
 
-  /// Appends every flow as a JSON object. Large listings are rendered in chunks, two at a time
-  /// on two threads, and appended in order: memory holds two chunks, not the whole output.
+  /// Appends every flow as a JSON object, in chunks on two threads (`appendChunked`).
   static func appendFlowObjects(
     _ flows: [Flow], framing: Framing, context: RenderContext, into out: inout OutputBuffer
   ) {
     // Flows are read through a pointer, not copied (a copy retains their arrays).
     flows.withUnsafeBufferPointer { flows in
-      guard flows.count >= 4 * flowsPerChunk else {
-        return appendFlowObjects(flows, flows.indices, framing, context, into: &out)
-      }
-      var chunks = [OutputBuffer](
-        repeating: OutputBuffer(capacity: 0), count: 2)
-      var start = 0
-      while start < flows.count {
-        let middle = min(start + flowsPerChunk, flows.count)
-        let end = min(middle + flowsPerChunk, flows.count)
-        let halves = [start..<middle, middle..<end]
-        chunks.withUnsafeMutableBufferPointer { slots in
-          let work = ChunkWork(
-            flows: flows, slots: slots.baseAddress!, framing: framing, context: context)
-          DispatchQueue.concurrentPerform(iterations: 2) { k in
-            // Each thread writes only its own chunk; the old one is reused, kept capacity.
-            work.slots[k].removeAll()
-            appendFlowObjects(work.flows, halves[k], work.framing, work.context, into: &work.slots[k])
-          }
-        }
-        out.append(contentsOf: chunks[0])
-        out.append(contentsOf: chunks[1])
-        start = end
+      out.appendChunked(count: flows.count, perChunk: flowsPerChunk) { rows, chunk in
+        appendFlowObjects(flows, rows, framing, context, into: &chunk)
       }
     }
-  }
-
-  /// What the two threads share: read-only inputs and one output chunk each.
-  private struct ChunkWork: @unchecked Sendable {
-    let flows: UnsafeBufferPointer<Flow>
-    let slots: UnsafeMutablePointer<OutputBuffer>
-    let framing: Framing
-    let context: RenderContext
   }
 
   private static func appendFlowObjects(

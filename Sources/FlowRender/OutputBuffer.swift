@@ -194,7 +194,7 @@ public struct OutputBuffer: Sendable {
   public mutating func append(contentsOf other: OutputBuffer) {
     let endsLine = other.withUnsafeBufferPointer { p in
       appendRaw(p.baseAddress, p.count)
-      return p.contains(0x0A)
+      return p.lastIndex(of: 0x0A) != nil  // from the end: a chunk of lines ends near one
     }
     if endsLine && count >= flushThreshold { flushLines() }
   }

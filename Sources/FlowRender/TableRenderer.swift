@@ -7,7 +7,8 @@ import FlowModel
 /// Two passes: every cell is written and measured, the column widths are settled, then the
 /// lines are written with padding; cells of addresses and names are kept in byte arenas
 /// between the passes, cheap ones (numbers, states) are written again.
-/// Large tables write their cells on two threads, each half of the rows into its own arena.
+/// Large tables write their cells on two threads, each half of the rows into its own arena,
+/// and their lines on two threads, a chunk each at a time.
 public enum TableRenderer {
   /// Below this many rows, a second thread costs more than it saves.
   static let rowsPerThread = 8192
@@ -38,12 +39,36 @@ public enum TableRenderer {
           columns.map { ($0.title, $0.isNumeric) }, widths: columnWidths, color: options.color,
           into: &out)
       }
+      let lines = Lines(
+        flows: flows, blocks: blocks, columns: columns, columnWidths: columnWidths,
+        context: context, color: options.color)
+      out.appendChunked(count: flows.count, perChunk: rowsPerChunk) { rows, chunk in
+        lines.append(rows, into: &chunk)
+      }
+    }
+  }
+
+  /// Lines per chunk of pass 2 (`appendChunked`): ~240 KB of table.
+  static let rowsPerChunk = 2048
+
+  /// Pass 2: writes lines of rows from their kept cells, the other cells written again.
+  struct Lines {
+    let flows: UnsafeBufferPointer<Flow>
+    let blocks: [CellBlock]
+    let columns: [Column]
+    let columnWidths: [Int]
+    let context: RenderContext
+    let color: Bool
+
+    func append(_ rows: Range<Int>, into out: inout OutputBuffer) {
       let kept = columns.map { !isRewritten($0) }
+      let keptCount = kept.count { $0 }
       var scratch = OutputBuffer(capacity: 256)
-      for block in blocks {
+      for block in blocks where block.rows.overlaps(rows) {
+        let blockRows = block.rows.clamped(to: rows)
         block.arena.withUnsafeBufferPointer { all in
-          var cell = 0
-          for row in block.rows {
+          var cell = (blockRows.lowerBound - block.rows.lowerBound) * keptCount
+          for row in blockRows {
             let flow = flows[row]  // once per row, not per rewritten cell
             for (j, column) in columns.enumerated() {
               if j > 0 { out.append("  ") }
@@ -57,8 +82,8 @@ public enum TableRenderer {
                   ? UnsafeBufferPointer(
                     rebasing: all[Int(block.starts[cell])..<Int(block.starts[cell + 1])])
                   : rewritten
-                let isLast = j == columnCount - 1
-                let colour = options.color && column == .state ? stateColour(flow) : nil
+                let isLast = j == columns.count - 1
+                let colour = color && column == .state ? stateColour(flow) : nil
                 if let colour { out.append(colour) }
                 // Measured again rather than kept: one scan of an ASCII cell costs less than
                 // 4 bytes per cell of memory at 100k rows.

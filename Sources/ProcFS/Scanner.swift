@@ -18,15 +18,29 @@ public struct ProcScanner: Sendable {
   }
 
   public func scan() -> ProcScanResult {
+    let shared = start()
+    let workers = max(1, min(options.threads, 64, shared.pidCount))
+    if workers == 1 {
+      shared.help()
+    } else {
+      DispatchQueue.concurrentPerform(iterations: workers) { _ in shared.help() }
+    }
+    return shared.result()
+  }
+
+  /// A scan for threads to share: `/proc` is listed now, the processes are scanned by whoever
+  /// calls `help()`, and `result()` merges what they found. A listing starts a helper thread,
+  /// dumps the sockets meanwhile, then helps finish the scan: two busy threads on two cores,
+  /// where a scan on two threads of its own plus the dump made three and ran slower.
+  public func start() -> SharedProcScan {
     let rootFD: Int32
     switch Sys.openat(AT_FDCWD, options.root, O_RDONLY | O_DIRECTORY | O_CLOEXEC) {
     case .success(let fd): rootFD = fd
     case .failure(let e):
-      return ProcScanResult(errors: [ProcFSError(operation: "openat", path: options.root, errno: e)]
-      )
+      return SharedProcScan(
+        self, rootFD: -1, pids: [],
+        listingError: ProcFSError(operation: "openat", path: options.root, errno: e))
     }
-    defer { Sys.close(rootFD) }
-
     var listingError: ProcFSError? = nil
     let pids: [Int32]
     if let only = options.pids {
@@ -47,33 +61,10 @@ public struct ProcScanner: Sendable {
       list.sort()
       pids = list
     }
-
-    let workers = max(1, min(options.threads, 64, pids.count))
-    var outputs = [WorkerOutput](repeating: WorkerOutput(), count: workers)
-    if workers == 1 {
-      let w = ScanWorker(rootFD: rootFD, options: options)
-      for pid in pids { w.scanProcess(pid) }
-      outputs[0] = w.out
-    } else {
-      let next = Atomic<Int>(0)
-      let options = self.options
-      outputs.withUnsafeMutableBufferPointer { slots in
-        let slotBase = OutputSlots(base: slots.baseAddress!)
-        DispatchQueue.concurrentPerform(iterations: workers) { k in
-          let w = ScanWorker(rootFD: rootFD, options: options)
-          while true {
-            let i = next.wrappingAdd(1, ordering: .relaxed).oldValue
-            if i >= pids.count { break }
-            w.scanProcess(pids[i])
-          }
-          slotBase.store(w.out, at: k)  // each worker writes only its own slot
-        }
-      }
-    }
-    return merge(outputs, listingError: listingError)
+    return SharedProcScan(self, rootFD: rootFD, pids: pids, listingError: listingError)
   }
 
-  private func merge(_ outputs: [WorkerOutput], listingError: ProcFSError?) -> ProcScanResult {
+  fileprivate func merge(_ outputs: [WorkerOutput], listingError: ProcFSError?) -> ProcScanResult {
     var result = ProcScanResult()
     result.processes.reserveCapacity(outputs.reduce(0) { $0 + $1.records.count })
     var errors: [ProcFSError] = []
@@ -148,11 +139,46 @@ extension ProcParsers {
   }
 }
 
-/// The workers' output array, shared across the join: worker `k` writes only index `k`,
-/// and the array is read only after `concurrentPerform` returns.
-struct OutputSlots: @unchecked Sendable {
-  let base: UnsafeMutablePointer<WorkerOutput>
-  func store(_ output: WorkerOutput, at index: Int) { (base + index).pointee = output }
+/// One scan of `/proc` that any number of threads work on together (`ProcScanner.start()`).
+/// Each `help()` takes pids one at a time from a shared atomic index until none is left, with
+/// buffers of its own, and hands in its findings once; no lock is taken on the per-fd path.
+public final class SharedProcScan: Sendable {
+  private let scanner: ProcScanner
+  private let rootFD: Int32
+  private let pids: [Int32]
+  private let listingError: ProcFSError?
+  private let next = Atomic<Int>(0)
+  private let outputs = Mutex<[WorkerOutput]>([])
+
+  fileprivate init(_ scanner: ProcScanner, rootFD: Int32, pids: [Int32], listingError: ProcFSError?) {
+    self.scanner = scanner
+    self.rootFD = rootFD
+    self.pids = pids
+    self.listingError = listingError
+  }
+
+  deinit { if rootFD >= 0 { Sys.close(rootFD) } }
+
+  /// How many processes the scan covers.
+  public var pidCount: Int { pids.count }
+
+  /// Scans processes until every one is taken; safe to call from several threads at once.
+  public func help() {
+    guard next.load(ordering: .relaxed) < pids.count else { return }
+    let worker = ScanWorker(rootFD: rootFD, options: scanner.options)
+    while true {
+      let i = next.wrappingAdd(1, ordering: .relaxed).oldValue
+      if i >= pids.count { break }
+      worker.scanProcess(pids[i])
+    }
+    let found = worker.out
+    outputs.withLock { $0.append(found) }
+  }
+
+  /// Every process's record, sorted by pid. Call it once every `help()` has returned.
+  public func result() -> ProcScanResult {
+    scanner.merge(outputs.withLock { $0 }, listingError: listingError)
+  }
 }
 
 /// What one worker found; merged after all workers finish.
