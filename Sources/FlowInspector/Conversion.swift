@@ -108,7 +108,10 @@ extension Flow {
         backoff: info.backoff, lost: info.lost, unacked: info.unacked,
         lastDataSentMs: info.lastDataSent, lastDataReceivedMs: info.lastDataRecv,
         lastAckReceivedMs: info.lastAckRecv, deliveryRateBytesPerSec: info.deliveryRate,
-        peerWindow: info.sndWnd, congestionControl: socket.congestion)
+        peerWindow: info.sndWnd)
+      socket.withCongestionName { name in
+        if let name { tcp?.congestion = ShortName(bytes: name) }
+      }
     }
   }
 

@@ -322,7 +322,8 @@ public final class FlowInspector {
             if case .netlink(let socket) = record, !netlinkCookies.insert(socket.cookie).inserted {
               return
             }
-            if case .inet(let socket) = record,
+            // Only a refresh has previous flows; a listing does not copy the socket out.
+            if previous != nil, case .inet(let socket) = record,
               previous?.refresh(inet: socket, netns: netns, into: &flows) == true
             {
               return

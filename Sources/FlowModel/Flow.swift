@@ -182,7 +182,14 @@ public struct TCPDetails: Sendable, Equatable {
   public var retransmits: UInt8
   public var probes: UInt8
   public var backoff: UInt8
-  public var congestionControl: String?
+  /// The congestion control module ("cubic", "bbr"), kept inline: with a `String`, every copy
+  /// of a flow retained and released it.
+  public var congestion: ShortName
+  public var congestionControl: String? {
+    get { congestion.string }
+    set { congestion = ShortName(newValue) }
+  }
+
   public init(
     rttMicros: UInt32 = 0, rttVarMicros: UInt32 = 0, minRttMicros: UInt32 = 0,
     congestionWindow: UInt32 = 0, retransmits: UInt8 = 0, probes: UInt8 = 0, backoff: UInt8 = 0,
@@ -204,7 +211,52 @@ public struct TCPDetails: Sendable, Equatable {
     self.lastAckReceivedMs = lastAckReceivedMs
     self.deliveryRateBytesPerSec = deliveryRateBytesPerSec
     self.peerWindow = peerWindow
-    self.congestionControl = congestionControl
+    self.congestion = ShortName(congestionControl)
+  }
+}
+
+/// A name of at most 16 bytes without NUL, such as a congestion control module's (the
+/// kernel's TCP_CA_NAME_MAX is 16 with the NUL), kept inline: copying it copies bytes and
+/// retains nothing. A longer name is cut at 16 bytes; no bytes means no name.
+public struct ShortName: Sendable, Hashable {
+  private var bytes: (UInt64, UInt64) = (0, 0)
+
+  public init(_ name: String?) {
+    guard var name else { return }
+    name.withUTF8 { copy(UnsafeRawBufferPointer($0)) }
+  }
+
+  /// The bytes up to the first NUL, at most 16 of them.
+  public init(bytes name: UnsafeRawBufferPointer) { copy(name) }
+
+  private mutating func copy(_ name: UnsafeRawBufferPointer) {
+    withUnsafeMutableBytes(of: &bytes) { raw in
+      for (offset, byte) in name.prefix(16).enumerated() {
+        if byte == 0 { break }
+        raw[offset] = byte
+      }
+    }
+  }
+
+  public var isEmpty: Bool { bytes == (0, 0) }
+
+  /// The name's bytes; empty when there is none.
+  public func withBytes<R>(_ body: (UnsafeRawBufferPointer) throws -> R) rethrows -> R {
+    try withUnsafeBytes(of: bytes) { raw in
+      var count = 0
+      while count < 16 && raw[count] != 0 { count += 1 }
+      return try body(UnsafeRawBufferPointer(rebasing: raw[0..<count]))
+    }
+  }
+
+  public var string: String? {
+    isEmpty ? nil : withBytes { String(decoding: $0, as: UTF8.self) }
+  }
+
+  public static func == (a: Self, b: Self) -> Bool { a.bytes == b.bytes }
+  public func hash(into hasher: inout Hasher) {
+    hasher.combine(bytes.0)
+    hasher.combine(bytes.1)
   }
 }
 

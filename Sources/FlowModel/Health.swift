@@ -76,14 +76,22 @@ public struct HealthFlags: Sendable, Hashable, Sequence, ExpressibleByArrayLiter
   public mutating func formUnion(_ other: HealthFlags) { rawValue |= other.rawValue }
   public func union(_ other: HealthFlags) -> HealthFlags { HealthFlags(rawValue: rawValue | other.rawValue) }
 
-  public func makeIterator() -> AnyIterator<HealthFlag> {
+  public func makeIterator() -> Iterator { Iterator(remaining: rawValue) }
+
+  /// The flags in `HealthFlag.allCases` order; a flow without flags costs one comparison.
+  public struct Iterator: IteratorProtocol {
+    var remaining: UInt16
     var index = 0
-    let all = HealthFlag.allCases
-    let raw = rawValue
-    return AnyIterator {
+
+    public mutating func next() -> HealthFlag? {
+      guard remaining != 0 else { return nil }
+      let all = HealthFlag.allCases
       while index < all.count {
         defer { index += 1 }
-        if raw & all[index].bit != 0 { return all[index] }
+        if remaining & all[index].bit != 0 {
+          remaining &= ~all[index].bit
+          return all[index]
+        }
       }
       return nil
     }

@@ -16,6 +16,7 @@ struct RenderContext {
   let mode: CellMode
   /// inode → index in `snapshot.flows`, for naming UNIX peers; empty when not needed.
   let flowByInode: [UInt64: Int]
+  let sharedTexts: SharedTexts
 
   init(_ snapshot: Snapshot, options: RenderOptions, mode: CellMode, namingPeers: Bool = true) {
     self.snapshot = snapshot
@@ -34,6 +35,7 @@ struct RenderContext {
       }
     }
     flowByInode = map
+    sharedTexts = SharedTexts(snapshot.processes, namespaces: snapshot.namespaces, mode: mode)
   }
 
   /// Appends an untrusted name (command, path, user) made safe for this output.
@@ -108,11 +110,7 @@ struct RenderContext {
   /// `command.pid`, `+N` for N more processes; `?.pid` when the process was not read.
   func appendProcess(_ flow: Flow, into out: inout OutputBuffer) {
     guard let owner = primaryOwner(flow) else { return appendMissing(into: &out) }
-    if let process = snapshot.processes[owner.pid] {
-      appendName(process.command, into: &out)
-    } else {
-      out.append(UInt8(ascii: "?"))
-    }
+    if !sharedTexts.appendCommand(of: owner.pid, into: &out) { out.append(UInt8(ascii: "?")) }
     out.append(UInt8(ascii: "."))
     out.appendDecimal(Int64(owner.pid))
     let others = otherProcessCount(flow)
@@ -356,11 +354,7 @@ struct RenderContext {
       }
     case .command:
       if let owner = primaryOwner(flow) {
-        if let process = snapshot.processes[owner.pid] {
-          appendName(process.command, into: &out)
-        } else {
-          out.append(UInt8(ascii: "?"))
-        }
+        if !sharedTexts.appendCommand(of: owner.pid, into: &out) { out.append(UInt8(ascii: "?")) }
       } else {
         appendMissing(into: &out)
       }

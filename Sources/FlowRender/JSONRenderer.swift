@@ -127,8 +127,7 @@ public enum JSONRenderer {
     } else {
       out.append("null")
     }
-    out.append(",\"state_code\":")
-    appendOptional(hasState ? UInt64(flow.state) : nil, into: &out)
+    out.appendField(",\"state_code\":", hasState ? UInt64(flow.state) : nil)
     out.append(",\"type\":")
     if let name = socketTypeName(flow.socketType) {
       out.append(UInt8(ascii: "\""))
@@ -147,18 +146,13 @@ public enum JSONRenderer {
     } else {
       appendEndpoint(flow.remote, into: &out)
     }
-    out.append(",\"inode\":")
-    out.appendDecimal(flow.inode)
-    out.append(",\"cookie\":")
-    out.appendDecimal(flow.cookie)
-    out.append(",\"uid\":")
-    appendOptional(flow.uid.map(UInt64.init), into: &out)
-    out.append(",\"netns\":")
-    out.appendDecimal(flow.netns)
+    out.appendField(",\"inode\":", flow.inode)
+    out.appendField(",\"cookie\":", flow.cookie)
+    out.appendField(",\"uid\":", flow.uid.map(UInt64.init))
+    out.appendField(",\"netns\":", flow.netns)
     out.append(",\"netns_name\":")
-    appendNamespaceName(flow.netns, context.snapshot.namespaces, into: &out)
-    out.append(",\"interface\":")
-    out.appendDecimal(UInt64(flow.interfaceIndex))
+    context.sharedTexts.appendJSONNamespaceName(of: flow.netns, into: &out)
+    out.appendField(",\"interface\":", UInt64(flow.interfaceIndex))
     out.append(",\"interface_name\":")
     if flow.interfaceIndex != 0, let name = context.options.interfaceNames[flow.interfaceIndex] {
       out.appendJSONString(name)
@@ -166,55 +160,37 @@ public enum JSONRenderer {
       out.append("null")
     }
     let counters = flow.counters
-    out.append(",\"bytes_in\":")
-    appendOptional(counters.bytesIn, into: &out)
-    out.append(",\"bytes_out\":")
-    appendOptional(counters.bytesOut, into: &out)
-    out.append(",\"packets_in\":")
-    appendOptional(counters.packetsIn, into: &out)
-    out.append(",\"packets_out\":")
-    appendOptional(counters.packetsOut, into: &out)
-    out.append(",\"retrans_bytes\":")
-    appendOptional(counters.bytesRetransmitted, into: &out)
-    out.append(",\"retransmits_total\":")
-    appendOptional(counters.retransmitsTotal.map(UInt64.init), into: &out)
+    out.appendField(",\"bytes_in\":", counters.bytesIn)
+    out.appendField(",\"bytes_out\":", counters.bytesOut)
+    out.appendField(",\"packets_in\":", counters.packetsIn)
+    out.appendField(",\"packets_out\":", counters.packetsOut)
+    out.appendField(",\"retrans_bytes\":", counters.bytesRetransmitted)
+    out.appendField(",\"retransmits_total\":", counters.retransmitsTotal.map(UInt64.init))
     let tcp = flow.tcp
-    out.append(",\"rtt_us\":")
-    appendOptional(tcp.map { UInt64($0.rttMicros) }, into: &out)
-    out.append(",\"rttvar_us\":")
-    appendOptional(tcp.map { UInt64($0.rttVarMicros) }, into: &out)
-    out.append(",\"min_rtt_us\":")
-    appendOptional(tcp.map { UInt64($0.minRttMicros) }, into: &out)
-    out.append(",\"cwnd\":")
-    appendOptional(tcp.map { UInt64($0.congestionWindow) }, into: &out)
-    out.append(",\"retransmits\":")
-    appendOptional(tcp.map { UInt64($0.retransmits) }, into: &out)
-    out.append(",\"lost\":")
-    appendOptional(tcp.map { UInt64($0.lost) }, into: &out)
-    out.append(",\"last_send_ms\":")
-    appendOptional(tcp.map { UInt64($0.lastDataSentMs) }, into: &out)
-    out.append(",\"last_recv_ms\":")
-    appendOptional(tcp.map { UInt64($0.lastDataReceivedMs) }, into: &out)
+    out.appendField(",\"rtt_us\":", tcp.map { UInt64($0.rttMicros) })
+    out.appendField(",\"rttvar_us\":", tcp.map { UInt64($0.rttVarMicros) })
+    out.appendField(",\"min_rtt_us\":", tcp.map { UInt64($0.minRttMicros) })
+    out.appendField(",\"cwnd\":", tcp.map { UInt64($0.congestionWindow) })
+    out.appendField(",\"retransmits\":", tcp.map { UInt64($0.retransmits) })
+    out.appendField(",\"lost\":", tcp.map { UInt64($0.lost) })
+    out.appendField(",\"last_send_ms\":", tcp.map { UInt64($0.lastDataSentMs) })
+    out.appendField(",\"last_recv_ms\":", tcp.map { UInt64($0.lastDataReceivedMs) })
     out.append(",\"congestion\":")
-    if let cc = tcp?.congestionControl { out.appendJSONString(cc) } else { out.append("null") }
-    out.append(",\"recv_q\":")
-    out.appendDecimal(UInt64(flow.receiveQueue))
-    out.append(",\"send_q\":")
-    out.appendDecimal(UInt64(flow.sendQueue))
-    out.append(",\"shutdown\":")
-    appendOptional(flow.shutdown.map(UInt64.init), into: &out)
-    out.append(",\"cgroup_id\":")
-    appendOptional(flow.cgroupID, into: &out)
-    out.append(",\"mark\":")
-    appendOptional(flow.mark.map(UInt64.init), into: &out)
-    out.append(",\"tos\":")
-    appendOptional(flow.tos.map(UInt64.init), into: &out)
-    out.append(",\"drops\":")
-    appendOptional(flow.socketDrops.map(UInt64.init), into: &out)
-    out.append(",\"protocol\":")
-    appendOptional(flow.protocolNumber.map(UInt64.init), into: &out)
+    if let tcp, !tcp.congestion.isEmpty {
+      tcp.congestion.withBytes { out.appendJSONString($0.assumingMemoryBound(to: UInt8.self)) }
+    } else {
+      out.append("null")
+    }
+    out.appendField(",\"recv_q\":", UInt64(flow.receiveQueue))
+    out.appendField(",\"send_q\":", UInt64(flow.sendQueue))
+    out.appendField(",\"shutdown\":", flow.shutdown.map(UInt64.init))
+    out.appendField(",\"cgroup_id\":", flow.cgroupID)
+    out.appendField(",\"mark\":", flow.mark.map(UInt64.init))
+    out.appendField(",\"tos\":", flow.tos.map(UInt64.init))
+    out.appendField(",\"drops\":", flow.socketDrops.map(UInt64.init))
+    out.appendField(",\"protocol\":", flow.protocolNumber.map(UInt64.init))
     out.append(",\"processes\":[")
-    appendOwners(flow.owners, processes: context.snapshot.processes, into: &out)
+    appendOwners(flow.owners, texts: context.sharedTexts, into: &out)
     out.append("],\"flags\":")
     appendFlagArray(flow.health(context.options.health), into: &out)
   }
@@ -224,25 +200,20 @@ public enum JSONRenderer {
   static func appendOwners(
     _ owners: FlowOwners, processes: [Int32: OwningProcess], into out: inout OutputBuffer
   ) {
+    appendOwners(owners, texts: SharedTexts(processes, mode: .csv), into: &out)
+  }
+
+  static func appendOwners(_ owners: FlowOwners, texts: SharedTexts, into out: inout OutputBuffer) {
     for (index, owner) in owners.enumerated() {
       if index > 0 { out.append(UInt8(ascii: ",")) }
       out.append("{\"pid\":")
       out.appendDecimal(Int64(owner.pid))
       out.append(",\"command\":")
-      let process = processes[owner.pid]
-      if let process {
-        if !out.appendJSONString(process.command) {
-          out.append(",\"command_bytes\":\"")
-          out.appendHexBytes(process.command)
-          out.append(UInt8(ascii: "\""))
-        }
-      } else {
-        out.append("null")
-      }
+      texts.appendJSONCommand(of: owner.pid, into: &out)
       out.append(",\"fd\":")
       out.appendDecimal(Int64(owner.fd))
       out.append(",\"user\":")
-      if let user = process?.user { out.appendJSONString(user) } else { out.append("null") }
+      texts.appendJSONUser(of: owner.pid, into: &out)
       out.append(UInt8(ascii: "}"))
     }
   }

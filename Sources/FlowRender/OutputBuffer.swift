@@ -61,9 +61,8 @@ public struct OutputBuffer: Sendable {
   public func withUnsafeBufferPointer<R>(_ body: (UnsafeBufferPointer<UInt8>) throws -> R)
     rethrows -> R
   {
-    try withExtendedLifetime(storage) {
-      try body(UnsafeBufferPointer(start: storage.base, count: count))
-    }
+    // `self`, borrowed for the call, keeps the storage alive.
+    try body(UnsafeBufferPointer(start: storage.base, count: count))
   }
 
   public var isEmpty: Bool { count == 0 }
@@ -214,22 +213,22 @@ public struct OutputBuffer: Sendable {
       append(0x30 &+ UInt8(truncatingIfNeeded: value))
       return
     }
-    // Count the digits, then write them backwards straight into the buffer.
-    var length = 1
-    var bound: UInt64 = 10
-    while length < 20 && value >= bound {
-      length += 1
-      bound = bound &* 10
+    count &+= writeDecimal(value, to: reserve(20))
+  }
+
+  /// Appends a literal key and a number, or `null`, with one check for room: a JSON flow
+  /// object has some thirty of them.
+  public mutating func appendField(_ key: StaticString, _ value: UInt64?) {
+    let keyLength = key.utf8CodeUnitCount
+    let destination = reserve(keyLength &+ 20)
+    let source = key.utf8Start
+    for i in 0..<keyLength { destination[i] = source[i] }
+    if let value {
+      count &+= keyLength &+ writeDecimal(value, to: destination + keyLength)
+    } else {
+      (destination + keyLength).initialize(from: nullLiteral.utf8Start, count: 4)
+      count &+= keyLength &+ 4
     }
-    let destination = reserve(length)
-    var v = value
-    var index = length
-    while index > 0 {
-      index -= 1
-      destination[index] = 0x30 &+ UInt8(truncatingIfNeeded: v % 10)
-      v /= 10
-    }
-    count &+= length
   }
 
   public mutating func appendDecimal(_ value: Int64) {
@@ -269,6 +268,45 @@ public struct OutputBuffer: Sendable {
     }
   }
 }
+
+/// Writes `value` in decimal at `destination` (room for 20 bytes), returns how many bytes.
+/// The digits are counted, then written backwards, two at a time.
+@inline(__always)
+func writeDecimal(_ value: UInt64, to destination: UnsafeMutablePointer<UInt8>) -> Int {
+  var length = 1
+  var bound: UInt64 = 10
+  while length < 20 && value >= bound {
+    length &+= 1
+    bound = bound &* 10
+  }
+  let pairs = decimalDigitPairs.utf8Start
+  var v = value
+  var index = length
+  while v >= 100 {
+    let pair = 2 &* Int(truncatingIfNeeded: v % 100)
+    v /= 100
+    index &-= 2
+    destination[index] = pairs[pair]
+    destination[index &+ 1] = pairs[pair &+ 1]
+  }
+  if v >= 10 {
+    let pair = 2 &* Int(truncatingIfNeeded: v)
+    destination[0] = pairs[pair]
+    destination[1] = pairs[pair &+ 1]
+  } else {
+    destination[0] = 0x30 &+ UInt8(truncatingIfNeeded: v)
+  }
+  return length
+}
+
+private let nullLiteral: StaticString = "null"
+
+/// "00" to "99": the two digits of each value below 100.
+private let decimalDigitPairs: StaticString = """
+  00010203040506070809101112131415161718192021222324252627282930313233343536373839\
+  40414243444546474849505152535455565758596061626364656667686970717273747576777879\
+  8081828384858687888990919293949596979899
+  """
 
 @inline(__always)
 func hexDigit(_ nibble: UInt8) -> UInt8 {

@@ -389,10 +389,15 @@ extension OutputBuffer {
   /// caller adds the exact `*_bytes` field.
   @discardableResult
   public mutating func appendJSONString(_ bytes: [UInt8], nulAs: UInt8? = nil) -> Bool {
+    bytes.withUnsafeBufferPointer { appendJSONString($0, nulAs: nulAs) }
+  }
+
+  @discardableResult
+  public mutating func appendJSONString(_ p: UnsafeBufferPointer<UInt8>, nulAs: UInt8? = nil)
+    -> Bool
+  {
     append(UInt8(ascii: "\""))
-    let exact = bytes.withUnsafeBufferPointer {
-      appendJSONStringBody($0, nulAs: nulAs, into: &self)
-    }
+    let exact = appendJSONStringBody(p, nulAs: nulAs, into: &self)
     append(UInt8(ascii: "\""))
     return exact
   }
@@ -400,9 +405,7 @@ extension OutputBuffer {
   /// Appends a quoted JSON string of `text`.
   public mutating func appendJSONString(_ text: String) {
     var text = text
-    append(UInt8(ascii: "\""))
-    text.withUTF8 { _ = appendJSONStringBody($0, into: &self) }
-    append(UInt8(ascii: "\""))
+    text.withUTF8 { _ = appendJSONString($0) }
   }
 }
 

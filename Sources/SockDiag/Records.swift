@@ -127,6 +127,10 @@ public struct InetSocket: Sendable, Equatable {
   }
   /// Kept inline, so that a record holds no reference and copies as plain bytes.
   var congestionName = CongestionName(nil)
+  /// The congestion control module's name as the kernel gave it; nil when it did not.
+  public func withCongestionName<R>(_ body: (UnsafeRawBufferPointer?) throws -> R) rethrows -> R {
+    try congestionName.withBytes(body)
+  }
   public var tos: UInt8?
   public var tclass: UInt8?
   public var shutdown: UInt8?
@@ -203,6 +207,11 @@ struct CongestionName: Sendable, Equatable {
     withUnsafeMutableBytes(of: &bytes) { raw in
       for (offset, byte) in name.prefix(16).enumerated() { raw[offset] = byte }
     }
+  }
+
+  func withBytes<R>(_ body: (UnsafeRawBufferPointer?) throws -> R) rethrows -> R {
+    guard count >= 0 else { return try body(nil) }
+    return try withUnsafeBytes(of: bytes) { try body(UnsafeRawBufferPointer(rebasing: $0.prefix(Int(count)))) }
   }
 
   var string: String? {

@@ -76,7 +76,9 @@ struct Selection {
   /// The state filter; nil when every state is wanted. Packet, netlink and vsock sockets have no
   /// connection state, so it never hides them when they were asked for.
   var statesOfStatefulSockets: Set<UInt8>? = nil
-  static let statelessProtocols: Set<TransportProtocol> = [.packet, .netlink, .vsock]
+  static func isStateless(_ proto: TransportProtocol) -> Bool {
+    proto == .packet || proto == .netlink || proto == .vsock
+  }
 
   /// Drops the flows of `snapshot` that `keeps` refuses. Reads fields in place: most listings
   /// keep every flow, and testing one by copying it costs as much as rendering it.
@@ -84,20 +86,21 @@ struct Selection {
     // Bit n set: state n is kept (kernel states are below 64).
     let stateMask = statesOfStatefulSockets.map { $0.reduce(UInt64(0)) { $0 | (1 << ($1 & 63)) } }
     let flows = snapshot.flows
+    let filtering = !filter.isEmpty
     let refused = flows.indices.contains { index in
-      if let stateMask, !Self.statelessProtocols.contains(flows[index].proto),
+      if let stateMask, !Self.isStateless(flows[index].proto),
         flows[index].state > 63 || stateMask & (1 << flows[index].state) == 0
       {
         return true
       }
-      return !filter.isEmpty && !filter.matches(flows[index], processes: snapshot.processes)
+      return filtering && !filter.matches(flows[index], processes: snapshot.processes)
     }
     guard refused else { return }
     snapshot.flows.removeAll { !keeps($0, processes: snapshot.processes) }
   }
 
   func keeps(_ flow: Flow, processes: [Int32: OwningProcess]) -> Bool {
-    if let states = statesOfStatefulSockets, !Self.statelessProtocols.contains(flow.proto),
+    if let states = statesOfStatefulSockets, !Self.isStateless(flow.proto),
       !states.contains(flow.state)
     {
       return false

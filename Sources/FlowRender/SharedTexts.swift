@@ -1,0 +1,89 @@
+import FlowModel
+
+/// What renderers write of each owning process and each namespace, made safe once per render
+/// rather than once per flow: 100k flows share a few hundred processes, and reading a process
+/// from the snapshot's dictionary copies its arrays and strings, retaining each one, from two
+/// threads at once. Lookups return offsets into one byte array, so they retain nothing.
+struct SharedTexts {
+  private struct Entry {
+    /// The command as a table or CSV cell.
+    var command: Range<Int32>
+    /// The value of JSON's `"command":`, with `,"command_bytes":…` when it is not UTF-8.
+    var jsonCommand: Range<Int32>
+    /// The value of JSON's `"user":`.
+    var jsonUser: Range<Int32>
+  }
+
+  private let bytes: [UInt8]
+  private let entries: [Int32: Entry]
+  /// The value of JSON's `"netns_name":` per namespace inode.
+  private let jsonNamespaceNames: [UInt64: Range<Int32>]
+
+  init(
+    _ processes: [Int32: OwningProcess], namespaces: [UInt64: NetworkNamespace] = [:],
+    mode: CellMode
+  ) {
+    var out = OutputBuffer(capacity: 64 * processes.count + 16)
+    var entries: [Int32: Entry] = [:]
+    entries.reserveCapacity(processes.count)
+    for (pid, process) in processes {
+      let command = out.count
+      process.command.withUnsafeBufferPointer { p in
+        switch mode {
+        case .table: appendSanitized(p, into: &out)
+        case .csv: appendCSVText(p, into: &out)
+        }
+      }
+      let jsonCommand = out.count
+      if !out.appendJSONString(process.command) {
+        out.append(",\"command_bytes\":\"")
+        out.appendHexBytes(process.command)
+        out.append(UInt8(ascii: "\""))
+      }
+      let jsonUser = out.count
+      if let user = process.user { out.appendJSONString(user) } else { out.append("null") }
+      let end = out.count
+      entries[pid] = Entry(
+        command: Int32(command)..<Int32(jsonCommand),
+        jsonCommand: Int32(jsonCommand)..<Int32(jsonUser), jsonUser: Int32(jsonUser)..<Int32(end))
+    }
+    var names: [UInt64: Range<Int32>] = [:]
+    for (inode, namespace) in namespaces {
+      guard let name = namespace.name ?? namespace.container else { continue }
+      let start = out.count
+      out.appendJSONString(name)
+      names[inode] = Int32(start)..<Int32(out.count)
+    }
+    bytes = out.bytes
+    self.entries = entries
+    jsonNamespaceNames = names
+  }
+
+  /// Appends the command of `pid` as a cell; false when the process was not read.
+  func appendCommand(of pid: Int32, into out: inout OutputBuffer) -> Bool {
+    guard let entry = entries[pid] else { return false }
+    append(entry.command, into: &out)
+    return true
+  }
+
+  /// Appends the JSON value of the command of `pid`, `null` when the process was not read.
+  func appendJSONCommand(of pid: Int32, into out: inout OutputBuffer) {
+    if let entry = entries[pid] { append(entry.jsonCommand, into: &out) } else { out.append("null") }
+  }
+
+  /// Appends the JSON value of the user of `pid`, `null` when unknown.
+  func appendJSONUser(of pid: Int32, into out: inout OutputBuffer) {
+    if let entry = entries[pid] { append(entry.jsonUser, into: &out) } else { out.append("null") }
+  }
+
+  /// Appends the JSON value of the name of namespace `inode`, `null` when it has none.
+  func appendJSONNamespaceName(of inode: UInt64, into out: inout OutputBuffer) {
+    if let range = jsonNamespaceNames[inode] { append(range, into: &out) } else { out.append("null") }
+  }
+
+  private func append(_ range: Range<Int32>, into out: inout OutputBuffer) {
+    bytes.withUnsafeBufferPointer {
+      out.append(contentsOf: UnsafeBufferPointer(rebasing: $0[Int(range.lowerBound)..<Int(range.upperBound)]))
+    }
+  }
+}
