@@ -249,10 +249,7 @@ public final class FlowInspector {
       processes[record.pid] = OwningProcess(record, user: userNames.name(for: record.uid))
     }
     if ownerCache == nil {
-      let join = OwnerJoin(scan)
-      for index in flows.indices {
-        if let owners = join.owners(of: flows[index].inode) { flows[index].owners = owners }
-      }
+      OwnerJoin(scan).attach(to: &flows)
     }
     if options.pids != nil {
       // Asked about given processes: their flows only.

@@ -3,7 +3,8 @@ import Dispatch
 extension OutputBuffer {
   /// Appends what `body` renders for items `0..<count`, in order. From four chunks of
   /// `perChunk` items on, chunks are rendered two at a time by two threads, each into a buffer of
-  /// its own, then appended: the bytes are the same, and memory holds two chunks, not the output.
+  /// its own, then appended (or written, with a sink): the bytes are the same, and memory holds
+  /// two chunks, not the output.
   /// `body` is called concurrently with itself and must only read what it shares.
   mutating func appendChunked(
     count: Int, perChunk: Int, _ body: (Range<Int>, inout OutputBuffer) -> Void
@@ -30,8 +31,8 @@ extension OutputBuffer {
             swap(&chunk, &slots.value[k])
           }
         }
-        append(contentsOf: chunks[0])
-        append(contentsOf: chunks[1])
+        appendBypassingBuffer(chunks[0])
+        appendBypassingBuffer(chunks[1])
         start = end
       }
     }

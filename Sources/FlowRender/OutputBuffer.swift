@@ -150,6 +150,21 @@ public struct OutputBuffer: Sendable {
     return true
   }
 
+  /// Appends another buffer's bytes straight to the sink when there is one, after the bytes
+  /// pending here: a large listing's chunks (`appendChunked`) are not copied a second time.
+  /// Without a sink, or once it failed, they are appended as usual.
+  mutating func appendBypassingBuffer(_ other: OutputBuffer) {
+    guard let sink, flush() else { return append(contentsOf: other) }
+    let written = other.withUnsafeBufferPointer { sink(UnsafeRawBufferPointer($0)) }
+    if written {
+      flushedCount += other.count
+    } else {
+      sinkFailed = true
+      flushThreshold = Int.max
+      append(contentsOf: other)
+    }
+  }
+
   /// Empties the buffer, keeping its storage (for a renderer that is called again, e.g. `watch`).
   public mutating func removeAll() { count = 0 }
 
@@ -217,7 +232,9 @@ public struct OutputBuffer: Sendable {
   }
 
   /// Appends a literal key and a number, or `null`, with one check for room: a JSON flow
-  /// object has some thirty of them.
+  /// object has some thirty of them. Inlined, the key's length is a constant and its copy a
+  /// few moves.
+  @inline(__always)
   public mutating func appendField(_ key: StaticString, _ value: UInt64?) {
     let keyLength = key.utf8CodeUnitCount
     let destination = reserve(keyLength &+ 20)

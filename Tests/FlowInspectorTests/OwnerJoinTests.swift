@@ -25,6 +25,28 @@ struct OwnerJoinTests {
     #expect(join.owners(of: 0) == nil)
   }
 
+  /// 20,000 flows get their owners on two threads, half each; flows nobody holds keep none.
+  @Test func largeListingsAreJoinedOnTwoThreads() {
+    var sockets: [(fd: Int32, inode: UInt64)] = []
+    var flows: [Flow] = []
+    for i in 0..<20_000 {
+      let inode = UInt64(500_000 + i)
+      if i % 3 != 0 { sockets.append((Int32(i), inode)) }
+      flows.append(
+        Flow(
+          proto: .tcp, family: .inet, state: 1, socketType: 1, local: .none, remote: .none,
+          inode: inode, netns: 1))
+    }
+    OwnerJoin(ProcScanResult(processes: [process(77, sockets)])).attach(to: &flows)
+    for (i, flow) in flows.enumerated() {
+      let expected: FlowOwners = i % 3 == 0 ? [] : [FlowOwner(pid: 77, fd: Int32(i))]
+      guard flow.owners == expected else {
+        Issue.record("flow \(i): \(Array(flow.owners))")
+        return
+      }
+    }
+  }
+
   @Test func everyInodeOfAFullTableIsFound() {
     // Sequential inodes, as the kernel hands them out, and a stride of 2^16.
     var sockets: [(fd: Int32, inode: UInt64)] = []

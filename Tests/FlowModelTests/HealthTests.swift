@@ -142,6 +142,8 @@ struct HealthFlagTests {
   @Test func flagsIterateMostSeriousFirst() {
     let flags: HealthFlags = [.idle, .fdExhausted, .peerClosed]
     #expect(Array(flags) == [.fdExhausted, .peerClosed, .idle])
+    #expect(Array(HealthFlags()).isEmpty)
+    #expect(Array(HealthFlags(rawValue: 0xffff)) == HealthFlag.allCases)
     #expect(flags.mostSerious == .fdExhausted)
     #expect(HealthFlag.fdExhausted.severity < HealthFlag.idle.severity)
   }

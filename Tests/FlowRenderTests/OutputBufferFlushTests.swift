@@ -7,12 +7,16 @@ import Testing
 @Suite struct OutputBufferFlushTests {
   final class Sink: Sendable {
     let chunks = Mutex<[[UInt8]]>([])
-    let accept: Bool
-    init(accept: Bool = true) { self.accept = accept }
+    /// How many chunks it takes before it fails, like a pipe whose reader went away.
+    let accepted: Int
+    init(accept: Bool = true) { accepted = accept ? Int.max : 0 }
+    init(failingAfter accepted: Int) { self.accepted = accepted }
     func take(_ chunk: UnsafeRawBufferPointer) -> Bool {
-      guard accept else { return false }
-      chunks.withLock { $0.append(Array(chunk)) }
-      return true
+      chunks.withLock {
+        guard $0.count < accepted else { return false }
+        $0.append(Array(chunk))
+        return true
+      }
     }
     var all: [UInt8] { chunks.withLock { $0.flatMap { $0 } } }
     var count: Int { chunks.withLock { $0.count } }
@@ -49,6 +53,27 @@ import Testing
         return
       }
     }
+  }
+
+  /// Chunks rendered on two threads go straight to the sink; when it fails midway, the chunks
+  /// it refused stay in the buffer, so the sink's bytes and the buffer's are the whole output.
+  @Test func chunksASinkRefusesStayInTheBuffer() {
+    var flows: [Flow] = []
+    for i in 0..<20_000 {
+      var flow = Sample.flows()[0]
+      flow.inode = UInt64(i)
+      flows.append(flow)
+    }
+    let snapshot = Snapshot(time: 0, host: "h", flows: flows, processes: Sample.processes, warnings: [])
+    var whole = OutputBuffer()
+    JSONRenderer.render(snapshot, options: Sample.options, into: &whole)
+    let sink = Sink(failingAfter: 3)
+    var out = OutputBuffer(threshold: 1 << 16, flushingLinesTo: { sink.take($0) })
+    JSONRenderer.render(snapshot, options: Sample.options, into: &out)
+    #expect(sink.count == 3)
+    #expect(out.sinkFailed)
+    #expect(out.flushedCount == sink.all.count)
+    #expect(sink.all + out.bytes == whole.bytes)
   }
 
   @Test func onlyWholeLinesLeaveAndNothingIsLost() {
