@@ -253,6 +253,49 @@ struct RenderContext {
 
   func hasState(_ flow: Flow) -> Bool { flow.proto != .packet && flow.proto != .netlink }
 
+  /// The width of a table cell computed without writing it, for the common cells of the
+  /// default columns (the table's first pass measures 100k rows); nil where only writing the
+  /// cell tells. Always what `appendCell` then writes: a test checks every column.
+  func tableCellWidth(_ column: Column, of flow: Flow) -> Int? {
+    guard mode == .table else { return nil }
+    switch column {
+    case .proto: return flow.proto.rawValue.utf8.count
+    case .packetsIn: return numberWidth(flow.counters.packetsIn)
+    case .packetsOut: return numberWidth(flow.counters.packetsOut)
+    case .retrans: return numberWidth(flow.counters.retransmitsTotal.map(UInt64.init))
+    case .netif: return flow.interfaceIndex == 0 ? 1 : nil
+    case .state:
+      guard hasState(flow), let state = flow.socketState else { return nil }
+      return state.name.utf8.count
+    case .local: return endpointWidth(flow.local)
+    case .remote: return flow.family == .unix ? nil : endpointWidth(flow.remote)
+    case .process:
+      guard let owner = primaryOwner(flow) else { return 1 }
+      guard let command = sharedTexts.commandWidth(of: owner.pid), owner.pid > 0 else { return nil }
+      let others = otherProcessCount(flow)
+      return command + 1 + decimalWidth(UInt64(owner.pid))
+        + (others > 0 ? 1 + decimalWidth(UInt64(others)) : 0)
+    default: return nil
+    }
+  }
+
+  private func numberWidth(_ value: UInt64?) -> Int { value.map(decimalWidth) ?? 1 }
+
+  /// An IPv4 endpoint's width, without host or service names; nil for the others.
+  private func endpointWidth(_ endpoint: Endpoint) -> Int? {
+    guard case .ip(let address, let port) = endpoint, case .v4(let value) = address,
+      options.hostNames.isEmpty, options.serviceNames.isEmpty
+    else { return nil }
+    if value == 0 && port == 0 { return 3 }  // *:*
+    var width = value == 0 ? 1 : 3  // `*`, or the three dots
+    if value != 0 {
+      for shift in stride(from: 0, to: 32, by: 8) {
+        width += decimalWidth(UInt64((value >> UInt32(shift)) & 0xFF))
+      }
+    }
+    return width + 1 + (port == 0 ? 1 : decimalWidth(UInt64(port)))
+  }
+
   func appendCell(_ column: Column, of flow: Flow, into out: inout OutputBuffer) {
     switch column {
     case .proto:

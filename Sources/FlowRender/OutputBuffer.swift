@@ -286,16 +286,23 @@ public struct OutputBuffer: Sendable {
   }
 }
 
-/// Writes `value` in decimal at `destination` (room for 20 bytes), returns how many bytes.
-/// The digits are counted, then written backwards, two at a time.
+/// How many digits `value` has in decimal.
 @inline(__always)
-func writeDecimal(_ value: UInt64, to destination: UnsafeMutablePointer<UInt8>) -> Int {
+func decimalWidth(_ value: UInt64) -> Int {
   var length = 1
   var bound: UInt64 = 10
   while length < 20 && value >= bound {
     length &+= 1
     bound = bound &* 10
   }
+  return length
+}
+
+/// Writes `value` in decimal at `destination` (room for 20 bytes), returns how many bytes.
+/// The digits are counted, then written backwards, two at a time.
+@inline(__always)
+func writeDecimal(_ value: UInt64, to destination: UnsafeMutablePointer<UInt8>) -> Int {
+  let length = decimalWidth(value)
   let pairs = decimalDigitPairs.utf8Start
   var v = value
   var index = length

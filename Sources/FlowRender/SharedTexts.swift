@@ -6,8 +6,9 @@ import FlowModel
 /// threads at once. Lookups return offsets into one byte array, so they retain nothing.
 struct SharedTexts {
   private struct Entry {
-    /// The command as a table or CSV cell.
+    /// The command as a table or CSV cell, and its width on a terminal.
     var command: Range<Int32>
+    var commandWidth: Int32
     /// The value of JSON's `"command":`, with `,"command_bytes":…` when it is not UTF-8.
     var jsonCommand: Range<Int32>
     /// The value of JSON's `"user":`.
@@ -35,6 +36,9 @@ struct SharedTexts {
         }
       }
       let jsonCommand = out.count
+      let commandWidth = out.withUnsafeBufferPointer {
+        TableRenderer.cellWidth(UnsafeBufferPointer(rebasing: $0[command..<jsonCommand]))
+      }
       if !out.appendJSONString(process.command) {
         out.append(",\"command_bytes\":\"")
         out.appendHexBytes(process.command)
@@ -44,7 +48,7 @@ struct SharedTexts {
       if let user = process.user { out.appendJSONString(user) } else { out.append("null") }
       let end = out.count
       entries[pid] = Entry(
-        command: Int32(command)..<Int32(jsonCommand),
+        command: Int32(command)..<Int32(jsonCommand), commandWidth: Int32(commandWidth),
         jsonCommand: Int32(jsonCommand)..<Int32(jsonUser), jsonUser: Int32(jsonUser)..<Int32(end))
     }
     var names: [UInt64: Range<Int32>] = [:]
@@ -65,6 +69,9 @@ struct SharedTexts {
     append(entry.command, into: &out)
     return true
   }
+
+  /// The width of the command of `pid` as a table cell; nil when the process was not read.
+  func commandWidth(of pid: Int32) -> Int? { entries[pid].map { Int($0.commandWidth) } }
 
   /// Appends the JSON value of the command of `pid`, `null` when the process was not read.
   func appendJSONCommand(of pid: Int32, into out: inout OutputBuffer) {

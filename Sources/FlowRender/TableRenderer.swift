@@ -4,11 +4,11 @@ import FlowModel
 /// The human table: aligned columns, two spaces apart, numbers right-aligned, names escaped
 /// for the terminal, optionally shortened by display width to fit the terminal.
 ///
-/// Two passes: every cell is written and measured, the column widths are settled, then the
-/// lines are written with padding; cells of addresses and names are kept in byte arenas
-/// between the passes, cheap ones (numbers, states) are written again.
-/// Large tables write their cells on two threads, each half of the rows into its own arena,
-/// and their lines on two threads, a chunk each at a time.
+/// Two passes: every cell is written and measured, the column widths are settled, then every
+/// cell is written again, padded. Nothing is kept between the passes: at 100k rows the kept
+/// cells took 6 MB, and writing a cell costs little more than copying it (the names of
+/// processes are made safe once per render, see `SharedTexts`). Large tables are measured on
+/// two threads, half the rows each, and written on two threads, a chunk each at a time.
 public enum TableRenderer {
   /// Below this many rows, a second thread costs more than it saves.
   static let rowsPerThread = 8192
@@ -19,15 +19,14 @@ public enum TableRenderer {
     let columns = options.columns
     guard !columns.isEmpty else { return }
     let context = RenderContext(snapshot, options: options, mode: .table)
-    let columnCount = columns.count
     // Flows are read through a pointer: a Flow copy retains its arrays and strings.
     snapshot.flows.withUnsafeBufferPointer { flows in
-      // Pass 1: the cells.
-      let blocks = cellBlocks(flows, columns: columns, context: context)
-      var columnWidths = columns.map { displayWidth(of: ArraySlice($0.title.utf8)) }
-      if !options.header { columnWidths = Array(repeating: 0, count: columnCount) }
-      for block in blocks {
-        for j in columnWidths.indices { columnWidths[j] = max(columnWidths[j], block.columnWidths[j]) }
+      // Pass 1: the widths.
+      var columnWidths = columns.map {
+        options.header ? displayWidth(of: ArraySlice($0.title.utf8)) : 0
+      }
+      for widths in cellWidths(flows, columns: columns, context: context) {
+        for j in columnWidths.indices { columnWidths[j] = max(columnWidths[j], widths[j]) }
       }
       if !options.wide, let terminalWidth = options.terminalWidth {
         fit(&columnWidths, columns: columns, into: terminalWidth)
@@ -40,8 +39,8 @@ public enum TableRenderer {
           into: &out)
       }
       let lines = Lines(
-        flows: flows, blocks: blocks, columns: columns, columnWidths: columnWidths,
-        context: context, color: options.color)
+        flows: flows, columns: columns, columnWidths: columnWidths, context: context,
+        color: options.color)
       out.appendChunked(count: flows.count, perChunk: rowsPerChunk) { rows, chunk in
         lines.append(rows, into: &chunk)
       }
@@ -51,60 +50,39 @@ public enum TableRenderer {
   /// Lines per chunk of pass 2 (`appendChunked`): ~240 KB of table.
   static let rowsPerChunk = 2048
 
-  /// Pass 2: writes lines of rows from their kept cells, the other cells written again.
+  /// Pass 2: writes the lines of some rows.
   struct Lines {
     let flows: UnsafeBufferPointer<Flow>
-    let blocks: [CellBlock]
     let columns: [Column]
     let columnWidths: [Int]
     let context: RenderContext
     let color: Bool
 
     func append(_ rows: Range<Int>, into out: inout OutputBuffer) {
-      let kept = columns.map { !isRewritten($0) }
-      let keptCount = kept.count { $0 }
-      var scratch = OutputBuffer(capacity: 256)
-      for block in blocks where block.rows.overlaps(rows) {
-        let blockRows = block.rows.clamped(to: rows)
-        block.arena.withUnsafeBufferPointer { all in
-          var cell = (blockRows.lowerBound - block.rows.lowerBound) * keptCount
-          for row in blockRows {
-            let flow = flows[row]  // once per row, not per rewritten cell
-            for (j, column) in columns.enumerated() {
-              if j > 0 { out.append("  ") }
-              if !kept[j] {
-                scratch.removeAll()
-                context.appendCell(column, of: flow, into: &scratch)
-              }
-              scratch.withUnsafeBufferPointer { rewritten in
-                let p =
-                  kept[j]
-                  ? UnsafeBufferPointer(
-                    rebasing: all[Int(block.starts[cell])..<Int(block.starts[cell + 1])])
-                  : rewritten
-                let isLast = j == columns.count - 1
-                let colour = color && column == .state ? stateColour(flow) : nil
-                if let colour { out.append(colour) }
-                // Measured again rather than kept: one scan of an ASCII cell costs less than
-                // 4 bytes per cell of memory at 100k rows.
-                let width = cellWidth(p)
-                appendAligned(
-                  p, width: width, columnWidth: columnWidths[j],
-                  rightAligned: column.isNumeric,
-                  pad: (!isLast || column.isNumeric) && colour == nil,
-                  style: width > columnWidths[j]
-                    ? truncationStyle(column, flow: flow, cell: p) : .end,
-                  into: &out)
-                if colour != nil {
-                  out.append("\u{1b}[0m")
-                  if !isLast { out.appendSpaces(columnWidths[j] - width) }
-                }
-              }
-              if kept[j] { cell += 1 }
+      var cell = OutputBuffer(capacity: 256)
+      for row in rows {
+        let flow = flows[row]  // once per row, not per cell
+        for (j, column) in columns.enumerated() {
+          if j > 0 { out.append("  ") }
+          cell.removeAll()
+          context.appendCell(column, of: flow, into: &cell)
+          cell.withUnsafeBufferPointer { p in
+            let isLast = j == columns.count - 1
+            let colour = color && column == .state ? stateColour(flow) : nil
+            if let colour { out.append(colour) }
+            let width = cellWidth(p)
+            appendAligned(
+              p, width: width, columnWidth: columnWidths[j], rightAligned: column.isNumeric,
+              pad: (!isLast || column.isNumeric) && colour == nil,
+              style: width > columnWidths[j] ? truncationStyle(column, flow: flow, cell: p) : .end,
+              into: &out)
+            if colour != nil {
+              out.append("\u{1b}[0m")
+              if !isLast { out.appendSpaces(columnWidths[j] - width) }
             }
-            out.append(UInt8(ascii: "\n"))
           }
         }
+        out.append(UInt8(ascii: "\n"))
       }
     }
   }
@@ -129,86 +107,56 @@ public enum TableRenderer {
     out.append(UInt8(ascii: "\n"))
   }
 
-  /// Columns cheap enough to write twice, once to measure and once to print, rather than keep
-  /// between the passes: numbers, the protocol, the state, the interface. The others
-  /// (addresses, processes, names) are kept: at 100k rows the cells of every column took
-  /// 12 MB, a quarter of the listing's memory.
-  static func isRewritten(_ column: Column) -> Bool {
-    column.isNumeric || column == .proto || column == .state || column == .netif
-  }
-
-  /// The kept cells of some rows (see `isRewritten`): their bytes, where each starts (plus the
-  /// end), and the widest cell of each column, kept or not.
-  struct CellBlock {
-    var rows: Range<Int>
-    var arena: OutputBuffer
-    var starts: [Int32]
-    var columnWidths: [Int]
-  }
-
-  /// Every row's cells: in one block, or in two written at once by two threads.
-  static func cellBlocks(
+  /// The widest cell of each column: over all rows, or over two halves on two threads.
+  static func cellWidths(
     _ flows: UnsafeBufferPointer<Flow>, columns: [Column], context: RenderContext
-  ) -> [CellBlock] {
+  ) -> [[Int]] {
     guard flows.count >= 2 * rowsPerThread else {
-      return [cells(flows.indices, of: flows, columns: columns, context: context)]
+      return [cellWidths(flows.indices, of: flows, columns: columns, context: context)]
     }
     let half = flows.count / 2
     let halves = [0..<half, half..<flows.count]
-    var blocks = [CellBlock?](repeating: nil, count: 2)
-    blocks.withUnsafeMutableBufferPointer { slots in
-      let work = BlockWork(flows: flows, slots: slots.baseAddress!, columns: columns, context: context)
+    var widths = [[Int]](repeating: [], count: 2)
+    widths.withUnsafeMutableBufferPointer { slots in
+      let work = WidthWork(flows: flows, slots: slots.baseAddress!, columns: columns, context: context)
       DispatchQueue.concurrentPerform(iterations: 2) { k in
         // Each thread reads the flows and writes only its own slot.
-        work.slots[k] = cells(halves[k], of: work.flows, columns: work.columns, context: work.context)
+        work.slots[k] = cellWidths(halves[k], of: work.flows, columns: work.columns, context: work.context)
       }
     }
-    return blocks.map { $0! }
+    return widths
   }
 
   /// What the two threads share: read-only inputs and one output slot each.
-  private struct BlockWork: @unchecked Sendable {
+  private struct WidthWork: @unchecked Sendable {
     let flows: UnsafeBufferPointer<Flow>
-    let slots: UnsafeMutablePointer<CellBlock?>
+    let slots: UnsafeMutablePointer<[Int]>
     let columns: [Column]
     let context: RenderContext
   }
 
-  static func cells(
+  static func cellWidths(
     _ rows: Range<Int>, of flows: UnsafeBufferPointer<Flow>, columns: [Column],
     context: RenderContext
-  ) -> CellBlock {
-    let kept = columns.map { !isRewritten($0) }
-    let cellCount = rows.count * kept.count { $0 }
-    var block = CellBlock(
-      rows: rows, arena: OutputBuffer(capacity: max(1 << 12, cellCount * 24)),
-      starts: [Int32](repeating: 0, count: cellCount + 1),
-      columnWidths: Array(repeating: 0, count: columns.count))
-    var scratch = OutputBuffer(capacity: 256)
-    var cell = 0
+  ) -> [Int] {
+    var widths = [Int](repeating: 0, count: columns.count)
+    var cell = OutputBuffer(capacity: 256)
     for row in rows {
       // Passing `flows[row]` copies it at each call: once per row, not once per cell.
       let flow = flows[row]
       for (j, column) in columns.enumerated() {
         let width: Int
-        if kept[j] {
-          let start = block.arena.count
-          block.starts[cell] = Int32(truncatingIfNeeded: start)
-          context.appendCell(column, of: flow, into: &block.arena)
-          width = block.arena.withUnsafeBufferPointer {
-            cellWidth(UnsafeBufferPointer(rebasing: $0[start..<$0.count]))
-          }
-          cell += 1
+        if let known = context.tableCellWidth(column, of: flow) {
+          width = known
         } else {
-          scratch.removeAll()
-          context.appendCell(column, of: flow, into: &scratch)
-          width = scratch.withUnsafeBufferPointer { cellWidth($0) }
+          cell.removeAll()
+          context.appendCell(column, of: flow, into: &cell)
+          width = cell.withUnsafeBufferPointer { cellWidth($0) }
         }
-        if width > block.columnWidths[j] { block.columnWidths[j] = width }
+        if width > widths[j] { widths[j] = width }
       }
     }
-    block.starts[cell] = Int32(truncatingIfNeeded: block.arena.count)
-    return block
+    return widths
   }
 
   /// Lines `flowscope: warning: …` for the snapshot's warnings, for standard error.
