@@ -325,7 +325,8 @@ public final class FlowInspector {
             {
               return
             }
-            fresh.append(flows.count)
+            // Only a refresh looks up the owners of new flows alone.
+            if previous != nil { fresh.append(flows.count) }
             flows.append(Flow(record, netns: netns))
           })
         // A kernel that refuses the filter (EINVAL, e.g. no S_EQ before 4.17) is asked again
