@@ -5,7 +5,7 @@
     python3 bench/run.py --connections 20000 --small 0 --runs 3   # a quicker look
 
 For each size it starts bench/loadgen.py (N connections over K processes, plus UDP and UNIX
-sockets), waits for "ready", runs every command --runs times round-robin (timed with wait4),
+sockets), waits for "ready", runs every command --runs times round-robin under bench/timer.c (as /usr/bin/time, to the µs),
 takes medians of wall time, CPU time (user+sys) and peak RSS, prints a table with the ratios
 flowscope/peer and flowscope/floor, and writes bench/RESULTS.md. The load is stopped by pid.
 
@@ -20,7 +20,7 @@ import signal
 import statistics
 import subprocess
 import sys
-import threading
+import tempfile
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -87,22 +87,24 @@ class Load:
                 pass
 
 
+TIMER = None  # bench/timer.c, built once by build_timer()
+
+
+def build_timer(directory):
+    """Builds bench/timer.c: /usr/bin/time's %e counts hundredths, and at 20k sockets a listing
+    takes 0.06 s (one step moved the linearity ratio by a sixth)."""
+    global TIMER
+    TIMER = os.path.join(directory, "timer")
+    subprocess.run(["cc", "-O2", "-o", TIMER, os.path.join(HERE, "timer.c")], check=True)
+
+
 def measure(argv, timeout=600):
-    """One run: (wall s, cpu s, peak RSS KiB), stdout to /dev/null. Timed here, from wait4's
-    resource usage, rather than by /usr/bin/time, whose %e counts hundredths: at 20k sockets a
-    listing takes 0.06 s, and one step of 0.01 s moved the linearity ratio by a sixth."""
-    start = time.perf_counter()
-    child = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    watchdog = threading.Timer(timeout, child.kill)
-    watchdog.start()
-    try:
-        _, _, usage = os.wait4(child.pid, 0)
-    finally:
-        watchdog.cancel()
-    wall = time.perf_counter() - start
-    if wall >= timeout:
-        raise subprocess.TimeoutExpired(argv, timeout)
-    return wall, usage.ru_utime + usage.ru_stime, usage.ru_maxrss
+    """One run: (wall s, cpu s, peak RSS KiB), stdout to /dev/null."""
+    with tempfile.NamedTemporaryFile("r", suffix=".time") as out:
+        subprocess.run([TIMER, out.name] + argv, stdout=subprocess.DEVNULL,
+                       stderr=subprocess.DEVNULL, timeout=timeout)
+        wall, cpu, rss = out.read().split()
+    return float(wall), float(cpu), int(rss)
 
 
 def commands(binary, pid, skip_peers):
@@ -172,7 +174,7 @@ def report(sizes, args):
         lines.append("|---|---:|---:|---:|---|")
         for name, r in res.items():
             lines.append("| `%s` | %.3f | %.3f | %.1f | %s |" % (
-                name, r["wall"], r["cpu"], r["rss"], " ".join("%.2f" % w for w in r["walls"])))
+                name, r["wall"], r["cpu"], r["rss"], " ".join("%.3f" % w for w in r["walls"])))
         lines.append("")
     lines.append("### Ratios at %d connections (flowscope / other; wall time unless said)" % args.connections)
     lines.append("")
@@ -244,8 +246,10 @@ def main():
     if not os.access(binary, os.X_OK):
         raise SystemExit("no flowscope binary at %s" % binary)
     sizes = {}
-    for connections in [args.connections] + ([args.small] if args.small else []):
-        sizes[connections] = run_size(binary, connections, args)
+    with tempfile.TemporaryDirectory() as directory:
+        build_timer(directory)
+        for connections in [args.connections] + ([args.small] if args.small else []):
+            sizes[connections] = run_size(binary, connections, args)
     text, _ = report(sizes, args)
     header = "\n".join([
         "# flowscope benchmark results",
