@@ -12,10 +12,12 @@ flowscope/peer and flowscope/floor, and writes bench/RESULTS.md. The load is sto
 Not part of the test suite: it takes minutes and needs a quiet machine.
 """
 import argparse
+import atexit
 import datetime
 import os
 import platform
 import shlex
+import shutil
 import signal
 import statistics
 import subprocess
@@ -87,21 +89,26 @@ class Load:
                 pass
 
 
-TIMER = None  # bench/timer.c, built once by build_timer()
+TIMER = None  # bench/timer.c, built on first use
 
 
-def build_timer(directory):
-    """Builds bench/timer.c: /usr/bin/time's %e counts hundredths, and at 20k sockets a listing
-    takes 0.06 s (one step moved the linearity ratio by a sixth)."""
+def timer():
+    """Builds bench/timer.c once: /usr/bin/time's %e counts hundredths, and at 20k sockets a
+    listing takes 0.06 s (one step moved the linearity ratio by a sixth)."""
     global TIMER
-    TIMER = os.path.join(directory, "timer")
-    subprocess.run(["cc", "-O2", "-o", TIMER, os.path.join(HERE, "timer.c")], check=True)
+    if TIMER is None:
+        directory = tempfile.mkdtemp(prefix="flowscope-bench-")
+        atexit.register(shutil.rmtree, directory, True)
+        path = os.path.join(directory, "timer")
+        subprocess.run(["cc", "-O2", "-o", path, os.path.join(HERE, "timer.c")], check=True)
+        TIMER = path
+    return TIMER
 
 
 def measure(argv, timeout=600):
     """One run: (wall s, cpu s, peak RSS KiB), stdout to /dev/null."""
     with tempfile.NamedTemporaryFile("r", suffix=".time") as out:
-        subprocess.run([TIMER, out.name] + argv, stdout=subprocess.DEVNULL,
+        subprocess.run([timer(), out.name] + argv, stdout=subprocess.DEVNULL,
                        stderr=subprocess.DEVNULL, timeout=timeout)
         wall, cpu, rss = out.read().split()
     return float(wall), float(cpu), int(rss)
@@ -246,10 +253,8 @@ def main():
     if not os.access(binary, os.X_OK):
         raise SystemExit("no flowscope binary at %s" % binary)
     sizes = {}
-    with tempfile.TemporaryDirectory() as directory:
-        build_timer(directory)
-        for connections in [args.connections] + ([args.small] if args.small else []):
-            sizes[connections] = run_size(binary, connections, args)
+    for connections in [args.connections] + ([args.small] if args.small else []):
+        sizes[connections] = run_size(binary, connections, args)
     text, _ = report(sizes, args)
     header = "\n".join([
         "# flowscope benchmark results",
