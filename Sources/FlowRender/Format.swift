@@ -65,13 +65,15 @@ public func formatAddress(_ address: IPAddress) -> String {
 }
 
 private func appendDottedQuad(_ value: UInt32, into out: inout OutputBuffer) {
-  out.appendDecimal(UInt64(value >> 24))
-  out.append(UInt8(ascii: "."))
-  out.appendDecimal(UInt64((value >> 16) & 0xFF))
-  out.append(UInt8(ascii: "."))
-  out.appendDecimal(UInt64((value >> 8) & 0xFF))
-  out.append(UInt8(ascii: "."))
-  out.appendDecimal(UInt64(value & 0xFF))
+  // At most 15 bytes, written at once: 100k addresses per listing.
+  out.appendUnsafe(atMost: 15) { destination in
+    var length = writeDecimal(UInt64(value >> 24), to: destination)
+    for shift in stride(from: UInt32(16), through: 0, by: -8) {
+      destination[length] = UInt8(ascii: ".")
+      length += 1 + writeDecimal(UInt64((value >> shift) & 0xFF), to: destination + length + 1)
+    }
+    return length
+  }
 }
 
 extension IPAddress {

@@ -222,6 +222,23 @@ public struct OutputBuffer: Sendable {
 
   public mutating func appendSpaces(_ count: Int) { append(repeating: 0x20, count: count) }
 
+  /// Room for `n` bytes; `body` writes some (no newline among them) and says how many.
+  @inline(__always)
+  mutating func appendUnsafe(atMost n: Int, _ body: (UnsafeMutablePointer<UInt8>) -> Int) {
+    count &+= body(reserve(n))
+  }
+
+  /// `spaces` spaces, then `bytes` (no newline among them), with one check for room: a table
+  /// cell with the padding before it.
+  mutating func append(spaces: Int, then bytes: UnsafeBufferPointer<UInt8>) {
+    let n = spaces + bytes.count
+    guard n > 0 else { return }
+    let destination = reserve(n)
+    for i in 0..<spaces { destination[i] = 0x20 }
+    if let base = bytes.baseAddress { (destination + spaces).update(from: base, count: bytes.count) }
+    count &+= n
+  }
+
   /// Appends `value` in decimal, without allocating.
   public mutating func appendDecimal(_ value: UInt64) {
     if value < 10 {

@@ -60,25 +60,39 @@ public enum TableRenderer {
 
     func append(_ rows: Range<Int>, into out: inout OutputBuffer) {
       var cell = OutputBuffer(capacity: 256)
+      let numeric = columns.map(\.isNumeric)
+      let last = columns.count - 1
       for row in rows {
         let flow = flows[row]  // once per row, not per cell
+        // Spaces owed before the next cell: the padding after a left-aligned cell and the
+        // separator, written at once with the padding before a right-aligned one.
+        var spaces = 0
         for (j, column) in columns.enumerated() {
-          if j > 0 { out.append("  ") }
+          if j > 0 { spaces += 2 }
           cell.removeAll()
           context.appendCell(column, of: flow, into: &cell)
+          let colour = color && column == .state ? stateColour(flow) : nil
           cell.withUnsafeBufferPointer { p in
-            let isLast = j == columns.count - 1
-            let colour = color && column == .state ? stateColour(flow) : nil
-            if let colour { out.append(colour) }
             let width = cellWidth(p)
+            let columnWidth = columnWidths[j]
+            if colour == nil && width <= columnWidth {
+              if numeric[j] { spaces += columnWidth - width }
+              out.append(spaces: spaces, then: p)
+              spaces = numeric[j] || j == last ? 0 : columnWidth - width
+              return
+            }
+            // Coloured, or cut to fit the terminal.
+            out.appendSpaces(spaces)
+            spaces = 0
+            if let colour { out.append(colour) }
             appendAligned(
-              p, width: width, columnWidth: columnWidths[j], rightAligned: column.isNumeric,
-              pad: (!isLast || column.isNumeric) && colour == nil,
-              style: width > columnWidths[j] ? truncationStyle(column, flow: flow, cell: p) : .end,
+              p, width: width, columnWidth: columnWidth, rightAligned: numeric[j],
+              pad: (j != last || numeric[j]) && colour == nil,
+              style: width > columnWidth ? truncationStyle(column, flow: flow, cell: p) : .end,
               into: &out)
             if colour != nil {
               out.append("\u{1b}[0m")
-              if !isLast { out.appendSpaces(columnWidths[j] - width) }
+              if j != last { out.appendSpaces(columnWidth - width) }
             }
           }
         }
