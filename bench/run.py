@@ -135,6 +135,17 @@ def commands(binary, pid, skip_peers):
     return rows
 
 
+STOLEN = {}  # connections -> share of the busy CPU time the hypervisor took during the runs
+
+
+def cpu_ticks():
+    """/proc/stat's first line: (busy ticks, stolen ticks)."""
+    with open("/proc/stat") as f:
+        fields = [int(x) for x in f.readline().split()[1:]]
+    user, nice, system, idle, iowait, irq, softirq, steal = (fields + [0] * 8)[:8]
+    return user + nice + system + irq + softirq + steal, steal
+
+
 def run_size(binary, connections, args):
     print("# load: %d connections (%d sockets) over %d processes" % (
         connections, 2 * connections, args.processes), flush=True)
@@ -144,10 +155,14 @@ def run_size(binary, connections, args):
         print("  ready after %.1f s; %d runs each" % (time.time() - started, args.runs), flush=True)
         rows = commands(binary, load.workers[0], args.skip_peers)
         samples = {name: [] for name, _, _ in rows}
+        busy_before, stolen_before = cpu_ticks()
         for run in range(args.runs):
             for name, argv, _ in rows:
                 samples[name].append(measure(argv))
             print("  run %d/%d done" % (run + 1, args.runs), flush=True)
+        busy, stolen = cpu_ticks()
+        busy -= busy_before
+        STOLEN[connections] = (stolen - stolen_before) / busy if busy > 0 else 0.0
     finally:
         load.stop()
     result = {}
@@ -183,6 +198,12 @@ def report(sizes, args):
             lines.append("| `%s` | %.3f | %.3f | %.1f | %s |" % (
                 name, r["wall"], r["cpu"], r["rss"], " ".join("%.3f" % w for w in r["walls"])))
         lines.append("")
+        if connections in STOLEN:
+            # A shared host takes cycles from a VM ("steal" in /proc/stat): the runs are slower
+            # and noisier, the more so for commands that use both CPUs.
+            lines.append("CPU time taken by the hypervisor during these runs: %.0f%% of the busy time." % (
+                100 * STOLEN[connections]))
+            lines.append("")
     lines.append("### Ratios at %d connections (flowscope / other; wall time unless said)" % args.connections)
     lines.append("")
     ours = ["flowscope flow -n", "flowscope --json"]
