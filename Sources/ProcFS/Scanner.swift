@@ -7,9 +7,9 @@ import SystemPackage
 /// fd counts per kind, fd limits, uid and network namespace.
 ///
 /// Threading: `threads` workers (via `DispatchQueue.concurrentPerform`; with 1 the caller's
-/// thread does the work) take pids one at a time from a shared atomic index. Each worker owns
-/// its buffers and fills its own output slot; the slots are merged and sorted after the join.
-/// No lock is taken on the per-fd path.
+/// thread does the work) take pids one at a time from a shared atomic index (`SharedProcScan`).
+/// Each worker owns its buffers and hands in its output once; the outputs are merged and sorted
+/// after the join. No lock is taken on the per-fd path.
 public struct ProcScanner: Sendable {
   public var options: ProcScanOptions
 

@@ -22,16 +22,21 @@ import Testing
     var count: Int { chunks.withLock { $0.count } }
   }
 
-  /// 20,000 flows are rendered in chunks on two threads: the JSON document and the NDJSON
-  /// lines stream out whole, in order, and parse.
-  @Test func largeJSONRendersInOrderThroughTheSink() throws {
+  /// 20,000 flows, inodes 0 to 19,999: enough for the renderers' chunks on two threads.
+  static func largeSnapshot() -> Snapshot {
     var flows: [Flow] = []
     for i in 0..<20_000 {
       var flow = Sample.flows()[0]
       flow.inode = UInt64(i)
       flows.append(flow)
     }
-    let snapshot = Snapshot(time: 0, host: "h", flows: flows, processes: Sample.processes, warnings: [])
+    return Snapshot(time: 0, host: "h", flows: flows, processes: Sample.processes, warnings: [])
+  }
+
+  /// 20,000 flows are rendered in chunks on two threads: the JSON document and the NDJSON
+  /// lines stream out whole, in order, and parse.
+  @Test func largeJSONRendersInOrderThroughTheSink() throws {
+    let snapshot = Self.largeSnapshot()
     let sink = Sink()
     var out = OutputBuffer(threshold: 1 << 16, flushingLinesTo: { sink.take($0) })
     JSONRenderer.render(snapshot, options: Sample.options, into: &out)
@@ -58,13 +63,7 @@ import Testing
   /// Chunks rendered on two threads go straight to the sink; when it fails midway, the chunks
   /// it refused stay in the buffer, so the sink's bytes and the buffer's are the whole output.
   @Test func chunksASinkRefusesStayInTheBuffer() {
-    var flows: [Flow] = []
-    for i in 0..<20_000 {
-      var flow = Sample.flows()[0]
-      flow.inode = UInt64(i)
-      flows.append(flow)
-    }
-    let snapshot = Snapshot(time: 0, host: "h", flows: flows, processes: Sample.processes, warnings: [])
+    let snapshot = Self.largeSnapshot()
     var whole = OutputBuffer()
     JSONRenderer.render(snapshot, options: Sample.options, into: &whole)
     let sink = Sink(failingAfter: 3)
