@@ -260,6 +260,11 @@ struct RenderContext {
     guard mode == .table else { return nil }
     switch column {
     case .proto: return flow.proto.rawValue.utf8.count
+    case .bytesIn: return bytesWidth(flow.counters.bytesIn)
+    case .bytesOut: return bytesWidth(flow.counters.bytesOut)
+    case .rtt:
+      guard let tcp = flow.tcp, flow.socketState != .listen else { return 1 }
+      return durationWidth(micros: UInt64(tcp.rttMicros))
     case .packetsIn: return numberWidth(flow.counters.packetsIn)
     case .packetsOut: return numberWidth(flow.counters.packetsOut)
     case .retrans: return numberWidth(flow.counters.retransmitsTotal.map(UInt64.init))
@@ -280,6 +285,11 @@ struct RenderContext {
   }
 
   private func numberWidth(_ value: UInt64?) -> Int { value.map(decimalWidth) ?? 1 }
+
+  private func bytesWidth(_ value: UInt64?) -> Int {
+    guard let value else { return 1 }
+    return options.exactBytes ? decimalWidth(value) : humanBytesWidth(value)
+  }
 
   /// An IPv4 endpoint's width, without host or service names; nil for the others.
   private func endpointWidth(_ endpoint: Endpoint) -> Int? {

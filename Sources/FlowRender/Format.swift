@@ -91,21 +91,15 @@ extension IPAddress {
 /// `5.0 GiB` … `EiB`; one decimal, rounded half up, moving to the next unit rather than
 /// printing `1024.0`.
 public func appendHumanBytes(_ count: UInt64, into out: inout OutputBuffer) {
-  if count < 1024 {
-    out.appendDecimal(count)
+  let (value, unit) = humanBytes(count)
+  if unit == 0 {
+    out.appendDecimal(value)
     out.append(" B")
     return
   }
-  var unit = 1
-  while unit < 6 && count >> (10 * UInt64(unit + 1)) != 0 { unit += 1 }
-  var tenths = roundedTenths(count, shift: 10 * UInt64(unit))
-  if tenths >= 10240 && unit < 6 {
-    unit += 1
-    tenths = roundedTenths(count, shift: 10 * UInt64(unit))
-  }
-  out.appendDecimal(tenths / 10)
+  out.appendDecimal(value / 10)
   out.append(UInt8(ascii: "."))
-  out.appendDecimal(tenths % 10)
+  out.appendDecimal(value % 10)
   switch unit {
   case 1: out.append(" KiB")
   case 2: out.append(" MiB")
@@ -114,6 +108,26 @@ public func appendHumanBytes(_ count: UInt64, into out: inout OutputBuffer) {
   case 5: out.append(" PiB")
   default: out.append(" EiB")
   }
+}
+
+/// The width of `appendHumanBytes(count)`, without writing it.
+func humanBytesWidth(_ count: UInt64) -> Int {
+  let (value, unit) = humanBytes(count)
+  return unit == 0 ? decimalWidth(value) + 2 : decimalWidth(value / 10) + 6
+}
+
+/// A byte count as shown: below 1 KiB the count itself (unit 0); above, tenths of the
+/// largest binary unit (1 KiB ... 6 EiB) that keeps it under 1024.0.
+private func humanBytes(_ count: UInt64) -> (value: UInt64, unit: Int) {
+  if count < 1024 { return (count, 0) }
+  var unit = 1
+  while unit < 6 && count >> (10 * UInt64(unit + 1)) != 0 { unit += 1 }
+  var tenths = roundedTenths(count, shift: 10 * UInt64(unit))
+  if tenths >= 10240 && unit < 6 {
+    unit += 1
+    tenths = roundedTenths(count, shift: 10 * UInt64(unit))
+  }
+  return (tenths, unit)
 }
 
 /// `count` × 10 / 2^shift, rounded half up, without overflow.
@@ -132,24 +146,38 @@ public func humanBytes(_ count: UInt64) -> String {
 
 /// Appends a round-trip time: `850us` below a millisecond, `1.2ms` below a second, `2.5s` above.
 public func appendDuration(micros: UInt64, into out: inout OutputBuffer) {
-  if micros < 1000 {
-    out.appendDecimal(micros)
+  let (value, unit) = duration(micros: micros)
+  switch unit {
+  case .microseconds:
+    out.appendDecimal(value)
     out.append("us")
-    return
-  }
-  let tenthsOfMs = (micros + 50) / 100
-  if tenthsOfMs < 10000 {
-    out.appendDecimal(tenthsOfMs / 10)
+  case .milliseconds, .seconds:
+    out.appendDecimal(value / 10)
     out.append(UInt8(ascii: "."))
-    out.appendDecimal(tenthsOfMs % 10)
-    out.append("ms")
-    return
+    out.appendDecimal(value % 10)
+    out.append(unit == .milliseconds ? "ms" : "s")
   }
-  let tenthsOfS = (micros + 50_000) / 100_000
-  out.appendDecimal(tenthsOfS / 10)
-  out.append(UInt8(ascii: "."))
-  out.appendDecimal(tenthsOfS % 10)
-  out.append(UInt8(ascii: "s"))
+}
+
+/// The width of `appendDuration(micros:)`, without writing it.
+func durationWidth(micros: UInt64) -> Int {
+  let (value, unit) = duration(micros: micros)
+  switch unit {
+  case .microseconds: return decimalWidth(value) + 2
+  case .milliseconds: return decimalWidth(value / 10) + 4
+  case .seconds: return decimalWidth(value / 10) + 3
+  }
+}
+
+private enum DurationUnit { case microseconds, milliseconds, seconds }
+
+/// A duration as shown: whole microseconds below 1 ms, else tenths of milliseconds below
+/// 1000.0 ms, else tenths of seconds; rounded half up.
+private func duration(micros: UInt64) -> (value: UInt64, unit: DurationUnit) {
+  if micros < 1000 { return (micros, .microseconds) }
+  let tenthsOfMs = (micros + 50) / 100
+  if tenthsOfMs < 10000 { return (tenthsOfMs, .milliseconds) }
+  return ((micros + 50_000) / 100_000, .seconds)
 }
 
 // MARK: - Time

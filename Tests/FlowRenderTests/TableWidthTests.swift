@@ -19,6 +19,19 @@ import Testing
       [FlowOwner(pid: 1234, fd: 6), FlowOwner(pid: 1235, fd: 6), FlowOwner(pid: 2001, fd: 1)],
       [FlowOwner(pid: 4001, fd: 3)], [FlowOwner(pid: 4002, fd: 4), FlowOwner(pid: 4002, fd: 5)],
     ]
+    // Byte counts and round trips on both sides of each unit and rounding boundary.
+    let byteCounts: [UInt64?] = [
+      nil, 0, 1023, 1024, 10_188, 10_189, 1_048_063, 1_048_064, 1 << 30, (1 << 40) * 1023 + (1 << 39),
+      UInt64.max,
+    ]
+    let rtts: [UInt32] = [0, 9, 999, 1000, 1049, 1050, 99_949, 99_950, 999_949, 999_950, 12_345_678, UInt32.max]
+    for (i, bytes) in byteCounts.enumerated() {
+      var flow = flows[0]
+      flow.counters.bytesIn = bytes
+      flow.counters.bytesOut = byteCounts[(i + 3) % byteCounts.count]
+      flow.tcp?.rttMicros = rtts[i % rtts.count]
+      flows.append(flow)
+    }
     for i in endpoints.indices {
       var flow = flows[0]
       flow.local = .ip(.v4(endpoints[i].0), port: endpoints[i].1)
@@ -36,7 +49,9 @@ import Testing
     var named = Sample.options
     named.interfaceNames = [1: "eth0"]
     named.hostNames = [.v4(0x7f00_0001): "localhost"]
-    for options in [Sample.options, named] {
+    var exact = Sample.options
+    exact.exactBytes = true
+    for options in [Sample.options, named, exact] {
       let context = RenderContext(snapshot, options: options, mode: .table)
       var cell = OutputBuffer()
       var computed = 0
@@ -50,7 +65,7 @@ import Testing
           #expect(width == written, "\(column) of \(String(decoding: cell.bytes, as: UTF8.self))")
         }
       }
-      #expect(computed >= flows.count * 5)  // the computed widths were used
+      #expect(computed >= flows.count * 8)  // the computed widths were used
     }
   }
 }
