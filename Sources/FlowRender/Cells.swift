@@ -80,6 +80,8 @@ struct RenderContext {
   /// The owner shown in single-owner columns: the lowest pid (then fd), so the output does not
   /// depend on the order /proc was scanned in.
   func primaryOwner(_ flow: Flow) -> FlowOwner? {
+    // Most sockets have one owner: no slice of the others to walk.
+    guard flow.owners.count > 1 else { return flow.owners.first }
     guard var best = flow.owners.first else { return nil }
     for owner in flow.owners.dropFirst()
     where owner.pid < best.pid || (owner.pid == best.pid && owner.fd < best.fd) {
