@@ -26,10 +26,13 @@ let package = Package(
     .target(name: "ProcFS", dependencies: [.product(name: "SystemPackage", package: "swift-system")]),
     // The vocabulary shared by collection and rendering.
     .target(name: "FlowModel"),
+    // The query language: lexer, parser, typed tree, evaluator, and the plan of what the
+    // kernel can filter. Pure: no I/O, fuzzed like the decoders.
+    .target(name: "FlowQuery", dependencies: ["FlowModel", "SockDiag"]),
     // Collection: which families to ask, the join by inode, per namespace.
     .target(
       name: "FlowInspector",
-      dependencies: ["SockDiag", "NetlinkTransport", "ProcFS", "FlowModel"]
+      dependencies: ["SockDiag", "NetlinkTransport", "ProcFS", "FlowModel", "FlowQuery"]
     ),
     // Renderers: table and JSON.
     .target(name: "FlowRender", dependencies: ["FlowModel"]),
@@ -45,6 +48,7 @@ let package = Package(
     .testTarget(name: "SockDiagTests", dependencies: ["SockDiag"], resources: [.copy("Fixtures")]),
     .testTarget(name: "ProcFSTests", dependencies: ["ProcFS"]),
     .testTarget(name: "FlowModelTests", dependencies: ["FlowModel"]),
+    .testTarget(name: "FlowQueryTests", dependencies: ["FlowQuery", "FlowModel", "SockDiag"]),
     .testTarget(name: "FlowTerminalTests", dependencies: ["FlowTerminal"]),
     .testTarget(
       name: "FlowInspectorTests",

@@ -168,33 +168,6 @@ extension Flow {
   }
 }
 
-extension InetFilterProgram.HostCondition {
-  init(_ match: AddressMatch) {
-    switch match.address {
-    case .v4(let address)?:
-      self = .ipv4(address, prefixLength: match.prefixLength, port: match.port)
-    case .v6(let high, let low)?:
-      self = .ipv6(high: high, low: low, prefixLength: match.prefixLength, port: match.port)
-    case nil:
-      // Any family and address; nil port is any port too.
-      self.init(family: 0, address: [], prefixLength: 0, port: match.port)
-    }
-  }
-}
-
-extension InspectOptions {
-  /// Lets the kernel apply the parts of `filter` it can (ports, addresses, interfaces) to the
-  /// inet dumps, so fewer records cross into userspace; `filter` must still be applied after.
-  public mutating func prefilter(with filter: FlowFilter) {
-    var program = InetFilterProgram()
-    program.ports = filter.ports.sorted()
-    program.local = filter.local.map(InetFilterProgram.HostCondition.init)
-    program.remote = filter.remote.map(InetFilterProgram.HostCondition.init)
-    program.interfaces = filter.interfaces.map { $0.sorted() } ?? []
-    kernelFilter = program.compile() == nil ? nil : program
-  }
-}
-
 /// The flows of the previous refresh, found again record by record. The kernel dumps sockets
 /// in the same order each time, so most are the next one along (a few closed ones may sit in
 /// between); the rest go through a hash index, built at the first miss.

@@ -22,10 +22,11 @@ public struct InspectOptions: Sendable {
   /// dump is done; at 1, after the dump.
   public var scanThreads = 2
   public var readCommandLine = false
-  /// Applied by the kernel to inet dumps (INET_DIAG_REQ_BYTECODE). It may let through more than
-  /// asked, never less: callers still filter the flows. A kernel that refuses it is asked again
-  /// without it.
-  public var kernelFilter: InetFilterProgram? = nil
+  /// Per protocol, what the kernel filters: a state mask (instead of `states`) and, for inet
+  /// dumps, a filter sent as INET_DIAG_REQ_BYTECODE. They may let through more than asked,
+  /// never less: callers still filter the flows. A kernel that refuses the bytecode is asked
+  /// again without it.
+  public var requestFilters: [TransportProtocol: KernelRequestFilter] = [:]
   public var namespaces: NamespaceScope = .all
   /// The inet_diag extensions to ask for; fewer make the dump cheaper, and the flows lack what
   /// was not asked (`SockDiagRequest.inetInfoOnly` keeps the counters: `watch`'s screen).
@@ -78,6 +79,32 @@ public func displayName(of query: SockDiagQuery) -> String {
   case .packet: "packet"
   case .netlink: "netlink"
   case .vsock: "vsock"
+  }
+}
+
+/// What the kernel filters in the dumps of one protocol.
+public struct KernelRequestFilter: Sendable, Equatable {
+  /// Bit n: state n is dumped.
+  public var states: UInt32
+  /// inet protocols: conditions on ports, addresses, interface, mark, cgroup.
+  public var inet: InetFilter?
+
+  public init(states: UInt32 = 0xffff_ffff, inet: InetFilter? = nil) {
+    self.states = states
+    self.inet = inet
+  }
+}
+
+extension SockDiagQuery {
+  /// The protocol whose sockets the query dumps.
+  public var transportProtocol: TransportProtocol {
+    switch self {
+    case .inet(_, let proto): TransportProtocol(proto)
+    case .unix: .unix
+    case .packet: .packet
+    case .netlink: .netlink
+    case .vsock: .vsock
+    }
   }
 }
 
@@ -292,7 +319,6 @@ public final class FlowInspector {
     keeping wantedInodes: Set<UInt32>? = nil, previous: inout PreviousFlows?,
     into flows: inout [Flow], fresh: inout [Int], warnings: inout [SnapshotWarning]
   ) {
-    let kernelBytecode = options.kernelFilter?.compile()
     // A replay holds what was recorded; only the kernel can be asked for less.
     (source as? KernelSource)?.inetExtensions = options.inetExtensions
     let keep: (UInt32) -> Bool = wantedInodes.map { wanted in { wanted.contains($0) } } ?? { _ in true }
@@ -301,7 +327,8 @@ public final class FlowInspector {
       let start = flows.count
       // A netlink socket with multicast groups comes twice in one dump; its cookie is unique.
       var netlinkCookies = Set<UInt64>()
-      var bytecode: [UInt8]? = if case .inet = query { kernelBytecode } else { nil }
+      var bytecode: [UInt8]? =
+        if case .inet = query { options.requestFilters[query.transportProtocol]?.inet?.compile() } else { nil }
       var result: DumpResult
       let freshStart = fresh.count
       /// Drops what this query gave so far, before it is asked again.
@@ -376,10 +403,9 @@ public final class FlowInspector {
   }
 
   private func statesMask(for query: SockDiagQuery, _ options: InspectOptions) -> UInt32 {
-    switch query {
-    case .inet, .unix: options.states
-    case .packet, .netlink, .vsock: 0xffff_ffff
-    }
+    let proto = query.transportProtocol
+    guard proto.hasConnectionStates else { return 0xffff_ffff }
+    return options.requestFilters[proto]?.states ?? options.states
   }
 }
 

@@ -1,3 +1,6 @@
+// The vocabulary of selections: address prefixes, state groups and state names. The query
+// language (FlowQuery) builds on these.
+
 /// An address prefix to match an endpoint against (`--local 127.0.0.0/8:80`).
 public struct AddressMatch: Sendable, Equatable {
   public var address: IPAddress?
@@ -11,9 +14,14 @@ public struct AddressMatch: Sendable, Equatable {
   }
 
   public func matches(_ endpoint: Endpoint) -> Bool {
-    guard case .ip(let candidate, let candidatePort) = endpoint else { return false }
+    guard case .ip(var candidate, let candidatePort) = endpoint else { return false }
     if let port, port != candidatePort { return false }
     guard let address else { return true }
+    // As the kernel's filter does: an IPv4 prefix also matches an IPv4-mapped IPv6 address
+    // (::ffff:a.b.c.d), so a filter gives the same answer in the kernel and here.
+    if case .v4 = address, case .v6(0, let low) = candidate, low >> 32 == 0xffff {
+      candidate = .v4(UInt32(truncatingIfNeeded: low))
+    }
     switch (address, candidate) {
     case (.v4(let want), .v4(let have)):
       let bits = min(max(prefixLength, 0), 32)
@@ -30,74 +38,6 @@ public struct AddressMatch: Sendable, Equatable {
     default:
       return false
     }
-  }
-}
-
-/// Which flows a user asked to see. Applied after collection to what the kernel could not filter.
-public struct FlowFilter: Sendable {
-  public var pids: Set<Int32>? = nil
-  /// Substrings of the command name (any matches), or exact names with `exactCommand`.
-  public var commands: [[UInt8]] = []
-  public var exactCommand = false
-  public var uids: Set<UInt32>? = nil
-  public var protocols: Set<TransportProtocol>? = nil
-  public var families: Set<AddressFamily>? = nil
-  public var interfaces: Set<UInt32>? = nil
-  public var states: Set<UInt8>? = nil
-  /// Either end's port.
-  public var ports: Set<UInt16> = []
-  public var local: [AddressMatch] = []
-  public var remote: [AddressMatch] = []
-
-  public init() {}
-
-  /// Whether every flow matches: no criterion was given.
-  public var isEmpty: Bool {
-    pids == nil && commands.isEmpty && uids == nil && protocols == nil && families == nil
-      && interfaces == nil && states == nil && ports.isEmpty && local.isEmpty && remote.isEmpty
-  }
-
-  /// Whether the owner-based criteria apply at all (they need the process table).
-  public var needsOwners: Bool { pids != nil || !commands.isEmpty }
-
-  public func matches(_ flow: Flow, processes: [Int32: OwningProcess]) -> Bool {
-    if let protocols, !protocols.contains(flow.proto) { return false }
-    if let families, !families.contains(flow.family) { return false }
-    if let states, !states.contains(flow.state) { return false }
-    if let interfaces, !interfaces.contains(flow.interfaceIndex) { return false }
-    if let uids {
-      guard let uid = flow.uid, uids.contains(uid) else { return false }
-    }
-    if !ports.isEmpty {
-      guard matchesPort(flow.local) || matchesPort(flow.remote) else { return false }
-    }
-    if !local.isEmpty, !local.contains(where: { $0.matches(flow.local) }) { return false }
-    if !remote.isEmpty, !remote.contains(where: { $0.matches(flow.remote) }) { return false }
-    if let pids, !flow.owners.contains(where: { pids.contains($0.pid) }) { return false }
-    if !commands.isEmpty {
-      let named = flow.owners.contains { owner in
-        guard let command = processes[owner.pid]?.command else { return false }
-        return commands.contains { matchesCommand(command, $0) }
-      }
-      if !named { return false }
-    }
-    return true
-  }
-
-  private func matchesPort(_ endpoint: Endpoint) -> Bool {
-    if case .ip(_, let port) = endpoint { return ports.contains(port) }
-    return false
-  }
-
-  private func matchesCommand(_ command: [UInt8], _ wanted: [UInt8]) -> Bool {
-    if exactCommand { return command == wanted }
-    if wanted.isEmpty { return true }
-    guard command.count >= wanted.count else { return false }
-    for start in 0...(command.count - wanted.count)
-    where command[start..<(start + wanted.count)].elementsEqual(wanted) {
-      return true
-    }
-    return false
   }
 }
 
@@ -128,14 +68,17 @@ public enum StateGroup {
       return Set(
         [SocketState.finWait1, .finWait2, .timeWait, .closeWait, .lastAck, .closing].map(\.rawValue))
     default:
-      let key = String(name.uppercased().map { $0 == "_" ? "-" : $0 })
-      if let state = all.first(where: { $0.name == key || $0.kernelName.description == name.uppercased() }) {
+      // Any case, with or without `-` and `_`: `close-wait`, `CLOSE_WAIT`, `fin-wait-1`.
+      func squeezed(_ text: String) -> String {
+        String(text.uppercased().filter { $0 != "-" && $0 != "_" })
+      }
+      let key = squeezed(name)
+      if let state = all.first(where: { squeezed($0.name) == key || squeezed($0.kernelName.description) == key }) {
         return [state.rawValue]
       }
       switch key {
-      case "ESTABLISHED": return [SocketState.established.rawValue]
-      case "UNCONNECTED", "CLOSE", "CLOSED": return [SocketState.close.rawValue]
-      case "SYN-RECEIVED": return [SocketState.synReceived.rawValue]
+      case "UNCONNECTED", "CLOSED": return [SocketState.close.rawValue]
+      case "SYNRECEIVED": return [SocketState.synReceived.rawValue]
       default: return nil
       }
     }

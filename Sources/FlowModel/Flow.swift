@@ -4,6 +4,11 @@
 /// The transport a socket speaks, as the user names it (`-p tcp,udp,unix`).
 public enum TransportProtocol: String, Sendable, CaseIterable, Codable {
   case tcp, udp, udplite, mptcp, raw, sctp, dccp, unix, packet, netlink, vsock
+
+  /// Whether its sockets have a connection state (TCP's numbers; UDP, UNIX and vsock reuse
+  /// them). Packet and netlink sockets have none: their state is not shown, not filtered by
+  /// the kernel, and no state test matches them. The one place this rule is written.
+  public var hasConnectionStates: Bool { self != .packet && self != .netlink }
 }
 
 /// The address family the socket belongs to.

@@ -253,7 +253,7 @@ struct RenderContext {
 
   // MARK: cells
 
-  func hasState(_ flow: Flow) -> Bool { flow.proto != .packet && flow.proto != .netlink }
+  func hasState(_ flow: Flow) -> Bool { flow.proto.hasConnectionStates }
 
   /// The width of a table cell computed without writing it, for the common cells of the
   /// default columns (the table's first pass measures 100k rows); nil where only writing the

@@ -41,8 +41,12 @@ public struct WatchModel: Sendable {
   /// Byte columns show the bytes since the previous refresh instead of totals.
   public var showDeltas = false
   public var paused = false
-  /// The `/` filter: rows whose text contains it (ASCII case ignored).
+  /// The `/` filter as typed: a query, as after the options.
   public var filter: [UInt8] = []
+  /// The rows it keeps; nil while nothing valid was typed.
+  public var rowFilter: WatchRowFilter? = nil
+  /// Why the typed filter cannot be read, shown while it is edited.
+  public var filterError: [UInt8] = []
   public var editingFilter = false
   public var showHelp = false
   /// The first row shown.
@@ -60,6 +64,23 @@ public struct WatchModel: Sendable {
   public init(snapshot: Snapshot, rates: RateTable) {
     self.snapshot = snapshot
     self.rates = rates
+  }
+}
+
+/// Which rows the `/` filter keeps: the command builds it from a query (FlowQuery), so the
+/// screen needs no parser.
+public struct WatchRowFilter: Sendable {
+  /// Whether a flow (current or closed) is kept, read with the processes of `snapshot`.
+  public var keepsFlow: @Sendable (Flow, Snapshot) -> Bool
+  /// The processes kept in the processes view.
+  public var processes: @Sendable (Snapshot) -> Set<Int32>
+
+  public init(
+    keepsFlow: @escaping @Sendable (Flow, Snapshot) -> Bool,
+    processes: @escaping @Sendable (Snapshot) -> Set<Int32>
+  ) {
+    self.keepsFlow = keepsFlow
+    self.processes = processes
   }
 }
 
@@ -93,52 +114,33 @@ public enum WatchScreen {
     case .processes:
       rows = model.rates.processes.keys.sorted().map { .process($0) }
     }
-    if !model.filter.isEmpty {
-      let context = RenderContext(
-        Snapshot(time: snapshot.time, host: snapshot.host, flows: snapshot.flows, processes: processes, warnings: []),
-        options: RenderOptions(), mode: .table, namingPeers: false)
-      let needle = model.filter.map(lowered)
-      var scratch = OutputBuffer(capacity: 256)
-      rows.removeAll { row in
-        scratch.removeAll()
-        switch row {
-        case .flow(let index): appendSearchText(snapshot.flows[index], context, into: &scratch)
-        case .closed(let index): appendSearchText(model.rates.closed[index], context, into: &scratch)
-        case .process(let pid):
-          scratch.appendDecimal(Int64(pid))
-          scratch.append(UInt8(ascii: " "))
-          if let process = processes[pid] {
-            scratch.append(contentsOf: process.command)
-            scratch.append(UInt8(ascii: " "))
-            if let user = process.user { scratch.append(utf8: user) }
+    if let filter = model.rowFilter {
+      // Closed flows are named with the processes of the refresh before.
+      let named = Snapshot(
+        time: snapshot.time, host: snapshot.host, flows: [], processes: processes, warnings: [])
+      var withNames = named
+      withNames.namespaces = snapshot.namespaces
+      switch model.view {
+      case .flows:
+        rows.removeAll { row in
+          switch row {
+          case .flow(let index): !filter.keepsFlow(snapshot.flows[index], withNames)
+          case .closed(let index): !filter.keepsFlow(model.rates.closed[index], withNames)
+          case .process: false
           }
         }
-        return !contains(scratch.bytes, needle)
+      case .processes:
+        var all = withNames
+        all.flows = snapshot.flows + model.rates.closed
+        let kept = filter.processes(all)
+        rows.removeAll { row in
+          if case .process(let pid) = row { return !kept.contains(pid) }
+          return false
+        }
       }
     }
     sortRows(&rows, model, processes)
     return rows
-  }
-
-  private static func appendSearchText(_ flow: Flow, _ context: RenderContext, into out: inout OutputBuffer) {
-    for column in [Column.proto, .local, .remote, .state, .process] {
-      context.appendCell(column, of: flow, into: &out)
-      out.append(UInt8(ascii: " "))
-    }
-  }
-
-  private static func lowered(_ byte: UInt8) -> UInt8 {
-    byte >= 0x41 && byte <= 0x5A ? byte | 0x20 : byte
-  }
-
-  private static func contains(_ haystack: [UInt8], _ needle: [UInt8]) -> Bool {
-    guard !needle.isEmpty else { return true }
-    guard haystack.count >= needle.count else { return false }
-    outer: for start in 0...(haystack.count - needle.count) {
-      for k in needle.indices where lowered(haystack[start + k]) != needle[k] { continue outer }
-      return true
-    }
-    return false
   }
 
   static func mergedProcesses(_ model: WatchModel) -> [Int32: OwningProcess] {
@@ -389,7 +391,12 @@ public enum WatchScreen {
     if model.editingFilter {
       line.append("filter: ")
       appendSanitized(model.filter, into: &line)
-      line.append("█  (Enter keeps it, Esc clears it)")
+      line.append("█  ")
+      if model.filterError.isEmpty {
+        line.append("(a query: Enter keeps it, Esc clears it)")
+      } else {
+        appendSanitized(model.filterError, into: &line)
+      }
       return
     }
     if !model.filter.isEmpty {
@@ -417,7 +424,7 @@ public enum WatchScreen {
       "  r                reverse the sort order",
       "  p, Space         pause / resume the refreshes",
       "  d                byte columns: bytes since the last refresh / totals",
-      "  /                filter rows by text (Enter keeps it, Esc clears it)",
+      "  /                filter rows with a query, e.g. dport == 443 (Esc clears)",
       "  Esc              clear the filter",
       "  ↑ ↓, j k         scroll by a line",
       "  PgUp PgDn        scroll by a page",

@@ -1,24 +1,13 @@
-// inet_diag filter bytecode (INET_DIAG_REQ_BYTECODE): a compiler from a small filter
-// description, and an interpreter and auditor that follow the kernel's rules
-// (net/ipv4/inet_diag.c: inet_diag_bc_run, inet_diag_bc_audit, valid_cc) so the compiled
-// bytes can be checked without a kernel. Pure: no I/O.
+// inet_diag filter bytecode (INET_DIAG_REQ_BYTECODE): the op codes, a filter description of
+// ORed lists (compiled through `InetFilter`, InetFilter.swift), and an interpreter and auditor
+// that follow the kernel's rules (net/ipv4/inet_diag.c: inet_diag_bc_run, inet_diag_bc_audit,
+// valid_cc) so compiled bytes can be checked without a kernel. Pure: no I/O.
 //
 // The program is a sequence of 4-byte ops `struct inet_diag_bc_op { u8 code; u8 yes; u16 no; }`,
 // some followed by an operand. The kernel runs it per socket: on a match it moves forward `yes`
 // bytes, otherwise `no` bytes. Landing exactly on the end accepts the socket; landing 4 bytes
-// past it (len + 4) rejects it.
-//
-// The audit walks the program along the `yes` offsets only and accepts a `no` target only if
-// that walk passes through it. So every condition here falls through on `yes` (yes = its own
-// size), and an OR of alternatives is laid out as iproute2's ss does it:
-//
-//     alt1  (yes: next op, no: alt2)
-//     JMP   (no: end of the group)      <- alt1 matched
-//     alt2  (yes: next op, no: alt3)
-//     JMP   (no: end of the group)
-//     alt3  (yes: next op = end of the group, no: reject)
-//
-// Groups follow one another, so reaching the end of a group is "AND the next group".
+// past it (len + 4) rejects it. The audit walks the program along the `yes` offsets only and
+// accepts a `no` target only if that walk passes through it.
 
 /// Codes of `struct inet_diag_bc_op` (enum in <linux/inet_diag.h>).
 public enum InetDiagOpCode: UInt8, Sendable, CaseIterable {
@@ -103,34 +92,32 @@ public struct InetFilterProgram: Sendable, Equatable {
 
   public init() {}
 
+  /// The description as one filter: each list an OR, the lists ANDed.
+  public var filter: InetFilter {
+    var groups: [InetFilter] = []
+    if !ports.isEmpty {
+      groups.append(
+        ports.map { InetFilter.or(.sourcePort(.equals($0)), .destinationPort(.equals($0))) }
+          .reduce(InetFilter.never) { .or($0, $1) })
+    }
+    for (conditions, isLocal) in [(local, true), (remote, false)] where !conditions.isEmpty {
+      // A condition that cannot be expressed makes its whole list unconditional (a superset).
+      guard conditions.allSatisfy({ $0.operand() != nil }) else { continue }
+      groups.append(
+        conditions.map { isLocal ? InetFilter.local($0) : .remote($0) }
+          .reduce(InetFilter.never) { .or($0, $1) })
+    }
+    if !interfaces.isEmpty {
+      groups.append(interfaces.map { InetFilter.device($0) }.reduce(InetFilter.never) { .or($0, $1) })
+    }
+    return groups.reduce(InetFilter.always) { .and($0, $1) }
+  }
+
   /// The bytes of INET_DIAG_REQ_BYTECODE, or nil when nothing is filtered (send no attribute).
   /// Also nil if the program would not fit the 16-bit jump offsets: filtering then falls to
   /// userspace alone.
   public func compile() -> [UInt8]? {
-    var groups: [[Alternative]] = []
-    if !ports.isEmpty {
-      groups.append(
-        ports.flatMap { port -> [Alternative] in
-          usesEqualityOps
-            ? [[.port(.sourcePortEquals, port)], [.port(.destinationPortEquals, port)]]
-            : [
-              [.port(.sourcePortAtLeast, port), .port(.sourcePortAtMost, port)],
-              [.port(.destinationPortAtLeast, port), .port(.destinationPortAtMost, port)],
-            ]
-        })
-    }
-    for (conditions, code) in [
-      (local, InetDiagOpCode.sourceCondition), (remote, .destinationCondition),
-    ] where !conditions.isEmpty {
-      // A condition that cannot be expressed makes its whole list unconditional (a superset).
-      let alternatives = conditions.map { $0.operand().map { [Condition.host(code, $0)] } }
-      if alternatives.allSatisfy({ $0 != nil }) { groups.append(alternatives.map { $0! }) }
-    }
-    if !interfaces.isEmpty {
-      groups.append(interfaces.map { [.device($0)] })
-    }
-    if groups.isEmpty { return nil }
-    return Self.assemble(groups)
+    filter.compile(usesEqualityOps: usesEqualityOps)
   }
 
   /// The compiled program's verdict on `entry`, as the kernel would give it; true when there
@@ -139,97 +126,6 @@ public struct InetFilterProgram: Sendable, Equatable {
     compile().map { InetDiagBytecode.run($0, on: entry) } ?? true
   }
 
-  // MARK: - Assembly
-
-  /// One alternative of an OR: all its conditions must hold.
-  typealias Alternative = [Condition]
-
-  enum Condition {
-    case port(InetDiagOpCode, UInt16)
-    case host(InetDiagOpCode, [UInt8])  // the inet_diag_hostcond bytes
-    case device(UInt32)
-
-    /// Bytes of the op and its operand.
-    var size: Int {
-      switch self {
-      case .port: 8
-      case .host(_, let operand): 4 + operand.count
-      case .device: 8
-      }
-    }
-  }
-
-  static let opSize = 4
-
-  static func assemble(_ groups: [[Alternative]]) -> [UInt8]? {
-    // Sizes first: every jump target is known before the first byte is written.
-    var total = 0
-    for group in groups {
-      for (index, alternative) in group.enumerated() {
-        total += alternative.reduce(0) { $0 + $1.size }
-        if index < group.count - 1 { total += opSize }  // the JMP out of the group
-      }
-    }
-    // `no` is a u16 and must reach len + 4; nla_len is a u16 too.
-    guard total + opSize <= Int(UInt16.max) - 64 else { return nil }
-
-    var code: [UInt8] = []
-    code.reserveCapacity(total)
-    for group in groups {
-      let groupStart = code.count
-      let groupSize = group.enumerated().reduce(0) { sum, item in
-        sum + item.element.reduce(0) { $0 + $1.size } + (item.offset < group.count - 1 ? opSize : 0)
-      }
-      let groupEnd = groupStart + groupSize
-      for (index, alternative) in group.enumerated() {
-        let isLast = index == group.count - 1
-        let alternativeEnd = code.count + alternative.reduce(0) { $0 + $1.size }
-        // Where a failed condition goes: the next alternative (past this one's JMP), or reject.
-        let failTarget = isLast ? total + opSize : alternativeEnd + opSize
-        for condition in alternative {
-          let here = code.count
-          emitOp(&code, condition.opCode, yes: condition.size, no: failTarget - here)
-          condition.appendOperand(to: &code)
-        }
-        if !isLast {
-          // The kernel always takes a JMP's `no`; `yes` = 4 keeps the audit's walk going.
-          emitOp(&code, .jump, yes: opSize, no: groupEnd - code.count)
-        }
-      }
-      precondition(code.count == groupEnd)
-    }
-    precondition(code.count == total)
-    return code
-  }
-
-  static func emitOp(_ code: inout [UInt8], _ op: InetDiagOpCode, yes: Int, no: Int) {
-    code.append(op.rawValue)
-    code.append(UInt8(yes))
-    code.appendHost(UInt16(no))
-  }
-}
-
-extension InetFilterProgram.Condition {
-  var opCode: InetDiagOpCode {
-    switch self {
-    case .port(let code, _), .host(let code, _): code
-    case .device: .deviceCondition
-    }
-  }
-
-  func appendOperand(to code: inout [UInt8]) {
-    switch self {
-    case .port(_, let port):
-      // A second op word whose `no` holds the port, host order (compared with the host-order
-      // port the kernel keeps in its inet_diag_entry).
-      code += [0, 0]
-      code.appendHost(port)
-    case .host(_, let operand):
-      code += operand
-    case .device(let index):
-      code.appendHost(index)
-    }
-  }
 }
 
 extension InetFilterProgram.HostCondition {
@@ -269,10 +165,13 @@ public struct InetDiagEntry: Sendable, Equatable {
   public var destinationPort: UInt16
   public var interfaceIndex: UInt32
   public var userLocks: UInt8
+  public var mark: UInt32
+  public var cgroupID: UInt64
 
   public init(
     family: UInt8, sourceAddress: [UInt8], destinationAddress: [UInt8], sourcePort: UInt16,
-    destinationPort: UInt16, interfaceIndex: UInt32 = 0, userLocks: UInt8 = 0
+    destinationPort: UInt16, interfaceIndex: UInt32 = 0, userLocks: UInt8 = 0, mark: UInt32 = 0,
+    cgroupID: UInt64 = 0
   ) {
     func padded(_ bytes: [UInt8]) -> [UInt8] {
       Array((bytes + [UInt8](repeating: 0, count: 16)).prefix(16))
@@ -284,6 +183,8 @@ public struct InetDiagEntry: Sendable, Equatable {
     self.destinationPort = destinationPort
     self.interfaceIndex = interfaceIndex
     self.userLocks = userLocks
+    self.mark = mark
+    self.cgroupID = cgroupID
   }
 }
 
@@ -392,12 +293,17 @@ public enum InetDiagBytecode {
         matched = hostConditionMatches(code, offset + 4, isSource: isSource, entry: entry)
       case .deviceCondition:
         guard operandFits(4) else { return false }
-        let index =
-          UInt32(code[offset + 4]) | UInt32(code[offset + 5]) << 8 | UInt32(code[offset + 6]) << 16
-          | UInt32(code[offset + 7]) << 24
-        matched = index == entry.interfaceIndex
-      case .markCondition, .cgroupCondition, nil:
-        return false  // not modelled
+        matched = hostU32(code, offset + 4) == entry.interfaceIndex
+      case .markCondition:
+        guard operandFits(8) else { return false }
+        let value = hostU32(code, offset + 4)
+        let mask = hostU32(code, offset + 8)
+        matched = entry.mark & mask == value
+      case .cgroupCondition:
+        guard operandFits(8) else { return false }
+        matched = UInt64(hostU32(code, offset + 4)) | UInt64(hostU32(code, offset + 8)) << 32 == entry.cgroupID
+      case nil:
+        return false
       }
       let step = matched ? yes : no
       guard step > 0 else { return false }
@@ -405,6 +311,11 @@ public enum InetDiagBytecode {
       remaining -= step
     }
     return remaining == 0
+  }
+
+  static func hostU32(_ code: [UInt8], _ at: Int) -> UInt32 {
+    UInt32(code[at]) | UInt32(code[at + 1]) << 8 | UInt32(code[at + 2]) << 16
+      | UInt32(code[at + 3]) << 24
   }
 
   static func readOp(_ code: [UInt8], _ offset: Int) -> (code: UInt8, yes: Int, no: Int) {

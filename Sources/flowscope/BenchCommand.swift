@@ -39,7 +39,7 @@ struct BenchFloorCommand: ParsableCommand {
   }
 
   func run() throws {
-    let selection = try Selection(filters, debug: debug)
+    let selection = try CommandSelection(filters, scope: .flows, debug: debug)
     let start = monotonicSeconds()
     var line: String
     if dumpOnly {
@@ -51,11 +51,10 @@ struct BenchFloorCommand: ParsableCommand {
       var sequence: UInt32 = 1
       for query in selection.inspect.queries {
         sequence &+= 1
+        let proto = query.transportProtocol
         let states: UInt32 =
-          switch query {
-          case .inet, .unix: selection.inspect.states
-          default: 0xffff_ffff
-          }
+          proto.hasConnectionStates
+          ? selection.inspect.requestFilters[proto]?.states ?? selection.inspect.states : 0xffff_ffff
         try socket.send(SockDiagRequest.encode(query, sequence: sequence, states: states))
         var finished = false
         while !finished {

@@ -1,6 +1,7 @@
 import ArgumentParser
 import FlowInspector
 import FlowModel
+import FlowQuery
 import FlowRender
 
 #if canImport(Glibc)
@@ -20,7 +21,7 @@ struct CheckCommand: ParsableCommand {
 
       Checked: fd-exhausted, fd-pressure, peer-closed, recv-backlog, stalled,
       zero-window, retransmitting, and idle only when --idle is given. The filters
-      choose processes and flows as for `flowscope proc`.
+      and the query choose processes and flows as for `flowscope proc`.
 
       Examples:
         sudo flowscope check                 the whole host
@@ -42,23 +43,22 @@ struct CheckCommand: ParsableCommand {
   /// The status when problems were found.
   static let problemsFound: Int32 = 2
 
+  func validate() throws {
+    _ = try CommandSelection(filters, scope: .processes, debug: debug)
+  }
+
   func run() throws {
     Terminal.ignoreBrokenPipeSignal()
-    let selection = try ProcessSelection(filters, debug: debug)
+    let selection = try CommandSelection(filters, scope: .processes, debug: debug)
+    if try selection.explain(filters, what: "processes, and the flows checked,") { return }
     let inspector = try makeFlowInspector(debug)
     let thresholds = health.thresholds
     var snapshot = inspector.snapshot(selection.inspect)
     var reported = Set<String>()
     reportWarnings(snapshot, named: selection.namedProtocols, reported: &reported)
 
-    let kept = selection.selectedProcesses(snapshot)
-    // Sockets with no visible owner are checked only when no process was named.
-    let includeUnowned = selection.includesUnownedFlows
-    snapshot.flows.removeAll { flow in
-      if flow.owners.isEmpty { return !includeUnowned || !selection.keepsFlow(flow, processes: snapshot.processes) }
-      return !flow.owners.contains { kept.contains($0.pid) }
-        || !selection.keepsFlow(flow, processes: snapshot.processes)
-    }
+    let kept = selection.query.selectedProcesses(snapshot, thresholds: thresholds)
+    selection.query.keepCheckedFlows(&snapshot, processes: kept, thresholds: thresholds)
     let findings = Finding.find(
       in: snapshot, thresholds: thresholds, includeIdle: health.idle != nil, processes: kept)
 

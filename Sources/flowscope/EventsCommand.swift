@@ -1,6 +1,7 @@
 import ArgumentParser
 import FlowInspector
 import FlowModel
+import FlowQuery
 import FlowRender
 import NetlinkTransport
 
@@ -66,36 +67,38 @@ struct EventsCommand: ParsableCommand {
       throw ValidationError(
         "events follows flowscope's own network namespace; run it inside another one with ip netns exec.")
     }
-    if !filters.state.isEmpty || filters.listening {
+    let namesStates = try filters.parsedExpression().mentions([.state, .stateCode])
+    if !filters.state.isEmpty || filters.listening || namesStates {
       throw ValidationError(
-        "--state and --listening do not apply to events: every socket ends in state CLOSE.")
+        "--state, --listening and state tests do not apply to events: every socket ends in state CLOSE.")
     }
+    _ = try selection()
   }
 
-  /// The protocols to follow: TCP and UDP, or the one of them asked for.
-  func protocols() throws -> Set<TransportProtocol> {
+  /// The query, and the protocols to follow: TCP and UDP, or those of them it names.
+  func selection() throws -> (CommandSelection, Set<TransportProtocol>) {
+    let selection = try CommandSelection(filters, scope: .events, debug: debug)
     let supported: Set<TransportProtocol> = [.tcp, .udp]
-    guard !filters.proto.isEmpty else { return supported }
-    let asked = try Selection.protocols(filters.proto)
-    let unsupported = asked.named.subtracting(supported)
+    let unsupported = selection.namedProtocols.subtracting(supported)
     if !unsupported.isEmpty {
       throw ValidationError(
         "events follows tcp and udp only (the kernel announces no other closes); not: "
           + unsupported.map(\.rawValue).sorted().joined(separator: ", ") + ".")
     }
-    return asked.all.intersection(supported)
+    return (selection, selection.plan.protocols.intersection(supported))
   }
 
   func run() throws {
     Terminal.ignoreBrokenPipeSignal()
-    var selection = try Selection(filters, debug: debug)
-    let protocols = try protocols()
+    var (selection, protocols) = try selection()
+    if try selection.explain(filters, what: "closed flows") { return }
     selection.inspect.protocols = protocols
     // The kernel announces the closes of flowscope's own network namespace only.
     selection.inspect.namespaces = .own
     // Every state but the kernel's own leftovers (TIME_WAIT and request sockets have no owner).
     let skipped: [SocketState] = [.timeWait, .synReceived, .newSynReceived]
     selection.inspect.states = skipped.reduce(UInt32(0xffff_ffff)) { $0 & ~(1 << UInt32($1.rawValue)) }
+    selection.inspect.requestFilters = [:]
 
     var groups: [DestroyGroup] = []
     if protocols.contains(.tcp) {
@@ -133,7 +136,7 @@ struct EventsCommand: ParsableCommand {
     var render = EventRenderer.Options()
     render.exactBytes = bytes
     render.host = hostName()
-    let filter = selection.filter
+    let query = selection.query
     var logged = 0
     var unknownLogged = 0
     var hiddenUnknown = 0
@@ -159,7 +162,7 @@ struct EventsCommand: ParsableCommand {
     let summary = monitor.run { report in
       switch report {
       case .event(let event):
-        guard filter.matches(event.flow, processes: event.processes) else {
+        guard query.matches(event.flow, QueryContext(processes: event.processes)) else {
           if !event.wasSeen { hiddenUnknown += 1 }
           return .goOn
         }

@@ -1,6 +1,7 @@
 import ArgumentParser
 import FlowInspector
 import FlowModel
+import FlowQuery
 import FlowRender
 import NetlinkTransport
 
@@ -17,11 +18,15 @@ struct FlowCommand: ParsableCommand {
       By default the IP protocols' connected sockets are listed; -a adds listening
       and unconnected ones, -p all adds UNIX, packet and netlink sockets.
 
+      A query after the options selects flows (FILTERS in flowscope(8)):
+        flowscope 'state == established and dport == 443 and dst in 10.0.0.0/8'
+        flowscope 'rtt > 200ms and command == nginx'
+        flowscope -a 'peer-closed or state == close-wait' --explain
+
       Examples:
         sudo flowscope                      connected flows and their processes
         flowscope -a -p tcp --state listen  TCP listeners
         flowscope -P 1234 --json | jq .     one process's flows as JSON
-        flowscope --state close-wait        sockets whose peer has closed
         flowscope --sort -bytes-in -w 2     busiest flows first, every 2 seconds
       """
   )
@@ -32,6 +37,7 @@ struct FlowCommand: ParsableCommand {
   @OptionGroup var debug: DebugOptions
 
   func validate() throws {
+    _ = try CommandSelection(filters, scope: .flows, debug: debug)
     _ = try output.chosenColumns()
     if let sort = output.sort, FlowSort(sort) == nil {
       throw ValidationError(
@@ -45,7 +51,9 @@ struct FlowCommand: ParsableCommand {
 
   func run() throws {
     Terminal.ignoreBrokenPipeSignal()
-    let selection = try Selection(filters, debug: debug)
+    let selection = try CommandSelection(filters, scope: .flows, debug: debug)
+    if try selection.explain(filters, what: "flows") { return }
+    let thresholds = health.thresholds
     let inspector = try makeFlowInspector(debug)
     var render = renderOptions()
     let columnsChosen = !output.columns.isEmpty
@@ -61,7 +69,7 @@ struct FlowCommand: ParsableCommand {
       for repetition in 0..<repetitions {
         if repetition > 0, let interval = output.interval { sleepSeconds(interval) }
         var snapshot = inspector.snapshot(selection.inspect)
-        selection.apply(to: &snapshot)
+        selection.query.filter(&snapshot, thresholds: thresholds)
         sort?.apply(to: &snapshot.flows, processes: snapshot.processes)
         render.interfaceNames = interfaceNames(of: snapshot.flows)
         // Flows of several namespaces: say which one each is in, unless columns were chosen.

@@ -63,6 +63,17 @@ struct FilterOptions: ParsableArguments {
 
   @Flag(help: "Only flowscope's own network namespace.")
   var hostNetns = false
+
+  @Flag(help: "Print what the kernel filters and what is checked after, then stop.")
+  var explain = false
+
+  @Argument(
+    help: ArgumentHelp(
+      "A query, e.g. 'state == established and dport == 443' (see FILTERS in flowscope(8)).",
+      valueName: "expression"))
+  var expression: [String] = []
+
+  func validate() throws { _ = try parsedExpression() }
 }
 
 /// How to print. Shared by every subcommand that prints.

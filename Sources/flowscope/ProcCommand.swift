@@ -1,6 +1,7 @@
 import ArgumentParser
 import FlowInspector
 import FlowModel
+import FlowQuery
 import FlowRender
 
 #if canImport(Glibc)
@@ -14,10 +15,11 @@ struct ProcCommand: ParsableCommand {
     abstract: "Per process: fds against the limit, sockets by kind and state, bytes.",
     discussion: """
       Every socket of every protocol and state is counted, so the counts add up to
-      the process's socket descriptors. The filters choose processes: -P, -C and
-      -u name them (-u by the process's user); -p, --state, -l, --port, --local,
-      --remote, -I, -4 and -6 keep the processes holding at least one matching
-      socket. -a changes nothing here.
+      the process's socket descriptors. The filters and the query choose
+      processes: -P, -C and -u name them (-u by the process's user), as do process
+      fields in the query ('fd_pct > 50'); -p, --state, -l, --port, --local,
+      --remote, -I, -4, -6 and flow fields keep the processes holding at least one
+      matching socket ('state == close-wait'). -a changes nothing here.
 
       Columns (-o): \(ProcessColumn.allCases.map(\.rawValue).joined(separator: ", ")).
       Sort fields (--sort): \(ProcessSortKey.allCases.map(\.rawValue).joined(separator: ", ")).
@@ -36,6 +38,7 @@ struct ProcCommand: ParsableCommand {
   @OptionGroup var debug: DebugOptions
 
   func validate() throws {
+    _ = try CommandSelection(filters, scope: .processes, debug: debug)
     _ = try chosenColumns()
     if let sort = output.sort, ProcessSort(sort) == nil {
       throw ValidationError(
@@ -61,7 +64,8 @@ struct ProcCommand: ParsableCommand {
 
   func run() throws {
     Terminal.ignoreBrokenPipeSignal()
-    let selection = try ProcessSelection(filters, debug: debug)
+    let selection = try CommandSelection(filters, scope: .processes, debug: debug)
+    if try selection.explain(filters, what: "processes") { return }
     let inspector = try makeFlowInspector(debug)
     let thresholds = health.thresholds
     let sort = output.sort.flatMap(ProcessSort.init)
@@ -83,7 +87,7 @@ struct ProcCommand: ParsableCommand {
         if repetition > 0, let interval = output.interval { sleepSeconds(interval) }
         let snapshot = inspector.snapshot(selection.inspect)
         reportWarnings(snapshot, named: selection.namedProtocols, reported: &reported)
-        let kept = selection.selectedProcesses(snapshot)
+        let kept = selection.query.selectedProcesses(snapshot, thresholds: thresholds)
         var summaries = ProcessSummary.summarize(snapshot, thresholds: thresholds)
         summaries.removeAll { !kept.contains($0.pid) }
         sort?.apply(to: &summaries)

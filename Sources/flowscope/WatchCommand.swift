@@ -1,6 +1,7 @@
 import ArgumentParser
 import FlowInspector
 import FlowModel
+import FlowQuery
 import FlowRender
 import FlowTerminal
 
@@ -73,6 +74,7 @@ struct WatchCommand: ParsableCommand {
   @OptionGroup var debug: DebugOptions
 
   func validate() throws {
+    _ = try CommandSelection(filters, scope: .flows, debug: debug)
     if !(interval >= 0.05) || !interval.isFinite {
       throw ValidationError("--interval must be at least 0.05 seconds.")
     }
@@ -92,7 +94,8 @@ struct WatchCommand: ParsableCommand {
 
   func run() throws {
     Terminal.ignoreBrokenPipeSignal()
-    var selection = try Selection(filters, debug: debug)
+    var selection = try CommandSelection(filters, scope: .flows, debug: debug)
+    if try selection.explain(filters, what: "flows") { return }
     let inspector = try makeFlowInspector(debug)
     let drawing = !json && Terminal.stdoutIsTerminal
     // The screen shows counters, rates and states, nothing else the kernel could add: each
@@ -181,11 +184,11 @@ struct WatchCommand: ParsableCommand {
 /// Snapshots in a row, with the owner cache between them and the rates of each.
 struct Collector {
   let inspector: FlowInspector
-  let selection: Selection
+  let selection: CommandSelection
   let cache = OwnerCache()
   var previous: Snapshot? = nil
 
-  init(inspector: FlowInspector, selection: Selection) {
+  init(inspector: FlowInspector, selection: CommandSelection) {
     self.inspector = inspector
     self.selection = selection
   }
@@ -194,7 +197,7 @@ struct Collector {
   /// previous one's processes (to name the owners of closed flows).
   mutating func refresh() -> (Snapshot, RateTable, [Int32: OwningProcess]) {
     var snapshot = inspector.snapshot(selection.inspect, ownerCache: cache)
-    selection.apply(to: &snapshot)
+    selection.query.filter(&snapshot, thresholds: HealthThresholds())
     // Families missing from this kernel matter only to whoever asked for them by name.
     snapshot.warnings.removeAll { warning in
       guard case .familyUnsupported(let family) = warning else { return false }
@@ -318,6 +321,26 @@ struct ScreenLoop {
     return two(parts.tm_hour) + [58] + two(parts.tm_min) + [58] + two(parts.tm_sec)
   }
 
+  /// Reads the typed `/` filter as a query: a valid one replaces the rows' filter at once; an
+  /// invalid one leaves the last valid filter in place and says why on the keys line.
+  mutating func applyFilter() {
+    let text = String(decoding: model.filter, as: UTF8.self)
+    do {
+      let query = try QueryParser.parse(text, environment: .system)
+      model.filterError = []
+      model.rowFilter =
+        query == .constant(true)
+        ? nil
+        : WatchRowFilter(
+          keepsFlow: { flow, snapshot in
+            query.matches(flow, QueryContext(processes: snapshot.processes, namespaces: snapshot.namespaces))
+          },
+          processes: { query.selectedProcesses($0, thresholds: HealthThresholds()) })
+    } catch {
+      model.filterError = Array("\(error.message) (at column \(error.range.lowerBound + 1))".utf8)
+    }
+  }
+
   mutating func handle(_ key: Key) {
     model.message = []
     if model.editingFilter {
@@ -329,12 +352,15 @@ struct ScreenLoop {
       case .control("u"): model.filter = []
       case .control("c"):
         quit = true
-      case .enter: model.editingFilter = false
+      case .enter:
+        // A filter that cannot be read stays open, its error on the line.
+        if model.filterError.isEmpty { model.editingFilter = false }
       case .escape:
         model.filter = []
         model.editingFilter = false
       default: break
       }
+      applyFilter()
       model.scroll = 0
       rearrange()
       return
@@ -377,6 +403,7 @@ struct ScreenLoop {
     case .escape:
       if !model.filter.isEmpty {
         model.filter = []
+        applyFilter()
         rearrange()
       }
     case .character("?"), .character("h"): model.showHelp = true
