@@ -20,10 +20,13 @@ extension QueryExpression: CustomStringConvertible {
     case .test(let test): return test.description
     case .not(let a): return "not " + a.written(in: .operand)
     case .and(let a, let b):
-      let text = a.written(in: .inAnd) + " and " + b.written(in: .inAnd)
+      // The parser groups from the left: a right operand of the same kind keeps its brackets.
+      let right = if case .and = b { "(\(b.written(in: .top)))" } else { b.written(in: .inAnd) }
+      let text = a.written(in: .inAnd) + " and " + right
       return position == .operand ? "(\(text))" : text
     case .or(let a, let b):
-      let text = a.written(in: .inOr) + " or " + b.written(in: .inOr)
+      let right = if case .or = b { "(\(b.written(in: .top)))" } else { b.written(in: .inOr) }
+      let text = a.written(in: .inOr) + " or " + right
       return position == .top || position == .inOr ? text : "(\(text))"
     }
   }

@@ -33,7 +33,9 @@ extension QueryExpression {
     process: OwningProcess, flows: some Sequence<Flow>, _ context: QueryContext
   ) -> Bool {
     if readsOnlyProcesses { return evaluate(process: process, context) }
-    return flows.contains { evaluate($0, context, owner: process.pid) }
+    return flows.contains { flow in
+      flow.owners.contains { $0.pid == process.pid } && evaluate(flow, context, owner: process.pid)
+    }
   }
 
   /// Whether `flow` counts for `process` (`check`'s flows): the query with that process as the
@@ -246,7 +248,7 @@ extension Flow {
     case .lost: return UInt64(tcp.lost)
     case .lastSendMs, .lastSend: return UInt64(tcp.lastDataSentMs)
     case .lastRecvMs, .lastRecv: return UInt64(tcp.lastDataReceivedMs)
-    case .idle: return UInt64(Swift.min(tcp.lastDataSentMs, tcp.lastDataReceivedMs))
+    case .idleTime: return UInt64(Swift.min(tcp.lastDataSentMs, tcp.lastDataReceivedMs))
     default: return nil
     }
   }

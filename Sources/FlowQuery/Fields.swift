@@ -37,7 +37,7 @@ public enum QueryField: String, Sendable, CaseIterable, Hashable {
   case lastRecvMs = "last_recv_ms"
   case lastSend = "last_send"
   case lastRecv = "last_recv"
-  case idle
+  case idleTime = "idle_time"
   case congestion
   case recvQ = "recv_q"
   case sendQ = "send_q"
@@ -94,7 +94,7 @@ public enum QueryField: String, Sendable, CaseIterable, Hashable {
     case .rttUs, .rttvarUs, .minRttUs: .number(.micros)
     case .rtt, .rttvar, .minRtt: .number(.micros, unitRequired: true)
     case .lastSendMs, .lastRecvMs: .number(.millis)
-    case .lastSend, .lastRecv, .idle: .number(.millis, unitRequired: true)
+    case .lastSend, .lastRecv, .idleTime: .number(.millis, unitRequired: true)
     case .fdPercent: .number(.percent)
     default: .number(.count)
     }
@@ -120,7 +120,7 @@ public enum QueryField: String, Sendable, CaseIterable, Hashable {
     switch self {
     case .bytesIn, .bytesOut, .packetsIn, .packetsOut, .retransBytes, .retransmitsTotal, .rttUs,
       .rttvarUs, .minRttUs, .rtt, .rttvar, .minRtt, .cwnd, .retransmits, .lost, .lastSendMs,
-      .lastRecvMs, .lastSend, .lastRecv, .idle, .congestion:
+      .lastRecvMs, .lastSend, .lastRecv, .idleTime, .congestion:
       true
     default: false
     }

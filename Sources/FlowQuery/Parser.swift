@@ -160,7 +160,7 @@ public struct QueryParser {
       throw QueryError("expected an operator after '\(name)', not \(current.shown)", at: current.range)
     }
     let negated = op == "!=" || op == "!~"
-    let test = try comparison(field, op: op, operatorToken: operatorToken)
+    let test = try comparison(field, named: name, op: op, operatorToken: operatorToken)
     return negated ? .not(.test(test)) : .test(test)
   }
 
@@ -202,11 +202,11 @@ public struct QueryParser {
     }
   }
 
-  private mutating func comparison(_ field: QueryField, op: String, operatorToken: Token) throws(QueryError) -> QueryTest {
+  private mutating func comparison(_ field: QueryField, named name: String, op: String, operatorToken: Token) throws(QueryError) -> QueryTest {
     let isList = op == "in" || op == "has"
     let tokens = try values(after: operatorToken, allowList: isList)
     func refuse(_ allowed: String) -> QueryError {
-      QueryError("'\(field.rawValue)' compares with \(allowed), not '\(op)'", at: operatorToken.range)
+      QueryError("'\(name)' compares with \(allowed), not '\(op)'", at: operatorToken.range)
     }
     switch field.kind {
     case .boolean:
@@ -350,7 +350,7 @@ public struct QueryParser {
     let candidates = QueryField.allNames + HealthFlag.allCases.map(\.rawValue)
     let lowered = name.lowercased()
     let best = candidates.map { ($0, editDistance(lowered, $0)) }.min { $0.1 < $1.1 }
-    if let best, best.1 <= max(1, min(3, name.count / 3)) {
+    if let best, best.1 <= (name.count >= 4 ? 2 : 1) {
       return QueryError("unknown field '\(name)' (did you mean '\(best.0)'?)", at: range)
     }
     return QueryError("unknown field '\(name)'; see FILTERS in flowscope(8) for the fields", at: range)
@@ -376,22 +376,25 @@ extension Token {
   var shown: String { kind == .end ? "the end of the query" : "'\(text)'" }
 }
 
-/// Levenshtein distance, for "did you mean".
+/// Edit distance with transpositions (optimal string alignment), for "did you mean": `dprot`
+/// is one step from `dport`.
 func editDistance(_ a: String, _ b: String) -> Int {
   let a = Array(a.unicodeScalars.prefix(64))
   let b = Array(b.unicodeScalars.prefix(64))
   if a.isEmpty { return b.count }
   if b.isEmpty { return a.count }
-  var previous = Array(0...b.count)
-  var row = [Int](repeating: 0, count: b.count + 1)
+  var rows = [[Int]](repeating: [Int](repeating: 0, count: b.count + 1), count: a.count + 1)
+  for i in 0...a.count { rows[i][0] = i }
+  for j in 0...b.count { rows[0][j] = j }
   for i in 1...a.count {
-    row[0] = i
     for j in 1...b.count {
-      row[j] = min(previous[j] + 1, row[j - 1] + 1, previous[j - 1] + (a[i - 1] == b[j - 1] ? 0 : 1))
+      rows[i][j] = min(rows[i - 1][j] + 1, rows[i][j - 1] + 1, rows[i - 1][j - 1] + (a[i - 1] == b[j - 1] ? 0 : 1))
+      if i > 1, j > 1, a[i - 1] == b[j - 2], a[i - 2] == b[j - 1] {
+        rows[i][j] = min(rows[i][j], rows[i - 2][j - 2] + 1)
+      }
     }
-    swap(&previous, &row)
   }
-  return previous[b.count]
+  return rows[a.count][b.count]
 }
 
 extension HealthFlag {

@@ -162,8 +162,12 @@ public struct Selection: Sendable {
     }
     parts.append(expression)
     query = .all(parts)
-    plan = KernelPlan(query)
+    plan = KernelPlan(query, candidates: Self.candidates.union(namedProtocols))
   }
+
+  /// The protocols dumped when nothing rules them out; DCCP and vsock only when named (few
+  /// kernels have their diag modules, and each request costs a round trip).
+  public static let candidates = Set(TransportProtocol.allCases).subtracting([.dccp, .vsock])
 
   static func protocolTest(_ protocols: [TransportProtocol]) -> QueryExpression {
     .test(QueryTest(field: .proto, comparison: .member(Set(protocols.map(\.queryValue)))))

@@ -25,7 +25,7 @@ struct CommandSelection {
     namedProtocols = selection.namedProtocols
     // `proc` and `check` count every socket a process holds: everything is collected, and the
     // query chooses afterwards.
-    plan = scope == .processes ? KernelPlan(.constant(true)) : selection.plan
+    plan = scope == .processes ? KernelPlan(.constant(true), candidates: Selection.candidates) : selection.plan
     inspect = InspectOptions(plan: plan)
     if scope == .processes { inspect.pids = selection.plan.pids }
     inspect.procRoot = debug.procRoot

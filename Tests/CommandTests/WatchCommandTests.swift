@@ -214,9 +214,14 @@ struct WatchScreenTests {
     #expect(pane.wait { $0.contains { $0.contains("flowscope watch: keys") } } != nil)
     pane.keys("x")  // any key closes the help
     #expect(pane.wait { rows($0, port: pair.listener.port).count == 2 } != nil)
-    // A filter no row matches, then Escape clears it.
-    pane.keys("/", "no-such-thing", "Enter")
-    #expect(pane.wait { rows($0, port: pair.listener.port).isEmpty && $0.contains { $0.contains("[/no-such-thing]") } } != nil)
+    // The filter is a query: a bad one says why and stays open; one no row matches empties the
+    // table; Escape clears it.
+    pane.keys("/", "dprot == 1", "Enter")
+    #expect(pane.wait { $0.contains { $0.contains("unknown field 'dprot' (did you mean 'dport'?)") } } != nil)
+    pane.keys("C-u", "dport == 1 and proto == tcp", "Enter")
+    #expect(
+      pane.wait { rows($0, port: pair.listener.port).isEmpty && $0.contains { $0.contains("[/dport == 1 and proto == tcp]") } }
+        != nil)
     pane.keys("Escape")
     #expect(pane.wait { rows($0, port: pair.listener.port).count == 2 } != nil)
     pane.keys(">")

@@ -176,9 +176,9 @@ struct LiveEventTests {
     inspect.ipv6 = false
     inspect.namespaces = .own
     inspect.pids = [getpid()]
-    var filter = FlowFilter()
+    var filter = InetFilterProgram()
     filter.ports = [port]
-    inspect.prefilter(with: filter)
+    inspect.setInetFilter(filter)
     var options = FlowEventMonitorOptions(inspect: inspect, groups: [.tcp4])
     options.scanInterval = 30
     options.duration = 15

@@ -89,7 +89,7 @@ struct KernelFilterTests {
   private func found(_ filter: InetFilterProgram?) throws -> Set<UInt64> {
     var options = InspectOptions(protocols: [.tcp])
     options.pids = nil
-    options.kernelFilter = filter
+    options.setInetFilter(filter)
     let snapshot = try FlowInspector().snapshot(options)
     #expect(!snapshot.warnings.contains { if case .dumpFailed = $0 { true } else { false } })
     let inodes = Set(snapshot.flows.map(\.inode))
@@ -175,7 +175,7 @@ struct KernelFilterTests {
     filter.interfaces = [loopbackIndex]
     var options = InspectOptions(protocols: [.tcp])
     options.pids = nil
-    options.kernelFilter = filter
+    options.setInetFilter(filter)
     let snapshot = try FlowInspector().snapshot(options)
     let got = Set(snapshot.flows.map(\.inode))
     #expect(got.contains(bound.inode))
@@ -269,7 +269,7 @@ struct KernelFilterTests {
     options.procRoot = "/nonexistent"
     var filter = InetFilterProgram()
     filter.ports = [443]
-    options.kernelFilter = filter
+    options.setInetFilter(filter)
     let snapshot = FlowInspector(source: source).snapshot(options)
 
     let compiled = filter.compile()
