@@ -1,6 +1,6 @@
 #!/bin/sh
 # Builds the libFuzzer harnesses and runs each in turn for SECONDS (default 60).
-#   fuzz/run.sh [seconds] [netlink|procfs ...]
+#   fuzz/run.sh [seconds] [netlink|procfs|query ...]
 # Everything lands in .build-fuzz/ (gitignored): bin/, corpus/<name>/ (grown from
 # fuzz/seeds/<name>/), crashes/<name>/, <name>.log. Not part of `make test` or CI.
 set -eu
@@ -8,7 +8,7 @@ cd "$(dirname "$0")/.."
 
 seconds=${1:-60}
 [ $# -gt 0 ] && shift
-harnesses=${*:-netlink procfs}
+harnesses=${*:-netlink procfs query}
 out=.build-fuzz
 # Swift's backtracer would symbolicate for tens of seconds after every crash.
 export SWIFT_BACKTRACE=enable=no
@@ -36,7 +36,18 @@ for name in $harnesses; do
         "$out"/debug/SystemPackage.build/*.o "$out"/debug/CSystem.build/*.o \
         -o "$out/bin/fuzz-procfs"
       ;;
-    *) echo "unknown harness: $name (netlink, procfs)" >&2; exit 2 ;;
+    query)
+      # FlowQuery imports FlowModel and SockDiag: SwiftPM builds those (uninstrumented) and
+      # their objects are linked in; FlowQuery itself is compiled here with coverage.
+      echo "building fuzz-query"
+      swift build --scratch-path "$out" --target FlowQuery >"$out/flowquery.log" 2>&1 ||
+        { cat "$out/flowquery.log"; exit 1; }
+      swiftc $flags -module-name FlowQuery -I "$out/debug/Modules" \
+        Sources/FlowQuery/*.swift fuzz/FuzzQuery.swift \
+        "$out"/debug/FlowModel.build/*.o "$out"/debug/SockDiag.build/*.o \
+        -o "$out/bin/fuzz-query"
+      ;;
+    *) echo "unknown harness: $name (netlink, procfs, query)" >&2; exit 2 ;;
   esac
 done
 

@@ -80,14 +80,15 @@ extension QueryTest: CustomStringConvertible {
   }
 }
 
-/// A string literal: quoted, with `"` and `\` escaped and other bytes that are not printable
-/// ASCII kept out of the text (`\x1b` cannot be typed back, so it is shown as `?`).
+/// A string literal: quoted, with `"` and `\` escaped and control characters written `\xHH`,
+/// so that it reads back the same and prints nothing a terminal would act on.
 func quoted(_ bytes: [UInt8]) -> String {
   var text = "\""
   for scalar in String(decoding: bytes, as: UTF8.self).unicodeScalars {
     switch scalar {
     case "\"", "\\": text += "\\" + String(scalar)
-    case _ where scalar.value < 0x20 || scalar.value == 0x7f: text += "?"
+    case _ where scalar.value < 0x20 || (0x7f..<0xa0).contains(scalar.value):
+      text += "\\x" + String(scalar.value, radix: 16).leftPadded(to: 2)
     default: text.unicodeScalars.append(scalar)
     }
   }

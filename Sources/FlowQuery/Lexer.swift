@@ -80,12 +80,23 @@ enum Lexer {
             closed = true
             break
           }
+          // `\\`, `\"`, `\'` and `\xHH` are escapes; any other backslash stays, so a regular
+          // expression such as '\.sock$' reads as written.
           if next == "\\", let escaped = peek() {
-            index += 1
-            text.append(escaped)
-          } else {
-            text.append(next)
+            if escaped == "\\" || escaped == "\"" || escaped == "'" {
+              index += 1
+              text.append(escaped)
+              continue
+            }
+            if escaped == "x", index + 2 < scalars.count,
+              let value = UInt8(String(String.UnicodeScalarView(scalars[(index + 1)...(index + 2)])), radix: 16)
+            {
+              index += 3
+              text.append(Unicode.Scalar(value))
+              continue
+            }
           }
+          text.append(next)
         }
         guard closed else {
           throw QueryError("this string has no closing \(scalar)", at: start..<index)

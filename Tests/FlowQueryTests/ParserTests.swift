@@ -137,3 +137,19 @@ struct ParserTests {
     #expect(throws: QueryError.self) { try parse(nots) }
   }
 }
+
+@Suite("Query strings")
+struct StringTests {
+  @Test func backslashesOtherThanEscapesStaySoRegularExpressionsReadAsWritten() throws {
+    let query = try parse(#"command =~ '\.sock$' or command == "a\"b\\c" or command == 'x\x1by'"#)
+    #expect(query.description == #"command =~ "\\.sock$" or command == "a\"b\\c" or command == "x\x1by""#)
+    #expect(try parse(query.description) == query)
+  }
+
+  /// Found by fuzz/run.sh query: a NUL inside a string was written back as `?`.
+  @Test func controlCharactersInStringsAreWrittenBackAsEscapes() throws {
+    let query = try parse("command =~ '^ns_in >= 6\u{0}\u{0}\u{0}\u{0}gi' && fd_pct > 86")
+    #expect(query.description.contains(#"\x00\x00"#))
+    #expect(try parse(query.description) == query)
+  }
+}
