@@ -3,7 +3,7 @@ SWIFT ?= swift
 PREFIX ?= /usr/local
 ARGS ?=
 
-.PHONY: run build test deps test-deps lint install clean
+.PHONY: run build test test-deb deps test-deps deb-deps version lint install deb clean
 
 deps:
 	@./scripts/ensure-deps
@@ -11,19 +11,33 @@ deps:
 test-deps:
 	@./scripts/ensure-test-deps
 
+deb-deps:
+	@./scripts/ensure-deb-deps
+
+# The version lives in VERSION alone; this writes it into Sources/flowscope/Version.swift
+# (what `flowscope --version` prints) when the two differ. `make deb` takes it from VERSION too.
+version:
+	@./scripts/sync-version
+
 # The Swift runtime linked in statically: 3.5 MB less resident memory per run (no relocations
 # of the shared runtime libraries to touch), at the price of a larger binary.
-build: deps
+build: deps version
 	$(SWIFT) build -c release --static-swift-stdlib
 
 # Builds in release and runs flowscope; pass options with ARGS="--json -a".
 run: build
 	.build/release/flowscope $(ARGS)
 
-# The whole test suite; tests that need root say so and skip when not root.
-test: deps test-deps
+# The whole test suite; tests that need root say so and skip when not root. The package test
+# (root only) builds the .deb, installs it, checks it and removes it again.
+test: deps test-deps version
 	$(SWIFT) build --build-tests
 	$(SWIFT) test --skip-build
+	@./Tests/Packaging/deb-test
+
+# The package test alone.
+test-deb: test-deps
+	@./Tests/Packaging/deb-test
 
 # Style warnings against .swift-format (the formatter ships with the toolchain).
 lint:
@@ -42,5 +56,12 @@ install: build
 	.build/release/flowscope --generate-completion-script fish \
 	  > $(DESTDIR)$(PREFIX)/share/fish/vendor_completions.d/flowscope.fish
 
+# flowscope_<version>_<arch>.deb: the release binary, man page, completions and docs, with
+# Depends computed from what the binary links (scripts/build-deb, packaging/deb/). No systemd
+# unit yet: one for `flowscope serve` goes in once that command exists.
+deb: build deb-deps
+	./scripts/build-deb
+
 clean:
 	rm -rf .build
+	rm -f flowscope_*.deb

@@ -77,8 +77,6 @@ enum OpenFileLimit {
   }
 }
 
-let flowscopeVersion = "0.1.0"
-
 /// RLIMIT_AS and RLIMIT_DATA (`ulimit -v`, `ulimit -d`). Short of address space, threads cannot
 /// start and libdispatch retries pthread_create for ever (a hang), and a failed Swift
 /// allocation aborts the process (a crash). Neither can be caught where it happens, so a limit
