@@ -39,6 +39,10 @@ struct CheckCommand: ParsableCommand {
   @Option(help: "Colour: auto (a terminal without NO_COLOR), always or never.")
   var color: OutputOptions.ColorMode = .auto
 
+  func validate() throws {
+    try filters.validateNamespace(debug)
+  }
+
   /// The status when problems were found.
   static let problemsFound: Int32 = 2
 

@@ -32,6 +32,7 @@ struct FlowCommand: ParsableCommand {
   @OptionGroup var debug: DebugOptions
 
   func validate() throws {
+    try filters.validateNamespace(debug)
     _ = try output.chosenColumns()
     if let sort = output.sort, FlowSort(sort) == nil {
       throw ValidationError(

@@ -36,6 +36,7 @@ struct ProcCommand: ParsableCommand {
   @OptionGroup var debug: DebugOptions
 
   func validate() throws {
+    try filters.validateNamespace(debug)
     _ = try chosenColumns()
     if let sort = output.sort, ProcessSort(sort) == nil {
       throw ValidationError(

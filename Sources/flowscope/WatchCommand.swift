@@ -73,6 +73,7 @@ struct WatchCommand: ParsableCommand {
   @OptionGroup var debug: DebugOptions
 
   func validate() throws {
+    try filters.validateNamespace(debug)
     if !(interval >= 0.05) || !interval.isFinite {
       throw ValidationError("--interval must be at least 0.05 seconds.")
     }
