@@ -587,8 +587,10 @@ public enum WatchScreen {
           var truncation = TruncationStyle.end
           if bound.width > columnWidths[j], case .flow(let column) = cell {
             switch row {
-            case .flow(let k): truncation = TableRenderer.truncationStyle(column, flow: model.snapshot.flows[k], cell: p)
-            case .closed(let k): truncation = TableRenderer.truncationStyle(column, flow: model.rates.closed[k], cell: p)
+            case .flow(let k):
+              truncation = TableRenderer.truncationStyle(column, flow: model.snapshot.flows[k], cell: p)
+            case .closed(let k):
+              truncation = TableRenderer.truncationStyle(column, flow: model.rates.closed[k], cell: p)
             case .process: break
             }
           }

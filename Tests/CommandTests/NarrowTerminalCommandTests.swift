@@ -56,7 +56,8 @@ struct NarrowTerminalCommandTests {
 
   @Test func watchIn50Columns() throws {
     let listener = try Listener()
-    let pane = try Pane(["watch", "-a", "-P", String(getpid()), "-p", "tcp", "-i", "0.3", "--color", "never"], columns: 50, rows: 20)
+    let pane = try Pane(
+      ["watch", "-a", "-P", String(getpid()), "-p", "tcp", "-i", "0.3", "--color", "never"], columns: 50, rows: 20)
     let port = ":\(listener.port)"
     let screen = pane.wait { $0.contains { $0.contains(port) } }
     #expect(screen != nil, "the listener never showed: \(pane.screen.joined(separator: "\n"))")

@@ -1,8 +1,8 @@
 import Foundation
-@testable import ProcFS
 import Testing
 
 @testable import FlowInspector
+@testable import ProcFS
 
 #if canImport(Glibc)
   import Glibc
