@@ -202,7 +202,7 @@ public final class FlowInspector {
     case .only(let spec):
       switch resolveNamespace(spec, procRoot: options.procRoot, named: named) {
       case .success(let target): targets.append((target.inode, [target.path]))
-      case .failure(let error): warnings.append(.netnsUnreadable(spec, detail: error.detail))
+      case .failure(let error): warnings.append(.netnsUnreadable(spec, detail: error.description))
       }
     case .all:
       var position: [UInt64: Int] = [:]

@@ -97,17 +97,6 @@ public enum Column: String, CaseIterable, Sendable {
     }
   }
 
-  /// The columns that may be shortened to fit `RenderOptions.terminalWidth`, and the narrowest
-  /// they are made (the title is cut too when it is wider).
-  var minimumFitWidth: Int? {
-    switch self {
-    case .local, .remote: 12
-    case .process: 10
-    case .command: 8
-    default: nil
-    }
-  }
-
   public static let defaults: [Column] = [
     .proto, .local, .remote, .bytesIn, .bytesOut, .packetsIn, .packetsOut, .retrans, .netif,
     .state, .rtt, .process,
@@ -162,8 +151,8 @@ public struct RenderOptions: Sendable {
   public var exactBytes = false
   /// ANSI colours for states and a bold header; the caller decides (tty, NO_COLOR, --color).
   public var color = false
-  /// When set and not `wide`, the Local/Remote/Process/Command columns are shortened by
-  /// display width so the lines fit, if they can.
+  /// When set and not `wide`, the lines are fitted to this many cells if they can be: columns
+  /// are left out and Local/Remote/Process/Command shortened by display width (`ColumnFit`).
   public var terminalWidth: Int? = nil
   /// ifindex → name; the NetIf column and JSON `interface_name` use it.
   public var interfaceNames: [UInt32: String] = [:]

@@ -2,7 +2,8 @@ import Dispatch
 import FlowModel
 
 /// The human table: aligned columns, two spaces apart, numbers right-aligned, names escaped
-/// for the terminal, optionally shortened by display width to fit the terminal.
+/// for the terminal, optionally fitted to the terminal (`ColumnFit`: the counters are left
+/// out, the addresses and owners shortened by display width).
 ///
 /// Two passes: every cell is written and measured, the column widths are settled, then every
 /// cell is written again, padded. Nothing is kept between the passes: at 100k rows the kept
@@ -16,7 +17,7 @@ public enum TableRenderer {
   public static func render(
     _ snapshot: Snapshot, options: RenderOptions, into out: inout OutputBuffer
   ) {
-    let columns = options.columns
+    var columns = options.columns
     guard !columns.isEmpty else { return }
     let context = RenderContext(snapshot, options: options, mode: .table)
     // Flows are read through a pointer: a Flow copy retains its arrays and strings.
@@ -29,7 +30,9 @@ public enum TableRenderer {
         for j in columnWidths.indices { columnWidths[j] = max(columnWidths[j], widths[j]) }
       }
       if !options.wide, let terminalWidth = options.terminalWidth {
-        fit(&columnWidths, columns: columns, into: terminalWidth)
+        let plan = ColumnFit.plan(widths: columnWidths, gives: columns.map(\.give), into: terminalWidth)
+        columns = plan.kept.map { columns[$0] }
+        columnWidths = plan.widths
       }
 
       // Pass 2: the lines.
@@ -184,27 +187,6 @@ public enum TableRenderer {
   }
 
   // MARK: - Layout
-
-  /// Shrinks the columns that may be shortened (Local, Remote, Process, Command), widest
-  /// first and one cell at a time, until the line fits in `terminalWidth` or they all reach
-  /// their minimum. The other columns are never cut; a line can stay too wide.
-  static func fit(_ columnWidths: inout [Int], columns: [Column], into terminalWidth: Int) {
-    var total = columnWidths.reduce(0, +) + 2 * (columns.count - 1)
-    guard total > terminalWidth else { return }
-    let minimums = columns.enumerated().map { j, column in
-      column.minimumFitWidth.map { min($0, columnWidths[j]) }
-    }
-    while total > terminalWidth {
-      var widest = -1
-      for j in columns.indices {
-        guard let minimum = minimums[j], columnWidths[j] > minimum else { continue }
-        if widest < 0 || columnWidths[j] > columnWidths[widest] { widest = j }
-      }
-      if widest < 0 { break }
-      columnWidths[widest] -= 1
-      total -= 1
-    }
-  }
 
   static func truncationStyle(_ column: Column, flow: Flow, cell: UnsafeBufferPointer<UInt8>)
     -> TruncationStyle

@@ -483,21 +483,30 @@ public enum WatchScreen {
     }
   }
 
-  /// The columns that give way when the line is too wide, and how narrow they may get.
-  private static func minimumWidth(_ cell: Cell) -> Int? {
+  /// What each column does when the line is too wide (`ColumnFit`), in the order the man page
+  /// gives under NARROW TERMINALS: the byte totals go first, then the counts of the processes
+  /// view, then the rates; then the addresses and names are shortened; Proto goes last (as in
+  /// the flow table). PID, State, the addresses and the owners stay.
+  private static func give(_ cell: Cell) -> ColumnFit.Give {
     switch cell {
-    case .flow(.local), .flow(.remote): 12
-    case .flow(.process): 10
-    case .command: 8
-    case .user: 4
-    default: nil
+    case .flow(let column): column.give
+    case .command: .shortened(comfortable: 15, minimum: 8)
+    case .user: .shortened(comfortable: 8, minimum: 4)
+    case .pid: .kept
+    case .bytesOut: .leftOut(rank: 0)
+    case .bytesIn: .leftOut(rank: 1)
+    case .closed: .leftOut(rank: 2)
+    case .new: .leftOut(rank: 3)
+    case .flows: .leftOut(rank: 4)
+    case .rateOut: .leftOut(rank: 5)
+    case .rateIn: .leftOut(rank: 6)
     }
   }
 
   private static func table(
     _ model: WatchModel, rows: [WatchRow], available: Int, width: Int, into out: inout OutputBuffer
   ) {
-    let cells: [Cell] =
+    var cells: [Cell] =
       switch model.view {
       case .flows:
         [.flow(.proto), .flow(.local), .flow(.remote), .flow(.state), .rateIn, .rateOut, .bytesIn, .bytesOut, .flow(.process)]
@@ -537,18 +546,20 @@ public enum WatchScreen {
         columnWidths[j] = max(columnWidths[j], cellWidth)
       }
     }
-    // Fit: shrink the giving columns, widest first, until the line (with the mark) fits.
-    var total = 2 + columnWidths.reduce(0, +) + 2 * (cells.count - 1)
-    while total > width {
-      var widest = -1
-      for j in cells.indices {
-        guard let minimum = minimumWidth(cells[j]), columnWidths[j] > minimum else { continue }
-        if widest < 0 || columnWidths[j] > columnWidths[widest] { widest = j }
+    // Fit (with the mark before each line): the counters give way first, then the addresses
+    // and names are shortened.
+    let plan = ColumnFit.plan(widths: columnWidths, gives: cells.map(give), extra: 2, into: width)
+    if plan.kept.count < cells.count {
+      // Each row's cells are in `bounds`, a row after the other: keep those of kept columns.
+      let all = bounds
+      bounds = []
+      for row in 0..<shown.count {
+        for j in plan.kept { bounds.append(all[row * cells.count + j]) }
       }
-      if widest < 0 { break }
-      columnWidths[widest] -= 1
-      total -= 1
+      titles = plan.kept.map { titles[$0] }
+      cells = plan.kept.map { cells[$0] }
     }
+    columnWidths = plan.widths
 
     var line = OutputBuffer(capacity: 512)
     line.append("  ")
@@ -579,12 +590,17 @@ public enum WatchScreen {
           if j > 0 { line.append("  ") }
           let bound = bounds[index]
           let p = UnsafeBufferPointer(rebasing: all[bound.start..<bound.end])
-          let truncation: TruncationStyle =
-            switch cell {
-            case .flow(.local), .flow(.remote): .keepingSuffix(from: UInt8(ascii: ":"))
-            case .flow(.process): .keepingSuffix(from: UInt8(ascii: "."))
-            default: .end
+          // Cut as the flow table cuts it: a port or pid kept, a UNIX path's end kept.
+          var truncation = TruncationStyle.end
+          if bound.width > columnWidths[j], case .flow(let column) = cell {
+            switch row {
+            case .flow(let k):
+              truncation = TableRenderer.truncationStyle(column, flow: model.snapshot.flows[k], cell: p)
+            case .closed(let k):
+              truncation = TableRenderer.truncationStyle(column, flow: model.rates.closed[k], cell: p)
+            case .process: break
             }
+          }
           TableRenderer.appendAligned(
             p, width: bound.width, columnWidth: columnWidths[j], rightAligned: isNumeric(cell),
             pad: j < cells.count - 1, style: truncation, into: &line)

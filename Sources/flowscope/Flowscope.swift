@@ -28,7 +28,35 @@ struct Flowscope: ParsableCommand {
       printError(problem)
       Glibc.exit(1)
     }
-    main(nil)
+    // ArgumentParser's own `main` would do the same, except that a ValidationError thrown by
+    // `run()` gets the root's usage (`Usage: flowscope <subcommand>`) instead of the command's.
+    var command: ParsableCommand
+    do {
+      command = try parseAsRoot()
+    } catch {
+      exit(withError: error)
+    }
+    do {
+      try command.run()
+    } catch let error as ValidationError {
+      exitWithUsageError(error, of: type(of: command))
+    } catch {
+      exit(withError: error)
+    }
+  }
+
+  /// Prints a usage error of `subcommand` as ArgumentParser does for one thrown by
+  /// `validate()` (the message, then the subcommand's usage and where its help is), and exits
+  /// with 64 (EX_USAGE).
+  static func exitWithUsageError(_ error: ValidationError, of subcommand: ParsableCommand.Type) -> Never {
+    let names =
+      subcommand == Flowscope.self
+      ? configuration.commandName! : "\(configuration.commandName!) \(subcommand._commandName)"
+    let usage = usageString(for: subcommand).split(separator: "\n", omittingEmptySubsequences: false)
+      .joined(separator: "\n       ")
+    writeToStandardError(
+      "Error: \(error.message)\nUsage: \(usage)\n  See '\(names) --help' for more information.\n")
+    Glibc.exit(ExitCode.validationFailure.rawValue)
   }
 }
 

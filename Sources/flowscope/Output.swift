@@ -56,7 +56,12 @@ func writeAll(_ buffer: UnsafeRawBufferPointer, to fd: Int32 = 1) throws {
 /// One line on stderr, prefixed with the tool's name. Errors writing it are ignored: stderr is
 /// the last place left to report to.
 func printError(_ message: String) {
-  var line = Array("flowscope: \(message)\n".utf8)
+  writeToStandardError("flowscope: \(message)\n")
+}
+
+/// Writes `text` as it is to standard error, retrying short writes and EINTR.
+func writeToStandardError(_ text: String) {
+  var line = Array(text.utf8)
   line.withUnsafeMutableBytes { buffer in
     var offset = 0
     while offset < buffer.count {

@@ -13,6 +13,7 @@ struct CommandSelection {
   var namedProtocols: Set<TransportProtocol>
 
   init(_ options: FilterOptions, scope: QueryScope, debug: DebugOptions) throws {
+    try options.validateNamespace(debug)
     let expression = try options.parsedExpression()
     let selection: Selection
     do {

@@ -78,7 +78,8 @@ private func quote(_ text: String) -> String { "'" + text.replacingOccurrences(o
 
 /// `flowscope watch` in a tmux pane of its own, on a tmux server of its own (`-L`), started
 /// through a shell that records the terminal's mode before and after it, and its exit status.
-private final class Pane {
+/// (Shared with NarrowTerminalCommandTests.)
+final class Pane {
   let name: String
   let directory: String
 

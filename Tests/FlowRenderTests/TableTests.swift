@@ -167,11 +167,14 @@ import Testing
   }
 
   @Test func nonFlexibleColumnsAreNeverCut() {
+    // Too narrow: In Bytes, then Proto are left out (see NarrowTerminalTests); State stays,
+    // whole, though it does not fit either.
     let text = table {
       $0.columns = [.proto, .bytesIn, .state]
       $0.terminalWidth = 10
     }
-    #expect(lines(text)[0] == "Proto    In Bytes  State")
+    #expect(lines(text)[0] == "State")
+    #expect(lines(text)[4] == "CLOSE-WAIT")
     #expect(!text.contains("…"))
   }
 
