@@ -68,7 +68,7 @@ import Testing
       let lines = outcome.stderr.split(separator: "\n").map(String.init)
       #expect(lines.count == 3, "\(shown): \(outcome.stderr)")
       #expect(lines.first?.hasPrefix("Error: " + bad.message) == true, "\(shown): \(outcome.stderr)")
-      #expect(lines.dropFirst().first == "Usage: flowscope \(name) <options>", "\(shown): \(outcome.stderr)")
+      #expect(lines.dropFirst().first?.hasPrefix("Usage: flowscope \(name) ") == true, "\(shown): \(outcome.stderr)")
       #expect(lines.last == "  See 'flowscope \(name) --help' for more information.", "\(shown)")
     }
   }
@@ -79,7 +79,7 @@ import Testing
       let outcome = try run(flowscopeBinary, arguments)
       #expect(outcome.status == 64)
       #expect(outcome.stdout.isEmpty)
-      #expect(outcome.stderr.contains("\nUsage: flowscope flow <options>\n"), "\(arguments): \(outcome.stderr)")
+      #expect(outcome.stderr.contains("\nUsage: flowscope flow "), "\(arguments): \(outcome.stderr)")
     }
   }
 
