@@ -120,6 +120,11 @@ def commands(binary, pid, skip_peers):
         ("flowscope flow -n", [fs, "flow", "-n"], "flowscope"),
         ("flowscope --json", [fs, "--json"], "flowscope"),
         ("flowscope -P <pid> -n", [fs, "-P", str(pid), "-n"], "flowscope"),
+        # The query language: one that matches nearly everything and gives the kernel no
+        # bytecode, and one the kernel filters (issue 14's two figures).
+        ("flowscope 'rtt_us >= 0 and bytes_in >= 0' -n",
+         [fs, "-n", "rtt_us >= 0 and bytes_in >= 0"], "query"),
+        ("flowscope dport == 9001 -n", [fs, "-n", "dport", "==", "9001"], "query"),
         ("floor: netlink dump", [fs, "bench-floor", "--dump-only"], "floor"),
         ("floor: /proc scan", [fs, "bench-floor", "--scan-only"], "floor"),
         ("floor: /proc scan -P <pid>", [fs, "bench-floor", "--scan-only", "-P", str(pid)], "floor"),
@@ -231,6 +236,12 @@ def report(sizes, args):
     if "lsof -i -n -P" in big:
         checks.append(("listing <= 1/3 of `lsof -i -n -P` wall", worst, big["lsof -i -n -P"]["wall"] / 3))
     checks.append(("listing <= 1.25 x floor", worst, 1.25 * floor))
+    plain = big["flowscope flow -n"]["wall"]
+    if "flowscope 'rtt_us >= 0 and bytes_in >= 0' -n" in big:
+        checks.append(("query matching nearly all <= 1.10 x the plain listing",
+                       big["flowscope 'rtt_us >= 0 and bytes_in >= 0' -n"]["wall"], 1.10 * plain))
+        checks.append(("query the kernel filters (`dport == 9001`) < the plain listing",
+                       big["flowscope dport == 9001 -n"]["wall"], plain))
     checks.append(("`-P pid` <= dump + that process's scan (+25%)",
                    big["flowscope -P <pid> -n"]["wall"], 1.25 * floor_p))
     if "ss -tanp" in big:
