@@ -52,7 +52,7 @@ let package = Package(
     .testTarget(name: "FlowTerminalTests", dependencies: ["FlowTerminal"]),
     .testTarget(
       name: "FlowInspectorTests",
-      dependencies: ["FlowInspector", "NetlinkTransport", "SockDiag", "ProcFS", "FlowModel"]
+      dependencies: ["FlowInspector", "NetlinkTransport", "SockDiag", "ProcFS", "FlowModel", "FlowQuery"]
     ),
     .testTarget(
       name: "FlowRenderTests", dependencies: ["FlowRender", "FlowModel", "SchemaCheck"],

@@ -1,5 +1,6 @@
 import FlowInspector
 import FlowModel
+import FlowQuery
 import Foundation
 import NetlinkTransport
 import SockDiag
@@ -94,6 +95,40 @@ struct KernelFilterTests {
     #expect(!snapshot.warnings.contains { if case .dumpFailed = $0 { true } else { false } })
     let inodes = Set(snapshot.flows.map(\.inode))
     return Set(mine.map(\.inode)).intersection(inodes)
+  }
+
+  /// Queries with `or` and `not` planned into the kernel's state mask and bytecode: the kernel
+  /// drops sockets before they are decoded, and what the query then keeps is what it keeps
+  /// when everything is dumped.
+  @Test func queriesWithOrAndNotFilterInTheKernelAndKeepTheSameFlows() throws {
+    let queries = [
+      "proto == tcp and (dport == \(a.port) or sport == \(b.port))",
+      "proto == tcp and not (src == 127.0.0.1 or dst in ::1) and sport == \(b.port)",
+      "proto == tcp and (sport in \(a.port)..\(a.port) or not dst in 127.0.0.0/8) and not state == listen",
+      "proto == tcp and state == listen and (src == 127.0.0.2:\(b.port) or src in [::1]:\(c.listener.localPort))",
+      "proto == tcp and not (dport != \(b.port) and sport != \(b.port))",
+    ]
+    for text in queries {
+      let query = try QueryParser.parse(text)
+      var options = InspectOptions(plan: KernelPlan(query))
+      options.pids = nil
+      #expect(options.requestFilters[.tcp]?.inet?.compile() != nil, "\(text): nothing for the kernel")
+      let filtered = try FlowInspector().snapshot(options)
+      #expect(!filtered.warnings.contains { if case .dumpFailed = $0 { true } else { false } })
+      var everything = options
+      everything.requestFilters = [:]
+      var all = try FlowInspector().snapshot(everything)
+      // The kernel dropped sockets of ours (the query keeps some, not all).
+      let dumped = Set(filtered.flows.map(\.inode)).intersection(inodes(mine))
+      #expect(dumped.count < mine.count, "\(text): the kernel filtered nothing")
+      var kept = filtered
+      query.filter(&kept, thresholds: HealthThresholds())
+      query.filter(&all, thresholds: HealthThresholds())
+      let expected = Set(all.flows.map(\.inode)).intersection(inodes(mine))
+      #expect(!expected.isEmpty, "\(text) matches none of our sockets")
+      #expect(expected.count < mine.count, "\(text) matches all of our sockets")
+      #expect(Set(kept.flows.map(\.inode)).intersection(inodes(mine)) == expected, "\(text)")
+    }
   }
 
   private func inodes(_ sockets: [OwnedFD]) -> Set<UInt64> { Set(sockets.map(\.inode)) }
