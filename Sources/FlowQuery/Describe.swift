@@ -125,7 +125,7 @@ extension AddressMatch {
       if port != nil { text = "[\(text)]" }
     }
     if let port { text += ":\(port)" }
-    return text
+    return text.isEmpty ? "*" : text
   }
 }
 
@@ -175,8 +175,7 @@ extension InetFilterProgram.HostCondition {
       let low = address[8..<16].reduce(UInt64(0)) { $0 << 8 | UInt64($1) }
       match.address = .v6(high: high, low: low)
     }
-    let text = match.queryText
-    return text.isEmpty ? "*" : text
+    return match.queryText
   }
 }
 

@@ -146,6 +146,14 @@ struct StringTests {
     #expect(try parse(query.description) == query)
   }
 
+  /// Found by fuzz/run.sh query: an empty address (any address, any port) was written back as
+  /// nothing.
+  @Test func anEmptyAddressIsWrittenBackAsAStar() throws {
+    let query = try parse(#"src"""#)
+    #expect(query.description == "src in *")
+    #expect(try parse(query.description) == query)
+  }
+
   /// Found by fuzz/run.sh query: a NUL inside a string was written back as `?`.
   @Test func controlCharactersInStringsAreWrittenBackAsEscapes() throws {
     let query = try parse("command =~ '^ns_in >= 6\u{0}\u{0}\u{0}\u{0}gi' && fd_pct > 86")
