@@ -249,7 +249,7 @@ public enum TableRenderer {
   }
 
   static func stateColour(_ flow: Flow) -> StaticString? {
-    guard flow.proto != .packet && flow.proto != .netlink, let state = flow.socketState else {
+    guard flow.proto.hasConnectionStates, let state = flow.socketState else {
       return nil
     }
     switch state {
