@@ -214,10 +214,12 @@ extension Flow {
 
     guard isTCPLike, let tcp else { return flags }
     if state == .synSent {
-      // Nothing has been received yet: the "time since" fields are meaningless, and a retried
-      // SYN is an unanswered peer, not lost data.
+      // Nothing has been received yet: the "time since" fields are meaningless (never
+      // `stalled`). A SYN retried again and again is an unanswered peer; once, a lost packet.
       if thresholds.unreachableSynRetries > 0 && synRetries >= thresholds.unreachableSynRetries {
         flags.insert(.unreachable)
+      } else if synRetries > 0 {
+        flags.insert(.retransmitting)
       }
       return flags
     }
