@@ -32,6 +32,8 @@ public struct InspectOptions: Sendable {
   public var inetExtensions = SockDiagRequest.inetExtensions
   /// Also read each namespace's limits and counters (port range, listen drops) and the host's
   /// orphan count and limit, into `Snapshot.namespaceCounters` and `hostCounters` (`check`).
+  /// With `pids`, the flows of their namespaces are then all kept (others' show no owner): the
+  /// namespace findings count every socket.
   public var readsKernelCounters = false
 
   /// Asks inet dumps for `tcp_info` alone: counters, RTT, windows; no memory, congestion
@@ -163,8 +165,9 @@ public final class FlowInspector {
     sharedScan?.help()
     var scan = scanTask.wait() ?? sharedScan?.result() ?? ProcScanResult()
     // Given pids, only their sockets matter: the sources drop the others before decoding them.
+    // Not when the namespaces' counters are read: their findings count every socket there.
     var wantedInodes: Set<UInt32>? = nil
-    if options.pids != nil {
+    if options.pids != nil && !options.readsKernelCounters {
       wantedInodes = Set(
         scan.processes.flatMap { $0.sockets.map { UInt32(truncatingIfNeeded: $0.inode) } })
     }
@@ -274,7 +277,7 @@ public final class FlowInspector {
     if ownerCache == nil {
       OwnerJoin(scan).attach(to: &flows)
     }
-    if options.pids != nil {
+    if options.pids != nil && !options.readsKernelCounters {
       // Asked about given processes: their flows only.
       flows.removeAll { !$0.isOwned }
     }
