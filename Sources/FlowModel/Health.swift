@@ -160,17 +160,19 @@ public struct HealthThresholds: Sendable, Equatable {
   public var acceptQueuePercent: UInt64 = 80
   /// `fd-pressure`: descriptors in use, in percent of the soft limit (`--fd-threshold`, 80).
   public var fdPressurePercent: Double = 80
-  /// `unreachable`: SYN retransmissions of a connection in SYN_SENT (`--syn-retries`, 2). The
-  /// first SYN is retried after 1 s, then 3 s and 7 s after the start: 2 retries mean no answer
-  /// for 3 s, which a lost packet alone (1 retry) does not explain.
+  /// `unreachable`: SYN retransmissions of a connection in SYN_SENT (`--syn-retries`, 2). Linux
+  /// 6.6+ retries a SYN 1 s apart four times (tcp_syn_linear_timeouts), older kernels after 1,
+  /// 3, 7 s: 2 retries are 2-3 s without an answer, which one lost packet (1 retry) does not
+  /// explain.
   public var unreachableSynRetries: UInt8 = 2
   /// `ports-exhausted`: local ports in use towards one destination, in percent of the namespace's
   /// ip_local_port_range (`--ports-threshold`, 80). TIME_WAIT holds a port for 60 s, so a
   /// short-lived-connection workload at 80 % is one burst away from EADDRNOTAVAIL.
   public var portsPercent: Double = 80
   /// `orphans`: orphaned TCP sockets in percent of tcp_max_orphans (`--orphans-threshold`, 50).
-  /// The kernel resets an orphan whose path reported an error once the count passes half the
-  /// limit (tcp_out_of_resources doubles the count), all of them past the limit.
+  /// Past the limit the kernel resets orphans; some already past half of it:
+  /// tcp_out_of_resources doubles the count for an orphan silent for long (and again after an
+  /// ICMP error).
   public var orphansPercent: Double = 50
   /// `listen-drops`, and the drops in a listener's `recv-backlog` sentence: connection attempts
   /// dropped between two samples (`--listen-drops`, 1). A healthy server drops none; each drop
