@@ -149,9 +149,11 @@ public struct ProcessRenderOptions: Sendable {
 public enum ProcessRenderer {
   // MARK: table and CSV
 
+  /// Under the rows, the flags of namespaces and the host (`system`, from
+  /// `Finding.findSystem`), in one line.
   public static func renderTable(
     _ summaries: [ProcessSummary], snapshot: Snapshot, options: ProcessRenderOptions,
-    into out: inout OutputBuffer
+    system: [Finding] = [], into out: inout OutputBuffer
   ) {
     let columns = options.columns
     guard !columns.isEmpty else { return }
@@ -204,6 +206,7 @@ public enum ProcessRenderer {
       }
     }
     if options.footer { appendLimitAdvice(summaries, into: &out) }
+    CheckRenderer.appendSystemTotals(system, namespaces: snapshot.namespaces, into: &out)
   }
 
   /// The footer: how to raise RLIMIT_NOFILE, naming the processes that need it.
@@ -312,9 +315,11 @@ public enum ProcessRenderer {
 
   // MARK: JSON
 
-  /// `{"version":1,"host":…,"time":…,"processes":[…],"warnings":[…]}`, one process per line.
+  /// `{"version":1,"host":…,"time":…,"processes":[…],"system_problems":[…],"warnings":[…]}`,
+  /// one process per line; `system_problems` as in `check`.
   public static func renderJSON(
-    _ summaries: [ProcessSummary], snapshot: Snapshot, into out: inout OutputBuffer
+    _ summaries: [ProcessSummary], snapshot: Snapshot, system: [Finding] = [],
+    thresholds: HealthThresholds = HealthThresholds(), into out: inout OutputBuffer
   ) {
     out.append("{\"version\":")
     out.appendDecimal(UInt64(JSONRenderer.formatVersion))
@@ -329,6 +334,13 @@ public enum ProcessRenderer {
       out.append(UInt8(ascii: "}"))
     }
     if !summaries.isEmpty { out.append(UInt8(ascii: "\n")) }
+    out.append("],\"system_problems\":[")
+    for (index, finding) in system.enumerated() {
+      out.append(index == 0 ? "\n{" : ",\n{")
+      CheckRenderer.appendSystemFields(finding, snapshot: snapshot, thresholds: thresholds, into: &out)
+      out.append(UInt8(ascii: "}"))
+    }
+    if !system.isEmpty { out.append(UInt8(ascii: "\n")) }
     JSONRenderer.appendWarningsAndClose(snapshot.warnings, into: &out)
   }
 

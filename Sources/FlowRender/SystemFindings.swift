@@ -10,14 +10,7 @@ extension CheckRenderer {
     into out: inout OutputBuffer
   ) {
     func namespace() {
-      guard let inode = finding.netns else { return }
-      if let known = namespaces[inode], known.isOwn, known.name == nil {
-        out.append("this namespace")
-        return
-      }
-      out.append("namespace ")
-      let label = namespaces[inode]?.label ?? String(inode)
-      if sanitize { appendSanitized(Array(label.utf8), into: &out) } else { out.append(utf8: label) }
+      appendNamespace(finding.netns, namespaces: namespaces, sanitize: sanitize, into: &out)
     }
     switch finding.flag {
     case .portsExhausted:
@@ -81,6 +74,48 @@ extension CheckRenderer {
     default:
       break
     }
+  }
+
+  /// `proc`'s totals line: `Namespaces and host: ports-exhausted (127.0.0.1:5432 in namespace
+  /// blue), orphans (host): flowscope check explains them.`; nothing when there are none.
+  public static func appendSystemTotals(
+    _ findings: [Finding], namespaces: [UInt64: NetworkNamespace], into out: inout OutputBuffer
+  ) {
+    guard !findings.isEmpty else { return }
+    out.append("\nNamespaces and host: ")
+    for (index, finding) in findings.enumerated() {
+      if index > 0 { out.append(", ") }
+      out.append(utf8: finding.flag.rawValue)
+      out.append(" (")
+      if finding.flag == .portsExhausted, let destination = finding.endpoints.first {
+        appendEndpointText(destination, sanitize: true, into: &out)
+        out.append(" ")
+      }
+      if finding.flag.scope == .host {
+        out.append("host")
+      } else {
+        out.append("in ")
+        appendNamespace(finding.netns, namespaces: namespaces, sanitize: true, into: &out)
+      }
+      out.append(")")
+    }
+    out.append(": flowscope check explains ")
+    out.append(findings.count == 1 ? "it.\n" : "them.\n")
+  }
+
+  /// `namespace blue`, or `this namespace` for flowscope's own when it has no name.
+  static func appendNamespace(
+    _ inode: UInt64?, namespaces: [UInt64: NetworkNamespace], sanitize: Bool,
+    into out: inout OutputBuffer
+  ) {
+    guard let inode else { return }
+    if let known = namespaces[inode], known.isOwn, known.name == nil {
+      out.append("this namespace")
+      return
+    }
+    out.append("namespace ")
+    let label = namespaces[inode]?.label ?? String(inode)
+    if sanitize { appendSanitized(Array(label.utf8), into: &out) } else { out.append(utf8: label) }
   }
 
   /// `62 connection attempts in 2.0 s (31/s)`.

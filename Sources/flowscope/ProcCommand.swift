@@ -61,7 +61,10 @@ struct ProcCommand: ParsableCommand {
 
   func run() throws {
     Terminal.ignoreBrokenPipeSignal()
-    let selection = try ProcessSelection(filters, debug: debug)
+    var selection = try ProcessSelection(filters, debug: debug)
+    // For the namespace and host flags under the table (and in the JSON).
+    let readsCounters = output.effectiveFormat == .table || output.effectiveFormat == .json
+    selection.inspect.readsKernelCounters = readsCounters
     let inspector = try makeFlowInspector(debug)
     let thresholds = health.thresholds
     let sort = output.sort.flatMap(ProcessSort.init)
@@ -84,6 +87,11 @@ struct ProcCommand: ParsableCommand {
         let snapshot = inspector.snapshot(selection.inspect)
         reportWarnings(snapshot, named: selection.namedProtocols, reported: &reported)
         let kept = selection.selectedProcesses(snapshot)
+        let system =
+          readsCounters
+          ? Finding.findSystem(
+            in: snapshot, thresholds: thresholds,
+            relevantTo: selection.includesUnownedFlows ? nil : kept) : []
         var summaries = ProcessSummary.summarize(snapshot, thresholds: thresholds)
         summaries.removeAll { !kept.contains($0.pid) }
         sort?.apply(to: &summaries)
@@ -91,8 +99,12 @@ struct ProcCommand: ParsableCommand {
         switch output.effectiveFormat {
         case .table:
           if repetition > 0 { buffer.append(UInt8(ascii: "\n")) }
-          ProcessRenderer.renderTable(summaries, snapshot: snapshot, options: render, into: &buffer)
-        case .json: ProcessRenderer.renderJSON(summaries, snapshot: snapshot, into: &buffer)
+          ProcessRenderer.renderTable(
+            summaries, snapshot: snapshot, options: render, system: render.footer ? system : [],
+            into: &buffer)
+        case .json:
+          ProcessRenderer.renderJSON(
+            summaries, snapshot: snapshot, system: system, thresholds: thresholds, into: &buffer)
         case .ndjson: ProcessRenderer.renderLines(summaries, snapshot: snapshot, into: &buffer)
         case .csv:
           render.header = !output.noHeader && repetition == 0
