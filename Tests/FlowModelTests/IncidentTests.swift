@@ -110,7 +110,7 @@ struct IncidentRuleTests {
     let wide = NamespaceCounters(localPortRange: 32768...60999)
     let widened = flows.map { flow -> Flow in
       var flow = flow
-      if case .ip(let a, let p) = flow.local { flow.local = .ip(a, port: p - 40000 + 32768) }
+      if case .ip(let a, let p) = flow.local, p >= 40000 { flow.local = .ip(a, port: p - 40000 + 32768) }
       return flow
     }
     #expect(Finding.findSystem(in: snapshot(widened, counters: [1: wide]), thresholds: defaults).isEmpty)
