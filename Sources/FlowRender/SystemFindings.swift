@@ -66,9 +66,8 @@ extension CheckRenderer {
       }
       out.append(": past the limit the kernel resets connections (\"too many orphaned sockets\"). Their peers stop reading or answering; look at them, or lower net.ipv4.tcp_orphan_retries")
     case .listenDrops:
-      out.append("in ")
       namespace()
-      out.append(" the kernel dropped ")
+      out.append(": the kernel dropped ")
       appendDrops(finding.dropped ?? 0, seconds: finding.dropSeconds ?? 0, into: &out)
       out.append(" at listeners whose accept queue was full: clients time out or wait for SYN retries. A server there accepts too slowly (its listener's Recv-Q reaches its Send-Q in flowscope -l)")
     default:
