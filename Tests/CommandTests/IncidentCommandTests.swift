@@ -133,6 +133,44 @@ struct IncidentCommandTests {
     #expect(twin.stdout.isEmpty)
   }
 
+  /// Drops between the two samples at a listener gone by the second: said for the namespace.
+  @Test func dropsWithNoFullListenerLeftAreListenDropsOfTheNamespace() throws {
+    let namespace = try TestNamespace("drops")
+    defer { namespace.remove() }
+    let situation = try namespace.situation(
+      """
+      import socket, json, os, sys, threading, time
+      calm = socket.socket(); calm.bind(("127.0.0.1", 0)); calm.listen(8)
+      slow = socket.socket(); slow.bind(("127.0.0.1", 0)); slow.listen(1)
+      clients = []
+      for _ in range(10):
+          c = socket.socket(); c.setblocking(False)
+          try: c.connect(slow.getsockname())
+          except BlockingIOError: pass
+          clients.append(c)
+      def close():
+          time.sleep(2.5)
+          slow.close()
+      threading.Thread(target=close, daemon=True).start()
+      print(json.dumps({"pid": os.getpid()}), flush=True)
+      sys.stdin.read()
+      """)
+    // Samples at about 0.1 s and 3.1 s: the 8 waiting clients retry at 1 and 2 s (and 3 s on
+    // older kernels) into a full queue; at 2.5 s the listener is gone.
+    let check = try flowscope("check", "-w", "3", "-P", String(situation.pid))
+    #expect(check.status == 2, "\(check.text)\(check.stderr)")
+    let found = lines(check, flag: "listen-drops")
+    #expect(found.count == 1, "\(check.text)")
+    let line = found.first ?? ""
+    #expect(line.contains("namespace \(namespace.name): the kernel dropped "), "\(line)")
+    #expect(line.contains(" connection attempts in 3.0 s ("), "\(line)")
+    let dropped = Int(line.split(separator: "dropped ").last?.split(separator: " ").first ?? "") ?? 0
+    #expect(dropped >= 16, "\(line)")
+    #expect(lines(check, flag: "recv-backlog").isEmpty, "\(check.text)")
+    // One sample sees no drops.
+    #expect(lines(try flowscope("check", "-P", String(situation.pid)), flag: "listen-drops").isEmpty)
+  }
+
   /// `connections` clients to one server on 127.0.0.1:5432; with `closing`, that many of them
   /// close first, leaving their port in TIME_WAIT.
   static func manyClients(_ connections: Int, closing: Int = 0) -> String {
