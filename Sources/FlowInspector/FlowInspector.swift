@@ -31,10 +31,12 @@ public struct InspectOptions: Sendable {
   /// was not asked (`SockDiagRequest.inetInfoOnly` keeps the counters: `watch`'s screen).
   public var inetExtensions = SockDiagRequest.inetExtensions
   /// Also read each namespace's limits and counters (port range, listen drops) and the host's
-  /// orphan count and limit, into `Snapshot.namespaceCounters` and `hostCounters` (`check`).
-  /// With `pids`, the flows of their namespaces are then all kept (others' show no owner): the
-  /// namespace findings count every socket.
+  /// orphan count and limit, into `Snapshot.namespaceCounters` and `hostCounters` (`check`,
+  /// `proc`, `watch`).
   public var readsKernelCounters = false
+  /// With `pids`, keep every flow of their namespaces (others' show no owner), not only theirs:
+  /// the namespace findings count every socket (`check`, `proc`).
+  public var keepsNamespaceFlows = false
 
   /// Asks inet dumps for `tcp_info` alone: counters, RTT, windows; no memory, congestion
   /// control or TOS details.
@@ -165,9 +167,9 @@ public final class FlowInspector {
     sharedScan?.help()
     var scan = scanTask.wait() ?? sharedScan?.result() ?? ProcScanResult()
     // Given pids, only their sockets matter: the sources drop the others before decoding them.
-    // Not when the namespaces' counters are read: their findings count every socket there.
+    // Not when every flow of their namespaces is wanted.
     var wantedInodes: Set<UInt32>? = nil
-    if options.pids != nil && !options.readsKernelCounters {
+    if options.pids != nil && !options.keepsNamespaceFlows {
       wantedInodes = Set(
         scan.processes.flatMap { $0.sockets.map { UInt32(truncatingIfNeeded: $0.inode) } })
     }
@@ -277,7 +279,7 @@ public final class FlowInspector {
     if ownerCache == nil {
       OwnerJoin(scan).attach(to: &flows)
     }
-    if options.pids != nil && !options.readsKernelCounters {
+    if options.pids != nil && !options.keepsNamespaceFlows {
       // Asked about given processes: their flows only.
       flows.removeAll { !$0.isOwned }
     }

@@ -164,6 +164,26 @@ extension Finding {
     return (dropped, max(0, snapshot.time - earlier.time))
   }
 
+  /// `listen-drops` for every namespace whose listeners dropped at least `minimum` connection
+  /// attempts between `earlier` and `snapshot`, whatever its listeners show (`watch`), in
+  /// namespace order; none when `minimum` is 0.
+  public static func listenDrops(in snapshot: Snapshot, since earlier: Snapshot, minimum: UInt64)
+    -> [Finding]
+  {
+    guard minimum > 0 else { return [] }
+    var results: [Finding] = []
+    for netns in snapshot.namespaceCounters.keys.sorted() {
+      guard let drops = drops(in: netns, snapshot, since: earlier), drops.dropped >= minimum
+      else { continue }
+      var finding = Finding(flag: .listenDrops, pid: nil, process: nil)
+      finding.netns = netns
+      finding.dropped = drops.dropped
+      finding.dropSeconds = drops.seconds
+      results.append(finding)
+    }
+    return results
+  }
+
   /// The findings about namespaces and the host, most serious first: `ports-exhausted`,
   /// `orphans`, and (with `earlier`) `listen-drops` in namespaces where no listener shows a full
   /// accept queue. `snapshot` must hold every flow of its namespaces (the counts need the
@@ -264,26 +284,19 @@ extension Finding {
 
     // listen-drops: drops in a namespace none of whose listeners is flagged (their own
     // recv-backlog finding says it otherwise).
-    if let earlier, thresholds.listenDropsMinimum > 0 {
+    if let earlier {
       var flaggedListenerNamespaces = Set<UInt64>()
       for flow in snapshot.flows where flow.socketState == .listen && flow.isTCPLike {
         if flow.health(thresholds).contains(.recvBacklog) {
           flaggedListenerNamespaces.insert(flow.netns)
         }
       }
-      for netns in snapshot.namespaceCounters.keys.sorted()
-      where !flaggedListenerNamespaces.contains(netns)
-        && (selected == nil || listenerNamespaces.contains(netns))
-      {
-        guard let drops = drops(in: netns, snapshot, since: earlier),
-          drops.dropped >= thresholds.listenDropsMinimum
-        else { continue }
-        var finding = Finding(flag: .listenDrops, pid: nil, process: nil)
-        finding.netns = netns
-        finding.dropped = drops.dropped
-        finding.dropSeconds = drops.seconds
-        results.append(finding)
-      }
+      results += listenDrops(in: snapshot, since: earlier, minimum: thresholds.listenDropsMinimum)
+        .filter { finding in
+          guard let netns = finding.netns else { return false }
+          return !flaggedListenerNamespaces.contains(netns)
+            && (selected == nil || listenerNamespaces.contains(netns))
+        }
     }
 
     return results.sorted { a, b in

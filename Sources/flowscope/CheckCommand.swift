@@ -66,6 +66,7 @@ struct CheckCommand: ParsableCommand {
     Terminal.ignoreBrokenPipeSignal()
     var selection = try ProcessSelection(filters, debug: debug)
     selection.inspect.readsKernelCounters = true
+    selection.inspect.keepsNamespaceFlows = true
     let inspector = try makeFlowInspector(debug)
     let thresholds = health.thresholds
     var earlier: Snapshot? = nil

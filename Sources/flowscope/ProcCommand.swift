@@ -65,6 +65,7 @@ struct ProcCommand: ParsableCommand {
     // For the namespace and host flags under the table (and in the JSON).
     let readsCounters = output.effectiveFormat == .table || output.effectiveFormat == .json
     selection.inspect.readsKernelCounters = readsCounters
+    selection.inspect.keepsNamespaceFlows = readsCounters
     let inspector = try makeFlowInspector(debug)
     let thresholds = health.thresholds
     let sort = output.sort.flatMap(ProcessSort.init)
