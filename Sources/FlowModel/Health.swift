@@ -18,8 +18,6 @@ public enum HealthFlag: String, Sendable, CaseIterable, Comparable {
   /// Namespace: the kernel dropped connection attempts at listeners (ListenDrops of
   /// /proc/net/netstat rose between two samples) and no listener there shows a full queue.
   case listenDrops = "listen-drops"
-  /// A connection in SYN_SENT that has retransmitted its SYN ≥ `unreachableSynRetries` times.
-  case unreachable
   /// The peer closed and this side keeps the socket open (TCP CLOSE_WAIT; UNIX stream or
   /// seqpacket whose receive side was shut down by the peer).
   case peerClosed = "peer-closed"
@@ -30,12 +28,32 @@ public enum HealthFlag: String, Sendable, CaseIterable, Comparable {
   case stalled
   /// The peer advertises a receive window of 0 while data waits to be sent.
   case zeroWindow = "zero-window"
+  /// A connection in SYN_SENT that has retransmitted its SYN ≥ `unreachableSynRetries` times.
+  case unreachable
   /// The kernel is retransmitting unacknowledged data now (or probing an unanswering peer).
   case retransmitting
   /// Established, no data either way for `idleMs`.
   case idle
 
-  public static func < (a: HealthFlag, b: HealthFlag) -> Bool { a.bit < b.bit }
+  public static func < (a: HealthFlag, b: HealthFlag) -> Bool { a.order < b.order }
+
+  /// The position in `allCases`: most serious first.
+  var order: Int {
+    switch self {
+    case .fdExhausted: 0
+    case .fdPressure: 1
+    case .portsExhausted: 2
+    case .orphans: 3
+    case .listenDrops: 4
+    case .peerClosed: 5
+    case .recvBacklog: 6
+    case .stalled: 7
+    case .zeroWindow: 8
+    case .unreachable: 9
+    case .retransmitting: 10
+    case .idle: 11
+    }
+  }
 
   /// The flag called `name` (`"ports-exhausted"`), or nil.
   public init?(name: String) { self.init(rawValue: name) }

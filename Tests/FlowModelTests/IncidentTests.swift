@@ -85,6 +85,9 @@ struct IncidentRuleTests {
     #expect(HealthFlag(name: "orphans")?.scope == .host)
     #expect(HealthFlag(name: "listen-drops")?.isSystemFlag == true)
     #expect(HealthFlag(name: "nonsense") == nil)
+    // Declared, iterated and compared most serious first.
+    #expect(HealthFlag.allCases == HealthFlag.allCases.sorted())
+    #expect(Array([.retransmitting, .unreachable, .peerClosed] as HealthFlags) == [.peerClosed, .unreachable, .retransmitting])
     #expect(Set(HealthFlag.allCases.map(\.rawValue)).count == HealthFlag.allCases.count)
   }
 
