@@ -34,7 +34,8 @@ extension CheckRenderer {
       if finding.portsInUse >= size {
         out.append(": connect() to it fails now with EADDRNOTAVAIL (\"Cannot assign requested address\")")
       } else {
-        out.append(": connect() to it will fail with EADDRNOTAVAIL (\"Cannot assign requested address\") once all are taken")
+        out.append(
+          ": connect() to it will fail with EADDRNOTAVAIL (\"Cannot assign requested address\") once all are taken")
       }
       out.append("; reuse connections (keep-alive, a pool), widen net.ipv4.ip_local_port_range (now ")
       if let range = finding.portRange {
@@ -64,12 +65,16 @@ extension CheckRenderer {
           namespace()
         }
       }
-      out.append(": past the limit the kernel resets connections (\"too many orphaned sockets\"). Their peers stop reading or answering; look at them, or lower net.ipv4.tcp_orphan_retries")
+      out.append(
+        ": past the limit the kernel resets connections (\"too many orphaned sockets\"). Their peers stop reading or answering; look at them, or lower net.ipv4.tcp_orphan_retries"
+      )
     case .listenDrops:
       namespace()
       out.append(": the kernel dropped ")
       appendDrops(finding.dropped ?? 0, seconds: finding.dropSeconds ?? 0, into: &out)
-      out.append(" at listeners whose accept queue was full: clients time out or wait for SYN retries. A server there accepts too slowly (its listener's Recv-Q reaches its Send-Q in flowscope -l)")
+      out.append(
+        " at listeners whose accept queue was full: clients time out or wait for SYN retries. A server there accepts too slowly (its listener's Recv-Q reaches its Send-Q in flowscope -l)"
+      )
     default:
       break
     }

@@ -11,7 +11,8 @@ import FlowRender
 struct CheckCommand: ParsableCommand {
   static let configuration = CommandConfiguration(
     commandName: "check",
-    abstract: "Find stale connections, stuck readers, lossy paths, fd exhaustion.",
+    abstract:
+      "Find stale connections, stuck readers, lossy paths, unreachable peers, fd, port and orphan exhaustion.",
     discussion: """
       Prints one line per problem, most serious first, each saying what is wrong
       and what to do; nothing when all is well. Exit status: 0 nothing found, 2

@@ -101,7 +101,10 @@ struct IncidentCommandTests {
     #expect(dropped >= 31, "\(listener)")
     #expect((listener["drop_interval_s"] as? Double ?? 0) >= 1.9)
     let message = listener["message"] as? String ?? ""
-    #expect(message.contains("9 connections wait in the accept queue (backlog 8); the kernel dropped \(dropped) connection attempts in 2."), "\(message)")
+    #expect(
+      message.contains(
+        "9 connections wait in the accept queue (backlog 8); the kernel dropped \(dropped) connection attempts in 2."),
+      "\(message)")
     #expect(message.contains("/s) in its namespace"))
     #expect(!problems.contains { $0["flag"] as? String == "stalled" }, "\(problems)")
     // The drops are said on the listener, not again for its namespace.
@@ -116,7 +119,9 @@ struct IncidentCommandTests {
         return !lines(check, flag: "unreachable").isEmpty
       })
     let unreachable = lines(check, flag: "unreachable").first ?? ""
-    #expect(unreachable.contains("python3.\(deaf.pid) has 31 connections to 127.0.0.1:\(port) stuck in SYN_SENT ("), "\(check.text)")
+    #expect(
+      unreachable.contains("python3.\(deaf.pid) has 31 connections to 127.0.0.1:\(port) stuck in SYN_SENT ("),
+      "\(check.text)")
     #expect(unreachable.contains("SYN retries): the peer is not answering"))
     #expect(lines(check, flag: "stalled").isEmpty, "\(check.text)")
     let listing = try flows(try flowscope("--json", "-a", "-p", "tcp", "-P", String(deaf.pid)))
@@ -323,8 +328,9 @@ struct IncidentCommandTests {
   /// on the host would feel: it sets the threshold so that 150 orphans pass it.
   @Test func orphansWithAFrozenPeerAreFlaggedAndClosingToAReadingPeerIsNot() throws {
     let limit = try #require(
-      Int(try String(contentsOfFile: "/proc/sys/net/ipv4/tcp_max_orphans", encoding: .utf8)
-        .trimmingCharacters(in: .whitespacesAndNewlines)))
+      Int(
+        try String(contentsOfFile: "/proc/sys/net/ipv4/tcp_max_orphans", encoding: .utf8)
+          .trimmingCharacters(in: .whitespacesAndNewlines)))
     let threshold = String(format: "%.4f", 150.0 * 100 / Double(limit))
     let namespace = try TestNamespace("orphans")
     defer { namespace.remove() }
@@ -347,7 +353,10 @@ struct IncidentCommandTests {
     #expect(found.count == 1, "\(check.text)")
     let line = found.first ?? ""
     #expect(line.contains("host: "), "\(line)")
-    #expect(line.contains(" orphaned TCP sockets (closed by their process, still closing) of the \(limit) net.ipv4.tcp_max_orphans allows"), "\(line)")
+    #expect(
+      line.contains(
+        " orphaned TCP sockets (closed by their process, still closing) of the \(limit) net.ipv4.tcp_max_orphans allows"
+      ), "\(line)")
     #expect(line.contains("seen in FIN_WAIT1/FIN_WAIT2/LAST_ACK/CLOSING, most to 127.0.0.1:"), "\(line)")
     #expect(line.contains("in namespace \(namespace.name): past the limit the kernel resets connections"), "\(line)")
     let json = try flowscope("check", "--json", "--orphans-threshold", threshold)
@@ -358,7 +367,9 @@ struct IncidentCommandTests {
     #expect(system?["max_orphans"] as? Int == limit)
     #expect(system?["scope"] as? String == "host")
     // With a process named, orphans belong to none of them.
-    #expect(lines(try flowscope("check", "-P", String(frozen.pid), "--orphans-threshold", threshold), flag: "orphans").isEmpty)
+    #expect(
+      lines(try flowscope("check", "-P", String(frozen.pid), "--orphans-threshold", threshold), flag: "orphans").isEmpty
+    )
     // The default threshold (50 % of the limit) is far away.
     #expect(lines(try flowscope("check"), flag: "orphans").isEmpty)
   }

@@ -57,7 +57,8 @@ struct IncidentRuleTests {
 
   @Test func synSentRetryingItsSYNIsUnreachableFromTheThreshold() {
     func syn(_ retries: UInt8, backoff: UInt8 = 0) -> Flow {
-      tcp(.synSent, sendQ: 1, details: TCPDetails(retransmits: retries, backoff: backoff, lastAckReceivedMs: Self.never))
+      tcp(
+        .synSent, sendQ: 1, details: TCPDetails(retransmits: retries, backoff: backoff, lastAckReceivedMs: Self.never))
     }
     // One retry is a lost SYN: retransmitting, as on an established connection.
     #expect(syn(1).health(defaults) == [.retransmitting])
@@ -87,7 +88,10 @@ struct IncidentRuleTests {
     #expect(HealthFlag(name: "nonsense") == nil)
     // Declared, iterated and compared most serious first.
     #expect(HealthFlag.allCases == HealthFlag.allCases.sorted())
-    #expect(Array([.retransmitting, .unreachable, .peerClosed] as HealthFlags) == [.peerClosed, .unreachable, .retransmitting])
+    #expect(
+      Array([.retransmitting, .unreachable, .peerClosed] as HealthFlags) == [
+        .peerClosed, .unreachable, .retransmitting,
+      ])
     #expect(Set(HealthFlag.allCases.map(\.rawValue)).count == HealthFlag.allCases.count)
   }
 
@@ -108,7 +112,8 @@ struct IncidentRuleTests {
     #expect(finding.severity == .warning)
     // All taken: connect() fails now.
     let full = (0..<100).map { tcp(.established, localPort: 40000 + UInt16($0)) }
-    #expect(Finding.findSystem(in: snapshot(full, counters: [1: range]), thresholds: defaults).first?.severity == .critical)
+    #expect(
+      Finding.findSystem(in: snapshot(full, counters: [1: range]), thresholds: defaults).first?.severity == .critical)
     // The same 95 over the default range: nothing. Without the range: nothing.
     let wide = NamespaceCounters(localPortRange: 32768...60999)
     let widened = flows.map { flow -> Flow in
@@ -119,8 +124,10 @@ struct IncidentRuleTests {
     #expect(Finding.findSystem(in: snapshot(widened, counters: [1: wide]), thresholds: defaults).isEmpty)
     #expect(Finding.findSystem(in: snapshot(flows), thresholds: defaults).isEmpty)
     // A named process that takes no part: nothing; one that does: the finding.
-    #expect(Finding.findSystem(in: snapshot(flows, counters: [1: range]), thresholds: defaults, relevantTo: [99]).isEmpty)
-    #expect(Finding.findSystem(in: snapshot(flows, counters: [1: range]), thresholds: defaults, relevantTo: [10]).count == 1)
+    #expect(
+      Finding.findSystem(in: snapshot(flows, counters: [1: range]), thresholds: defaults, relevantTo: [99]).isEmpty)
+    #expect(
+      Finding.findSystem(in: snapshot(flows, counters: [1: range]), thresholds: defaults, relevantTo: [10]).count == 1)
     var strict = defaults
     strict.portsPercent = 96
     #expect(Finding.findSystem(in: snapshot(flows, counters: [1: range]), thresholds: strict).isEmpty)
@@ -134,11 +141,18 @@ struct IncidentRuleTests {
     #expect(found.first?.orphans == 70)
     #expect(found.first?.flowCount == 3)
     #expect(found.first?.endpoints == [.ip(Self.database, port: 5432)])
-    #expect(Finding.findSystem(in: snapshot(orphaned, host: HostCounters(orphans: 63, maxOrphans: 128)), thresholds: defaults).isEmpty)
-    #expect(Finding.findSystem(in: snapshot(orphaned, host: HostCounters(orphans: 0, maxOrphans: 0)), thresholds: defaults).isEmpty)
+    #expect(
+      Finding.findSystem(in: snapshot(orphaned, host: HostCounters(orphans: 63, maxOrphans: 128)), thresholds: defaults)
+        .isEmpty)
+    #expect(
+      Finding.findSystem(in: snapshot(orphaned, host: HostCounters(orphans: 0, maxOrphans: 0)), thresholds: defaults)
+        .isEmpty)
     // A process was named: orphans belong to none.
     #expect(Finding.findSystem(in: closing, thresholds: defaults, relevantTo: [10]).isEmpty)
-    #expect(Finding.findSystem(in: snapshot(orphaned, host: HostCounters(orphans: 128, maxOrphans: 128)), thresholds: defaults).first?.severity == .critical)
+    #expect(
+      Finding.findSystem(
+        in: snapshot(orphaned, host: HostCounters(orphans: 128, maxOrphans: 128)), thresholds: defaults
+      ).first?.severity == .critical)
   }
 
   @Test func listenDropsGoToAFullListenerOrElseToItsNamespace() {

@@ -57,8 +57,14 @@ import Testing
       lines[1]
         == "CRITICAL  ports-exhausted 127.0.0.1:5432: 100 of 100 local ports in use (TIME_WAIT 60) from 127.0.0.1 in namespace blue\\x1b[2J: connect() to it fails now with EADDRNOTAVAIL (\"Cannot assign requested address\"); reuse connections (keep-alive, a pool), widen net.ipv4.ip_local_port_range (now 40000-40099), or connect from more local addresses"
     )
-    #expect(lines[2].hasPrefix("WARNING   orphans         host: 200 orphaned TCP sockets (closed by their process, still closing) of the 131072 net.ipv4.tcp_max_orphans allows (0.15 %); 198 seen in FIN_WAIT1/FIN_WAIT2/LAST_ACK/CLOSING, most to 127.0.0.1:8080 in this namespace: "))
-    #expect(lines[3] == "WARNING   listen-drops    namespace blue\\x1b[2J: the kernel dropped 62 connection attempts in 2.0 s (30.9/s) at listeners whose accept queue was full: clients time out or wait for SYN retries. A server there accepts too slowly (its listener's Recv-Q reaches its Send-Q in flowscope -l)")
+    #expect(
+      lines[2].hasPrefix(
+        "WARNING   orphans         host: 200 orphaned TCP sockets (closed by their process, still closing) of the 131072 net.ipv4.tcp_max_orphans allows (0.15 %); 198 seen in FIN_WAIT1/FIN_WAIT2/LAST_ACK/CLOSING, most to 127.0.0.1:8080 in this namespace: "
+      ))
+    #expect(
+      lines[3]
+        == "WARNING   listen-drops    namespace blue\\x1b[2J: the kernel dropped 62 connection attempts in 2.0 s (30.9/s) at listeners whose accept queue was full: clients time out or wait for SYN retries. A server there accepts too slowly (its listener's Recv-Q reaches its Send-Q in flowscope -l)"
+    )
     #expect(!text.contains("\u{1b}"))
   }
 
@@ -84,7 +90,10 @@ import Testing
     let text = Sample.text {
       CheckRenderer.appendSystemTotals([Self.ports, Self.orphans], namespaces: Self.namespaces, into: &$0)
     }
-    #expect(text == "\nNamespaces and host: ports-exhausted (127.0.0.1:5432 in namespace blue\\x1b[2J), orphans (host): flowscope check explains them.\n")
+    #expect(
+      text
+        == "\nNamespaces and host: ports-exhausted (127.0.0.1:5432 in namespace blue\\x1b[2J), orphans (host): flowscope check explains them.\n"
+    )
     #expect(Sample.text { CheckRenderer.appendSystemTotals([], namespaces: [:], into: &$0) }.isEmpty)
   }
 
