@@ -190,7 +190,8 @@ extension Finding {
   /// TIME_WAIT and unowned sockets too) and `namespaceCounters`/`hostCounters`.
   ///
   /// `relevantTo`: when processes were named, only the findings they take part in: a
-  /// destination they connect to, a namespace where they listen; never `orphans`.
+  /// destination they connect to (or one only TIME_WAIT sockets of their namespace reach), a
+  /// namespace where they listen; never `orphans`.
   public static func findSystem(
     in snapshot: Snapshot, thresholds: HealthThresholds, earlier: Snapshot? = nil,
     relevantTo selected: Set<Int32>? = nil
@@ -208,7 +209,9 @@ extension Finding {
     struct Usage {
       var ports = Set<UInt16>()
       var timeWait = 0
+      /// A selected process holds one of the connections; any process does.
       var relevant = false
+      var owned = false
     }
     var usage: [Destination: Usage] = [:]
     var orphanedFlows: [Flow] = []
@@ -233,13 +236,20 @@ extension Finding {
       let key = Destination(netns: flow.netns, local: localAddress, remote: flow.remote)
       var entry = usage[key] ?? Usage()
       if entry.ports.insert(localPort).inserted, state == .timeWait { entry.timeWait += 1 }
+      if !flow.owners.isEmpty { entry.owned = true }
       if let selected, !entry.relevant {
         entry.relevant = flow.owners.contains { selected.contains($0.pid) }
       }
       usage[key] = entry
     }
+    // Short connections leave TIME_WAIT, which no process holds: a destination only those reach
+    // counts for the selected processes of its namespace.
+    let selectedNamespaces = Set(selected?.compactMap { snapshot.processes[$0]?.netns } ?? [])
     if thresholds.portsPercent > 0 {
-      for (key, entry) in usage where selected == nil || entry.relevant {
+      for (key, entry) in usage
+      where selected == nil || entry.relevant
+        || (!entry.owned && selectedNamespaces.contains(key.netns))
+      {
         guard let range = snapshot.namespaceCounters[key.netns]?.localPortRange else { continue }
         let size = Int(range.upperBound) - Int(range.lowerBound) + 1
         guard Double(entry.ports.count) * 100 >= thresholds.portsPercent * Double(size) else {

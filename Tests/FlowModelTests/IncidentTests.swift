@@ -128,6 +128,13 @@ struct IncidentRuleTests {
       Finding.findSystem(in: snapshot(flows, counters: [1: range]), thresholds: defaults, relevantTo: [99]).isEmpty)
     #expect(
       Finding.findSystem(in: snapshot(flows, counters: [1: range]), thresholds: defaults, relevantTo: [10]).count == 1)
+    // Only TIME_WAIT left (short connections): the named processes of that namespace see it.
+    let closed = (0..<95).map {
+      tcp(.timeWait, localPort: 40000 + UInt16($0), owner: nil, details: nil)
+    }
+    let gone = snapshot(closed, counters: [1: range])
+    #expect(Finding.findSystem(in: gone, thresholds: defaults, relevantTo: [10]).first?.timeWait == 95)
+    #expect(Finding.findSystem(in: gone, thresholds: defaults, relevantTo: [99]).isEmpty)
     var strict = defaults
     strict.portsPercent = 96
     #expect(Finding.findSystem(in: snapshot(flows, counters: [1: range]), thresholds: strict).isEmpty)
