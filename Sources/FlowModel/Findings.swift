@@ -39,6 +39,9 @@ public struct Finding: Sendable {
   public var timeWait = 0
   public var portRange: ClosedRange<UInt16>?
   public var localAddress: Endpoint?
+  /// Of `flowCount`, unowned sockets in FIN_WAIT1, FIN_WAIT2, LAST_ACK or CLOSING: orphans, most
+  /// likely, which their process closed (rather than sockets of a process flowscope cannot see).
+  public var orphanedFlows = 0
   /// `orphans`: the kernel's count and its limit (`flowCount` is how many of them the dumps
   /// showed, unowned in FIN_WAIT1, FIN_WAIT2, LAST_ACK or CLOSING).
   public var orphans: UInt64 = 0
@@ -84,6 +87,7 @@ public struct Finding: Sendable {
       finding.listener = listener
       if finding.flowCount == 0 { finding.netns = flow.netns }
       finding.flowCount += 1
+      if pid == nil, flow.isOrphanState { finding.orphanedFlows += 1 }
       if flow.isTCPLike { finding.tcpCount += 1 }
       if flow.proto == .unix { finding.unixCount += 1 }
       let endpoint: Endpoint =
@@ -315,5 +319,14 @@ extension Finding {
       if a.flowCount != b.flowCount { return a.flowCount > b.flowCount }
       return (a.netns ?? 0) < (b.netns ?? 0)
     }
+  }
+}
+
+extension Flow {
+  /// TCP in a state an orphan is in: FIN_WAIT1, FIN_WAIT2, LAST_ACK or CLOSING (the process
+  /// closed it; the kernel finishes the close).
+  var isOrphanState: Bool {
+    guard isTCPLike, let state = socketState else { return false }
+    return state == .finWait1 || state == .finWait2 || state == .lastAck || state == .closing
   }
 }

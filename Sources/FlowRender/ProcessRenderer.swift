@@ -549,6 +549,8 @@ public enum CheckRenderer {
       } else if let pid = finding.pid {
         out.append("process ")
         out.appendDecimal(Int64(pid))
+      } else if finding.flowCount > 0 && finding.orphanedFlows == finding.flowCount {
+        out.append("the kernel, for orphaned sockets their process closed,")
       } else {
         out.append("a process flowscope may not see (run with sudo to name it)")
       }

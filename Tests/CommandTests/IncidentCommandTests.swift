@@ -359,6 +359,12 @@ struct IncidentCommandTests {
       ), "\(line)")
     #expect(line.contains("seen in FIN_WAIT1/FIN_WAIT2/LAST_ACK/CLOSING, most to 127.0.0.1:"), "\(line)")
     #expect(line.contains("in namespace \(namespace.name): past the limit the kernel resets connections"), "\(line)")
+    // Their full send queues towards the frozen peer: said of the orphans, not of a process
+    // flowscope could not see.
+    #expect(
+      lines(check, flag: "zero-window").contains {
+        $0.contains("the kernel, for orphaned sockets their process closed, has 200 connections to 127.0.0.1:")
+      }, "\(check.text)")
     let json = try flowscope("check", "--json", "--orphans-threshold", threshold)
     let document = try document(json)
     #expect(try MiniSchema.load().validate(document, against: "#/$defs/checkDocument") == [])

@@ -154,6 +154,16 @@ struct IncidentRuleTests {
     #expect(
       Finding.findSystem(in: snapshot(orphaned, host: HostCounters(orphans: 0, maxOrphans: 0)), thresholds: defaults)
         .isEmpty)
+    // Their flow findings know them for orphans.
+    let zero = orphaned.map { flow -> Flow in
+      var flow = flow
+      flow.tcp = TCPDetails(unacked: 1, peerWindow: 0)
+      return flow
+    }
+    let flowFindings = Finding.find(in: snapshot(zero), thresholds: defaults, includeIdle: false)
+    #expect(flowFindings.first?.flag == .zeroWindow)
+    #expect(flowFindings.first?.orphanedFlows == 3)
+    #expect(flowFindings.first?.flowCount == 3)
     // A process was named: orphans belong to none.
     #expect(Finding.findSystem(in: closing, thresholds: defaults, relevantTo: [10]).isEmpty)
     #expect(
