@@ -639,7 +639,7 @@ public enum CheckRenderer {
         out.append(" in the accept queue (backlog ")
         out.appendDecimal(finding.backlog)
         out.append(")")
-        if let dropped = finding.dropped, dropped > 0 {
+        if let dropped = finding.dropped, dropped > 0, dropped >= thresholds.listenDropsMinimum {
           out.append("; the kernel dropped ")
           appendDrops(dropped, seconds: finding.dropSeconds ?? 0, into: &out)
           out.append(" in its namespace: clients time out or wait for SYN retries")
