@@ -31,6 +31,13 @@ public struct InspectOptions: Sendable {
   /// The inet_diag extensions to ask for; fewer make the dump cheaper, and the flows lack what
   /// was not asked (`SockDiagRequest.inetInfoOnly` keeps the counters: `watch`'s screen).
   public var inetExtensions = SockDiagRequest.inetExtensions
+  /// Also read each namespace's limits and counters (port range, listen drops) and the host's
+  /// orphan count and limit, into `Snapshot.namespaceCounters` and `hostCounters` (`check`,
+  /// `proc`, `watch`).
+  public var readsKernelCounters = false
+  /// With `pids`, keep every flow of their namespaces (others' show no owner), not only theirs:
+  /// the namespace findings count every socket (`check`, `proc`).
+  public var keepsNamespaceFlows = false
 
   /// Asks inet dumps for `tcp_info` alone: counters, RTT, windows; no memory, congestion
   /// control or TOS details.
@@ -187,8 +194,9 @@ public final class FlowInspector {
     sharedScan?.help()
     var scan = scanTask.wait() ?? sharedScan?.result() ?? ProcScanResult()
     // Given pids, only their sockets matter: the sources drop the others before decoding them.
+    // Not when every flow of their namespaces is wanted.
     var wantedInodes: Set<UInt32>? = nil
-    if options.pids != nil {
+    if options.pids != nil && !options.keepsNamespaceFlows {
       wantedInodes = Set(
         scan.processes.flatMap { $0.sockets.map { UInt32(truncatingIfNeeded: $0.inode) } })
     }
@@ -231,11 +239,20 @@ public final class FlowInspector {
     }
     var skipped = 0
     var namespacesRead = Set<UInt64>()
+    var counters: [UInt64: NamespaceCounters] = [:]
+    if options.readsKernelCounters, source is KernelSource, ownFirst {
+      counters[ownNetns] = NamespaceCounters(
+        KernelCounterFiles.namespaceCounters(root: options.procRoot))
+    }
     for target in targets {
       if target.inode == ownNetns {
         dump(
           source, netns: ownNetns, options, keeping: wantedInodes, previous: &previous,
           into: &flows, fresh: &fresh, warnings: &warnings)
+        if options.readsKernelCounters, source is KernelSource {
+          counters[ownNetns] = NamespaceCounters(
+            KernelCounterFiles.namespaceCounters(root: options.procRoot))
+        }
         continue
       }
       guard readsOtherNamespaces, geteuid() == 0 else {
@@ -248,6 +265,17 @@ public final class FlowInspector {
         dump(
           other, netns: target.inode, options, keeping: wantedInodes, previous: &previous,
           into: &flows, fresh: &fresh, warnings: &warnings)
+        if options.readsKernelCounters {
+          let root = options.procRoot
+          for path in target.paths {
+            if let values = try? runInNetworkNamespace(
+              at: path, { KernelCounterFiles.namespaceCounters(root: root) })
+            {
+              counters[target.inode] = NamespaceCounters(values)
+              break
+            }
+          }
+        }
       case .failure(let error) where error.errno == ENOENT || error.errno == ESRCH:
         // Every process we knew in it has exited since the scan: nothing left to report.
         continue
@@ -278,7 +306,7 @@ public final class FlowInspector {
     if ownerCache == nil {
       OwnerJoin(scan).attach(to: &flows)
     }
-    if options.pids != nil {
+    if options.pids != nil && !options.keepsNamespaceFlows {
       // Asked about given processes: their flows only.
       flows.removeAll { !$0.isOwned }
     }
@@ -309,7 +337,12 @@ public final class FlowInspector {
       flowNamespaces.insert(flows[index].netns)
     }
     snapshot.namespaces = describeNamespaces(
-      flowNamespaces, own: ownNetns, named: named, scan: scan, procRoot: options.procRoot)
+      flowNamespaces.union(counters.keys), own: ownNetns, named: named, scan: scan,
+      procRoot: options.procRoot)
+    snapshot.namespaceCounters = counters
+    if options.readsKernelCounters, source is KernelSource {
+      snapshot.hostCounters = HostCounters(KernelCounterFiles.orphanCounters(root: options.procRoot))
+    }
     return snapshot
   }
 
@@ -440,4 +473,18 @@ func hostName() -> String {
   // gethostname(2)
   guard gethostname(&name, name.count - 1) == 0 else { return "" }
   return String(decoding: name.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+}
+
+extension NamespaceCounters {
+  init(_ values: NamespaceCounterValues) {
+    self.init(
+      localPortRange: values.localPortRange, listenOverflows: values.listenOverflows,
+      listenDrops: values.listenDrops)
+  }
+}
+
+extension HostCounters {
+  init(_ values: OrphanCounterValues) {
+    self.init(orphans: values.orphans, maxOrphans: values.maxOrphans)
+  }
 }

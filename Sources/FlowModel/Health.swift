@@ -1,13 +1,23 @@
 // Health flags: what is wrong (or worth a look) with a flow or a process, read from one snapshot.
 // Pure: the same snapshot and thresholds always give the same flags.
 
-/// One health flag. The raw value is the name the table, CSV and JSON use. Declared most
-/// serious first: `allCases` is the order flags are listed in.
+/// One health flag. The raw value is the name the table, CSV, JSON and queries use: this enum is
+/// the one list of flag names (`HealthFlag(name:)` looks one up). Declared most serious first:
+/// `allCases` is the order flags are listed in.
 public enum HealthFlag: String, Sendable, CaseIterable, Comparable {
   /// Process: every descriptor the soft RLIMIT_NOFILE allows is in use.
   case fdExhausted = "fd-exhausted"
   /// Process: descriptors in use ≥ `HealthThresholds.fdPressurePercent` of the soft limit.
   case fdPressure = "fd-pressure"
+  /// Namespace and destination: local ports in use towards one remote address and port (TIME_WAIT
+  /// included) ≥ `portsPercent` of `net.ipv4.ip_local_port_range`.
+  case portsExhausted = "ports-exhausted"
+  /// Host: orphaned TCP sockets (closed by their process, still closing) ≥ `orphansPercent` of
+  /// `net.ipv4.tcp_max_orphans`, a host-wide limit.
+  case orphans
+  /// Namespace: the kernel dropped connection attempts at listeners (ListenDrops of
+  /// /proc/net/netstat rose between two samples) and no listener there shows a full queue.
+  case listenDrops = "listen-drops"
   /// The peer closed and this side keeps the socket open (TCP CLOSE_WAIT; UNIX stream or
   /// seqpacket whose receive side was shut down by the peer).
   case peerClosed = "peer-closed"
@@ -18,15 +28,62 @@ public enum HealthFlag: String, Sendable, CaseIterable, Comparable {
   case stalled
   /// The peer advertises a receive window of 0 while data waits to be sent.
   case zeroWindow = "zero-window"
+  /// A connection in SYN_SENT that has retransmitted its SYN ≥ `unreachableSynRetries` times.
+  case unreachable
   /// The kernel is retransmitting unacknowledged data now (or probing an unanswering peer).
   case retransmitting
   /// Established, no data either way for `idleMs`.
   case idle
 
-  public static func < (a: HealthFlag, b: HealthFlag) -> Bool { a.bit < b.bit }
+  public static func < (a: HealthFlag, b: HealthFlag) -> Bool { a.order < b.order }
+
+  /// The position in `allCases`: most serious first.
+  var order: Int {
+    switch self {
+    case .fdExhausted: 0
+    case .fdPressure: 1
+    case .portsExhausted: 2
+    case .orphans: 3
+    case .listenDrops: 4
+    case .peerClosed: 5
+    case .recvBacklog: 6
+    case .stalled: 7
+    case .zeroWindow: 8
+    case .unreachable: 9
+    case .retransmitting: 10
+    case .idle: 11
+    }
+  }
+
+  /// The flag called `name` (`"ports-exhausted"`), or nil.
+  public init?(name: String) { self.init(rawValue: name) }
+
+  /// What a flag is about.
+  public enum Scope: String, Sendable {
+    /// One socket.
+    case flow
+    /// A process (its descriptors).
+    case process
+    /// A network namespace (and, for `ports-exhausted`, a destination in it).
+    case namespace
+    /// The whole host (a limit shared by every namespace).
+    case host
+  }
+
+  public var scope: Scope {
+    switch self {
+    case .fdExhausted, .fdPressure: .process
+    case .portsExhausted, .listenDrops: .namespace
+    case .orphans: .host
+    case .peerClosed, .recvBacklog, .stalled, .zeroWindow, .retransmitting, .idle, .unreachable:
+      .flow
+    }
+  }
 
   /// Whether the flag is about a process (its descriptors) rather than about one flow.
-  public var isProcessFlag: Bool { self == .fdExhausted || self == .fdPressure }
+  public var isProcessFlag: Bool { scope == .process }
+  /// Whether the flag is about a namespace or the host: no process owns the problem.
+  public var isSystemFlag: Bool { scope == .namespace || scope == .host }
 
   var bit: UInt16 {
     switch self {
@@ -38,14 +95,21 @@ public enum HealthFlag: String, Sendable, CaseIterable, Comparable {
     case .zeroWindow: 1 << 5
     case .retransmitting: 1 << 6
     case .idle: 1 << 7
+    case .unreachable: 1 << 8
+    case .portsExhausted: 1 << 9
+    case .orphans: 1 << 10
+    case .listenDrops: 1 << 11
     }
   }
 
-  /// How much it matters, for `flowscope check`'s order and its exit status.
+  /// How much it matters, for `flowscope check`'s order and its exit status. (`ports-exhausted`
+  /// is critical once every port is taken: see `Finding.severity`.)
   public var severity: HealthSeverity {
     switch self {
     case .fdExhausted: .critical
-    case .fdPressure, .peerClosed, .recvBacklog, .stalled, .zeroWindow: .warning
+    case .fdPressure, .peerClosed, .recvBacklog, .stalled, .zeroWindow, .unreachable,
+      .portsExhausted, .orphans, .listenDrops:
+      .warning
     case .retransmitting: .notice
     case .idle: .info
     }
@@ -114,6 +178,24 @@ public struct HealthThresholds: Sendable, Equatable {
   public var acceptQueuePercent: UInt64 = 80
   /// `fd-pressure`: descriptors in use, in percent of the soft limit (`--fd-threshold`, 80).
   public var fdPressurePercent: Double = 80
+  /// `unreachable`: SYN retransmissions of a connection in SYN_SENT (`--syn-retries`, 2). Linux
+  /// 6.6+ retries a SYN 1 s apart four times (tcp_syn_linear_timeouts), older kernels after 1,
+  /// 3, 7 s: 2 retries are 2-3 s without an answer, which one lost packet (1 retry) does not
+  /// explain.
+  public var unreachableSynRetries: UInt8 = 2
+  /// `ports-exhausted`: local ports in use towards one destination, in percent of the namespace's
+  /// ip_local_port_range (`--ports-threshold`, 80). TIME_WAIT holds a port for 60 s, so a
+  /// short-lived-connection workload at 80 % is one burst away from EADDRNOTAVAIL.
+  public var portsPercent: Double = 80
+  /// `orphans`: orphaned TCP sockets in percent of tcp_max_orphans (`--orphans-threshold`, 50).
+  /// Past the limit the kernel resets orphans; some already past half of it:
+  /// tcp_out_of_resources doubles the count for an orphan silent for long (and again after an
+  /// ICMP error).
+  public var orphansPercent: Double = 50
+  /// `listen-drops`, and the drops in a listener's `recv-backlog` sentence: connection attempts
+  /// dropped between two samples (`--listen-drops`, 1). A healthy server drops none; each drop
+  /// costs a client at least a 1 s SYN retry.
+  public var listenDropsMinimum: UInt64 = 1
 
   public init() {}
 }
@@ -151,6 +233,16 @@ extension Flow {
     }
 
     guard isTCPLike, let tcp else { return flags }
+    if state == .synSent {
+      // Nothing has been received yet: the "time since" fields are meaningless (never
+      // `stalled`). A SYN retried again and again is an unanswered peer; once, a lost packet.
+      if thresholds.unreachableSynRetries > 0 && synRetries >= thresholds.unreachableSynRetries {
+        flags.insert(.unreachable)
+      } else if synRetries > 0 {
+        flags.insert(.retransmitting)
+      }
+      return flags
+    }
     let sending = state == .established || state == .closeWait || state == .finWait1
       || state == .lastAck || state == .closing
     let queued = sendQueue > 0 || tcp.unacked > 0
@@ -164,18 +256,49 @@ extension Flow {
     }
     // Nothing acknowledged for a while, and nothing new sent since either: a stall, not a
     // connection that just woke up from a long silence.
-    if sendQueue > 0 && UInt64(tcp.lastAckReceivedMs) >= thresholds.stalledMs
-      && UInt64(tcp.lastDataSentMs) >= thresholds.stalledMs && thresholds.stalledMs > 0
+    if sendQueue > 0, thresholds.stalledMs > 0, let sinceAck = millisecondsSinceLastAck,
+      let sinceSend = millisecondsSinceLastSend,
+      UInt64(sinceAck) >= thresholds.stalledMs && UInt64(sinceSend) >= thresholds.stalledMs
     {
       flags.insert(.stalled)
     }
-    if state == .established && thresholds.idleMs > 0
-      && UInt64(tcp.lastDataSentMs) >= thresholds.idleMs
-      && UInt64(tcp.lastDataReceivedMs) >= thresholds.idleMs
+    if state == .established && thresholds.idleMs > 0,
+      let sinceSend = millisecondsSinceLastSend, let sinceReceive = millisecondsSinceLastReceive,
+      UInt64(sinceSend) >= thresholds.idleMs && UInt64(sinceReceive) >= thresholds.idleMs
     {
       flags.insert(.idle)
     }
     return flags
+  }
+
+  /// Whether the connection's "time since" stamps were ever set. The kernel reports
+  /// `now - stamp` for last_ack_recv (rcv_tstamp), last_data_recv (icsk_ack.lrcvtime) and
+  /// last_data_sent (lsndtime); all three are set when the connection is established (either
+  /// side), and are 0 before, so a socket in SYN_SENT (or LISTEN, or never connected) reports
+  /// the time since the kernel's jiffies began: the uptime less five minutes, not a duration.
+  var hasTimestamps: Bool {
+    guard isTCPLike, tcp != nil, let state = socketState else { return false }
+    switch state {
+    case .synSent, .listen, .close, .newSynReceived, .boundInactive: return false
+    default: return true
+    }
+  }
+
+  /// Milliseconds since the last acknowledgement arrived; nil when none can have arrived yet.
+  public var millisecondsSinceLastAck: UInt32? { hasTimestamps ? tcp?.lastAckReceivedMs : nil }
+  /// Milliseconds since data was last sent (or the connection established); nil when unknown.
+  public var millisecondsSinceLastSend: UInt32? { hasTimestamps ? tcp?.lastDataSentMs : nil }
+  /// Milliseconds since data was last received (or the connection established); nil when
+  /// unknown.
+  public var millisecondsSinceLastReceive: UInt32? {
+    hasTimestamps ? tcp?.lastDataReceivedMs : nil
+  }
+
+  /// How many times a connection in SYN_SENT has retransmitted its SYN (icsk_retransmits, or
+  /// the backoff when larger); 0 in other states.
+  public var synRetries: UInt8 {
+    guard socketState == .synSent, let tcp else { return 0 }
+    return max(tcp.retransmits, tcp.backoff)
   }
 
   /// The peer closed its end and this socket stays open: TCP CLOSE_WAIT, or a UNIX stream or

@@ -99,6 +99,10 @@ public struct Snapshot: Sendable {
   public var warnings: [SnapshotWarning]
   /// The namespaces the flows were read in, by inode.
   public var namespaces: [UInt64: NetworkNamespace] = [:]
+  /// Limits and counters of those namespaces, when asked for (`check`): by namespace inode.
+  public var namespaceCounters: [UInt64: NamespaceCounters] = [:]
+  /// Host-wide limits and counters, when asked for.
+  public var hostCounters: HostCounters? = nil
 
   public init(
     time: Double, host: String, flows: [Flow], processes: [Int32: OwningProcess],
@@ -109,5 +113,50 @@ public struct Snapshot: Sendable {
     self.flows = flows
     self.processes = processes
     self.warnings = warnings
+  }
+}
+
+/// Limits and counters the kernel keeps per network namespace, read beside a snapshot. nil
+/// where a file could not be read.
+public struct NamespaceCounters: Sendable, Equatable {
+  /// `net.ipv4.ip_local_port_range`: the local ports connect() picks from (both IPv4 and IPv6).
+  public var localPortRange: ClosedRange<UInt16>?
+  /// `TcpExt: ListenOverflows` of /proc/net/netstat: SYNs and final ACKs dropped at a full
+  /// accept queue.
+  public var listenOverflows: UInt64?
+  /// `TcpExt: ListenDrops`: every connection attempt a listener dropped (overflows included).
+  public var listenDrops: UInt64?
+
+  public init(
+    localPortRange: ClosedRange<UInt16>? = nil, listenOverflows: UInt64? = nil,
+    listenDrops: UInt64? = nil
+  ) {
+    self.localPortRange = localPortRange
+    self.listenOverflows = listenOverflows
+    self.listenDrops = listenDrops
+  }
+
+  /// Connection attempts dropped since `earlier`: ListenDrops' rise, else ListenOverflows'.
+  public func droppedConnections(since earlier: NamespaceCounters) -> UInt64? {
+    if let now = listenDrops, let then = earlier.listenDrops { return now >= then ? now - then : 0 }
+    if let now = listenOverflows, let then = earlier.listenOverflows {
+      return now >= then ? now - then : 0
+    }
+    return nil
+  }
+}
+
+/// Limits and counters the kernel keeps for the whole host.
+public struct HostCounters: Sendable, Equatable {
+  /// Orphaned TCP sockets, the kernel's own count ("orphan" in /proc/net/sockstat): sockets no
+  /// process holds any more, still closing. One count for all namespaces.
+  public var orphans: UInt64?
+  /// `net.ipv4.tcp_max_orphans`: past it the kernel resets orphans ("too many orphaned
+  /// sockets"). Host-wide: the file exists in the initial namespace only.
+  public var maxOrphans: UInt64?
+
+  public init(orphans: UInt64? = nil, maxOrphans: UInt64? = nil) {
+    self.orphans = orphans
+    self.maxOrphans = maxOrphans
   }
 }

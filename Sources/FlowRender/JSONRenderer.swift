@@ -173,8 +173,9 @@ public enum JSONRenderer {
     out.appendField(",\"cwnd\":", tcp.map { UInt64($0.congestionWindow) })
     out.appendField(",\"retransmits\":", tcp.map { UInt64($0.retransmits) })
     out.appendField(",\"lost\":", tcp.map { UInt64($0.lost) })
-    out.appendField(",\"last_send_ms\":", tcp.map { UInt64($0.lastDataSentMs) })
-    out.appendField(",\"last_recv_ms\":", tcp.map { UInt64($0.lastDataReceivedMs) })
+    // nil before the connection is established: the kernel's stamps are not set yet.
+    out.appendField(",\"last_send_ms\":", flow.millisecondsSinceLastSend.map(UInt64.init))
+    out.appendField(",\"last_recv_ms\":", flow.millisecondsSinceLastReceive.map(UInt64.init))
     out.append(",\"congestion\":")
     if let tcp, !tcp.congestion.isEmpty {
       tcp.congestion.withBytes { out.appendJSONString($0.assumingMemoryBound(to: UInt8.self)) }

@@ -149,9 +149,11 @@ public struct ProcessRenderOptions: Sendable {
 public enum ProcessRenderer {
   // MARK: table and CSV
 
+  /// Under the rows, the flags of namespaces and the host (`system`, from
+  /// `Finding.findSystem`), in one line.
   public static func renderTable(
     _ summaries: [ProcessSummary], snapshot: Snapshot, options: ProcessRenderOptions,
-    into out: inout OutputBuffer
+    system: [Finding] = [], into out: inout OutputBuffer
   ) {
     let columns = options.columns
     guard !columns.isEmpty else { return }
@@ -204,6 +206,7 @@ public enum ProcessRenderer {
       }
     }
     if options.footer { appendLimitAdvice(summaries, into: &out) }
+    CheckRenderer.appendSystemTotals(system, namespaces: snapshot.namespaces, into: &out)
   }
 
   /// The footer: how to raise RLIMIT_NOFILE, naming the processes that need it.
@@ -312,9 +315,11 @@ public enum ProcessRenderer {
 
   // MARK: JSON
 
-  /// `{"version":1,"host":…,"time":…,"processes":[…],"warnings":[…]}`, one process per line.
+  /// `{"version":1,"host":…,"time":…,"processes":[…],"system_problems":[…],"warnings":[…]}`,
+  /// one process per line; `system_problems` as in `check`.
   public static func renderJSON(
-    _ summaries: [ProcessSummary], snapshot: Snapshot, into out: inout OutputBuffer
+    _ summaries: [ProcessSummary], snapshot: Snapshot, system: [Finding] = [],
+    thresholds: HealthThresholds = HealthThresholds(), into out: inout OutputBuffer
   ) {
     out.append("{\"version\":")
     out.appendDecimal(UInt64(JSONRenderer.formatVersion))
@@ -329,6 +334,13 @@ public enum ProcessRenderer {
       out.append(UInt8(ascii: "}"))
     }
     if !summaries.isEmpty { out.append(UInt8(ascii: "\n")) }
+    out.append("],\"system_problems\":[")
+    for (index, finding) in system.enumerated() {
+      out.append(index == 0 ? "\n{" : ",\n{")
+      CheckRenderer.appendSystemFields(finding, snapshot: snapshot, thresholds: thresholds, into: &out)
+      out.append(UInt8(ascii: "}"))
+    }
+    if !system.isEmpty { out.append(UInt8(ascii: "\n")) }
     JSONRenderer.appendWarningsAndClose(snapshot.warnings, into: &out)
   }
 
@@ -419,8 +431,21 @@ public enum ProcessRenderer {
 
 public enum CheckRenderer {
   /// One line per finding: `SEVERITY  FLAG  sentence`, aligned; names escaped for a terminal.
+  /// Then, under a heading, the findings about namespaces and the host (`system`).
   public static func renderTable(
-    _ findings: [Finding], thresholds: HealthThresholds, color: Bool, into out: inout OutputBuffer
+    _ findings: [Finding], system: [Finding] = [], namespaces: [UInt64: NetworkNamespace] = [:],
+    thresholds: HealthThresholds, color: Bool, into out: inout OutputBuffer
+  ) {
+    appendLines(findings, namespaces: namespaces, thresholds: thresholds, color: color, into: &out)
+    guard !system.isEmpty else { return }
+    if !findings.isEmpty { out.append(UInt8(ascii: "\n")) }
+    out.append("Namespaces and host:\n")
+    appendLines(system, namespaces: namespaces, thresholds: thresholds, color: color, into: &out)
+  }
+
+  static func appendLines(
+    _ findings: [Finding], namespaces: [UInt64: NetworkNamespace], thresholds: HealthThresholds,
+    color: Bool, into out: inout OutputBuffer
   ) {
     for finding in findings {
       if color {
@@ -434,15 +459,16 @@ public enum CheckRenderer {
       severity.withUTF8 { out.appendSpaces(10 - $0.count) }
       out.append(utf8: finding.flag.rawValue)
       out.appendSpaces(16 - finding.flag.rawValue.utf8.count)
-      appendSentence(finding, thresholds: thresholds, sanitize: true, into: &out)
+      appendSentence(
+        finding, namespaces: namespaces, thresholds: thresholds, sanitize: true, into: &out)
       out.append(UInt8(ascii: "\n"))
     }
   }
 
-  /// `{"version":1,"host":…,"time":…,"problems":[…],"warnings":[…]}`.
+  /// `{"version":1,"host":…,"time":…,"problems":[…],"system_problems":[…],"warnings":[…]}`.
   public static func renderJSON(
-    _ findings: [Finding], snapshot: Snapshot, thresholds: HealthThresholds,
-    into out: inout OutputBuffer
+    _ findings: [Finding], system: [Finding] = [], snapshot: Snapshot,
+    thresholds: HealthThresholds, into out: inout OutputBuffer
   ) {
     out.append("{\"version\":")
     out.appendDecimal(UInt64(JSONRenderer.formatVersion))
@@ -474,20 +500,44 @@ public enum CheckRenderer {
         if i > 0 { out.append(UInt8(ascii: ",")) }
         JSONRenderer.appendEndpoint(endpoint, into: &out)
       }
-      out.append("],\"message\":")
+      out.append("]")
+      if finding.listener, let dropped = finding.dropped {
+        out.append(",\"dropped\":")
+        out.appendDecimal(dropped)
+        out.append(",\"drop_interval_s\":")
+        appendSeconds(finding.dropSeconds ?? 0, into: &out)
+      }
+      if finding.flag == .unreachable {
+        out.append(",\"syn_retries\":")
+        out.appendDecimal(UInt64(finding.retries))
+      }
+      out.append(",\"message\":")
       sentence.removeAll()
-      appendSentence(finding, thresholds: thresholds, sanitize: false, into: &sentence)
+      appendSentence(
+        finding, namespaces: snapshot.namespaces, thresholds: thresholds, sanitize: false,
+        into: &sentence)
       _ = out.appendJSONString(sentence.bytes)
       out.append(UInt8(ascii: "}"))
     }
     if !findings.isEmpty { out.append(UInt8(ascii: "\n")) }
+    out.append("],\"system_problems\":[")
+    for (index, finding) in system.enumerated() {
+      out.append(index == 0 ? "\n{" : ",\n{")
+      appendSystemFields(finding, snapshot: snapshot, thresholds: thresholds, into: &out)
+      out.append(UInt8(ascii: "}"))
+    }
+    if !system.isEmpty { out.append(UInt8(ascii: "\n")) }
     JSONRenderer.appendWarningsAndClose(snapshot.warnings, into: &out)
   }
 
   /// The sentence a non-expert can act on: what is wrong, and what to do.
   public static func appendSentence(
-    _ finding: Finding, thresholds: HealthThresholds, sanitize: Bool, into out: inout OutputBuffer
+    _ finding: Finding, namespaces: [UInt64: NetworkNamespace] = [:], thresholds: HealthThresholds,
+    sanitize: Bool, into out: inout OutputBuffer
   ) {
+    if finding.flag.isSystemFlag {
+      return appendSystemSentence(finding, namespaces: namespaces, sanitize: sanitize, into: &out)
+    }
     func name(_ bytes: [UInt8]) {
       if sanitize { appendSanitized(bytes, into: &out) } else { out.append(contentsOf: bytes) }
     }
@@ -499,6 +549,8 @@ public enum CheckRenderer {
       } else if let pid = finding.pid {
         out.append("process ")
         out.appendDecimal(Int64(pid))
+      } else if finding.flowCount > 0 && finding.orphanedFlows == finding.flowCount {
+        out.append("the kernel, for orphaned sockets their process closed,")
       } else {
         out.append("a process flowscope may not see (run with sudo to name it)")
       }
@@ -586,7 +638,15 @@ public enum CheckRenderer {
         count(Int(finding.queued), "connection waits", "connections wait")
         out.append(" in the accept queue (backlog ")
         out.appendDecimal(finding.backlog)
-        out.append("); new clients will time out or be refused. The app is stuck or too slow to accept them")
+        out.append(")")
+        if let dropped = finding.dropped, dropped > 0, dropped >= thresholds.listenDropsMinimum {
+          out.append("; the kernel dropped ")
+          appendDrops(dropped, seconds: finding.dropSeconds ?? 0, into: &out)
+          out.append(" in its namespace: clients time out or wait for SYN retries")
+        } else {
+          out.append("; new clients will time out or be refused")
+        }
+        out.append(". The app is stuck or too slow to accept them")
       } else {
         out.append(" is not reading ")
         count(finding.flowCount, "connection", "connections")
@@ -619,6 +679,16 @@ public enum CheckRenderer {
       out.append(" (")
       count(finding.retries, "retry", "retries")
       out.append("): packets to the peer are being lost or not answered; expect slowness, and a failure if it goes on")
+    case .unreachable:
+      who()
+      out.append(" has ")
+      count(finding.flowCount, "connection", "connections")
+      endpoints(" to ")
+      out.append(" stuck in SYN_SENT (")
+      count(finding.retries, "SYN retry", "SYN retries")
+      out.append("): the peer is not answering; a firewall drops the SYNs, the host is down, or its listener's queue is full")
+    case .portsExhausted, .orphans, .listenDrops:
+      break
     case .idle:
       who()
       out.append(" has ")

@@ -60,6 +60,9 @@ public struct WatchModel: Sendable {
   public var clock: [UInt8] = []
   /// A line for the user (an error, a hint), shown in place of the warnings.
   public var message: [UInt8] = []
+  /// `listen-drops` of each namespace since the previous refresh, shown in place of the
+  /// warnings (after a message).
+  public var listenDrops: [Finding] = []
 
   public init(snapshot: Snapshot, rates: RateTable) {
     self.snapshot = snapshot
@@ -251,9 +254,23 @@ public enum WatchScreen {
     statusLine(model, shown: rows.count, into: &line)
     emit(&line, width: width, style: model.color ? "\u{1b}[7m" : nil, fill: model.color, into: &out)
 
-    // 2. A message, else the first warning.
+    // 2. A message, else connections dropped at listeners, else the first warning.
+    var alarming = !model.message.isEmpty
     if !model.message.isEmpty {
       line.append(contentsOf: model.message)
+    } else if let drops = model.listenDrops.first {
+      alarming = true
+      line.append("listen drops: ")
+      CheckRenderer.appendNamespace(
+        drops.netns, namespaces: model.snapshot.namespaces, sanitize: true, into: &line)
+      line.append(" dropped ")
+      CheckRenderer.appendDrops(drops.dropped ?? 0, seconds: drops.dropSeconds ?? 0, into: &line)
+      if model.listenDrops.count > 1 {
+        line.append(" (+")
+        line.appendDecimal(UInt64(model.listenDrops.count - 1))
+        line.append(" namespaces)")
+      }
+      line.append(": an accept queue is full (flowscope check -w 2 names it)")
     } else if let warning = model.snapshot.warnings.first {
       line.append("warning: ")
       var text = warning.description
@@ -264,7 +281,7 @@ public enum WatchScreen {
         line.append(" more)")
       }
     }
-    emit(&line, width: width, style: model.color && !model.message.isEmpty ? "\u{1b}[33m" : nil, into: &out)
+    emit(&line, width: width, style: model.color && alarming ? "\u{1b}[33m" : nil, into: &out)
 
     let available = visibleRows(model)
     if model.showHelp {

@@ -12,7 +12,8 @@ import FlowRender
 struct CheckCommand: ParsableCommand {
   static let configuration = CommandConfiguration(
     commandName: "check",
-    abstract: "Find stale connections, stuck readers, lossy paths, fd exhaustion.",
+    abstract:
+      "Find stale connections, stuck readers, lossy paths, unreachable peers, fd, port and orphan exhaustion.",
     discussion: """
       Prints one line per problem, most serious first, each saying what is wrong
       and what to do; nothing when all is well. Exit status: 0 nothing found, 2
@@ -20,12 +21,19 @@ struct CheckCommand: ParsableCommand {
       cron.
 
       Checked: fd-exhausted, fd-pressure, peer-closed, recv-backlog, stalled,
-      zero-window, retransmitting, and idle only when --idle is given. The filters
-      and the query choose processes and flows as for `flowscope proc`.
+      zero-window, unreachable, retransmitting, and idle only when --idle is given.
+      The filters and the query choose processes and flows as for `flowscope proc`.
+
+      Under "Namespaces and host", findings no process owns: ports-exhausted (a
+      destination using up a namespace's local port range), orphans (against
+      tcp_max_orphans) and, with -w, listen-drops (connection attempts the kernel
+      dropped at full accept queues between the two samples). When processes are
+      named, only those they take part in are shown, and never orphans.
 
       Examples:
         sudo flowscope check                 the whole host
         flowscope check -P 1234              one process
+        sudo flowscope check -w 2            two samples 2 s apart: also dropped connections
         flowscope check --idle 600 --json    also flows idle for 10 minutes, as JSON
       """
   )
@@ -40,31 +48,55 @@ struct CheckCommand: ParsableCommand {
   @Option(help: "Colour: auto (a terminal without NO_COLOR), always or never.")
   var color: OutputOptions.ColorMode = .auto
 
-  /// The status when problems were found.
-  static let problemsFound: Int32 = 2
+  @Option(
+    name: [.customShort("w"), .long],
+    help: ArgumentHelp(
+      "Take two samples this many seconds apart and also report what rose between them (connections dropped at listeners).",
+      valueName: "seconds"))
+  var interval: Double?
 
   func validate() throws {
     _ = try CommandSelection(filters, scope: .processes, debug: debug)
+    if let interval, !(interval > 0 && interval <= 3600) {
+      throw ValidationError("--interval must be a positive number of seconds, at most 3600.")
+    }
   }
+
+  /// The status when problems were found.
+  static let problemsFound: Int32 = 2
 
   func run() throws {
     Terminal.ignoreBrokenPipeSignal()
-    let selection = try CommandSelection(filters, scope: .processes, debug: debug)
+    var selection = try CommandSelection(filters, scope: .processes, debug: debug)
     if try selection.explain(filters, what: "processes, and the flows checked,") { return }
+    selection.inspect.readsKernelCounters = true
+    selection.inspect.keepsNamespaceFlows = true
     let inspector = try makeFlowInspector(debug)
     let thresholds = health.thresholds
+    var earlier: Snapshot? = nil
+    if let interval {
+      earlier = inspector.snapshot(selection.inspect)
+      sleepSeconds(interval)
+    }
     var snapshot = inspector.snapshot(selection.inspect)
     var reported = Set<String>()
     reportWarnings(snapshot, named: selection.namedProtocols, reported: &reported)
 
     let kept = selection.query.selectedProcesses(snapshot, thresholds: thresholds)
+    // Namespace and host findings count every socket, whoever holds it; unowned flows count
+    // only when the query names no process.
+    let system = Finding.findSystem(
+      in: snapshot, thresholds: thresholds, earlier: earlier,
+      relevantTo: selection.query.namesProcesses ? kept : nil)
     selection.query.keepCheckedFlows(&snapshot, processes: kept, thresholds: thresholds)
     let findings = Finding.find(
-      in: snapshot, thresholds: thresholds, includeIdle: health.idle != nil, processes: kept)
+      in: snapshot, thresholds: thresholds, includeIdle: health.idle != nil, processes: kept,
+      earlier: earlier)
 
     var buffer = OutputBuffer()
     if json {
-      CheckRenderer.renderJSON(findings, snapshot: snapshot, thresholds: thresholds, into: &buffer)
+      CheckRenderer.renderJSON(
+        findings, system: system, snapshot: snapshot, thresholds: thresholds, into: &buffer)
     } else {
       let colour: Bool =
         switch color {
@@ -72,12 +104,16 @@ struct CheckCommand: ParsableCommand {
         case .never: false
         case .auto: Terminal.stdoutIsTerminal && getenv("NO_COLOR").map { $0.pointee == 0 } ?? true
         }
-      CheckRenderer.renderTable(findings, thresholds: thresholds, color: colour, into: &buffer)
-      if findings.isEmpty && Terminal.stdoutIsTerminal { buffer.append("No problems found.\n") }
+      CheckRenderer.renderTable(
+        findings, system: system, namespaces: snapshot.namespaces, thresholds: thresholds,
+        color: colour, into: &buffer)
+      if findings.isEmpty && system.isEmpty && Terminal.stdoutIsTerminal {
+        buffer.append("No problems found.\n")
+      }
     }
     do {
       try writeAll(buffer.bytes)
     } catch is OutputClosed {}
-    if !findings.isEmpty { throw ExitCode(Self.problemsFound) }
+    if !findings.isEmpty || !system.isEmpty { throw ExitCode(Self.problemsFound) }
   }
 }

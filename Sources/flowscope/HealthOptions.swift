@@ -30,7 +30,43 @@ struct HealthOptions: ParsableArguments {
       valueName: "percent"))
   var fdThreshold: Double?
 
+  @Option(
+    name: .customLong("syn-retries"),
+    help: ArgumentHelp(
+      "Flag connections in SYN_SENT that retried their SYN this many times as unreachable (default 2).",
+      valueName: "n"))
+  var synRetries: UInt8?
+
+  @Option(
+    name: .customLong("ports-threshold"),
+    help: ArgumentHelp(
+      "Flag a destination using this percent of the namespace's local port range as ports-exhausted (default 80).",
+      valueName: "percent"))
+  var portsThreshold: Double?
+
+  @Option(
+    name: .customLong("orphans-threshold"),
+    help: ArgumentHelp(
+      "Flag the host when orphaned TCP sockets reach this percent of tcp_max_orphans (default 50).",
+      valueName: "percent"))
+  var orphansThreshold: Double?
+
+  @Option(
+    name: .customLong("listen-drops"),
+    help: ArgumentHelp(
+      "With two samples (check -w): flag this many connection attempts dropped at listeners (default 1).",
+      valueName: "n"))
+  var listenDrops: UInt64?
+
   func validate() throws {
+    if let synRetries, synRetries == 0 { throw ValidationError("--syn-retries must be at least 1.") }
+    if let portsThreshold, !(portsThreshold > 0 && portsThreshold <= 100) {
+      throw ValidationError("--ports-threshold must be a percentage above 0, at most 100.")
+    }
+    if let orphansThreshold, !(orphansThreshold > 0 && orphansThreshold <= 100) {
+      throw ValidationError("--orphans-threshold must be a percentage above 0, at most 100.")
+    }
+    if let listenDrops, listenDrops == 0 { throw ValidationError("--listen-drops must be at least 1.") }
     if let idle, !(idle > 0) { throw ValidationError("--idle must be a positive number of seconds.") }
     if let stall, !(stall > 0) { throw ValidationError("--stall must be a positive number of seconds.") }
     if let recvBacklog, recvBacklog == 0 { throw ValidationError("--recv-backlog must be at least 1.") }
@@ -45,6 +81,10 @@ struct HealthOptions: ParsableArguments {
     if let stall { thresholds.stalledMs = UInt64((stall * 1000).rounded()) }
     if let recvBacklog { thresholds.recvBacklogBytes = recvBacklog }
     if let fdThreshold { thresholds.fdPressurePercent = fdThreshold }
+    if let synRetries { thresholds.unreachableSynRetries = synRetries }
+    if let portsThreshold { thresholds.portsPercent = portsThreshold }
+    if let orphansThreshold { thresholds.orphansPercent = orphansThreshold }
+    if let listenDrops { thresholds.listenDropsMinimum = listenDrops }
     return thresholds
   }
 }

@@ -64,8 +64,12 @@ struct ProcCommand: ParsableCommand {
 
   func run() throws {
     Terminal.ignoreBrokenPipeSignal()
-    let selection = try CommandSelection(filters, scope: .processes, debug: debug)
+    var selection = try CommandSelection(filters, scope: .processes, debug: debug)
     if try selection.explain(filters, what: "processes") { return }
+    // For the namespace and host flags under the table (and in the JSON).
+    let readsCounters = output.effectiveFormat == .table || output.effectiveFormat == .json
+    selection.inspect.readsKernelCounters = readsCounters
+    selection.inspect.keepsNamespaceFlows = readsCounters
     let inspector = try makeFlowInspector(debug)
     let thresholds = health.thresholds
     let sort = output.sort.flatMap(ProcessSort.init)
@@ -88,6 +92,11 @@ struct ProcCommand: ParsableCommand {
         let snapshot = inspector.snapshot(selection.inspect)
         reportWarnings(snapshot, named: selection.namedProtocols, reported: &reported)
         let kept = selection.query.selectedProcesses(snapshot, thresholds: thresholds)
+        let system =
+          readsCounters
+          ? Finding.findSystem(
+            in: snapshot, thresholds: thresholds,
+            relevantTo: selection.query.namesProcesses ? kept : nil) : []
         var summaries = ProcessSummary.summarize(snapshot, thresholds: thresholds)
         summaries.removeAll { !kept.contains($0.pid) }
         sort?.apply(to: &summaries)
@@ -95,8 +104,12 @@ struct ProcCommand: ParsableCommand {
         switch output.effectiveFormat {
         case .table:
           if repetition > 0 { buffer.append(UInt8(ascii: "\n")) }
-          ProcessRenderer.renderTable(summaries, snapshot: snapshot, options: render, into: &buffer)
-        case .json: ProcessRenderer.renderJSON(summaries, snapshot: snapshot, into: &buffer)
+          ProcessRenderer.renderTable(
+            summaries, snapshot: snapshot, options: render, system: render.footer ? system : [],
+            into: &buffer)
+        case .json:
+          ProcessRenderer.renderJSON(
+            summaries, snapshot: snapshot, system: system, thresholds: thresholds, into: &buffer)
         case .ndjson: ProcessRenderer.renderLines(summaries, snapshot: snapshot, into: &buffer)
         case .csv:
           render.header = !output.noHeader && repetition == 0

@@ -100,7 +100,11 @@ struct WatchCommand: ParsableCommand {
     let drawing = !json && Terminal.stdoutIsTerminal
     // The screen shows counters, rates and states, nothing else the kernel could add: each
     // refresh asks for less. NDJSON records keep every field.
-    if drawing { selection.inspect.askForCountersOnly() }
+    if drawing {
+      selection.inspect.askForCountersOnly()
+      // Listen drops between refreshes, for the screen's second line.
+      selection.inspect.readsKernelCounters = true
+    }
     var collector = Collector(inspector: inspector, selection: selection)
     if drawing {
       try runScreen(&collector)
@@ -187,6 +191,9 @@ struct Collector {
   let selection: CommandSelection
   let cache = OwnerCache()
   var previous: Snapshot? = nil
+  /// Connection attempts dropped at listeners since the previous refresh, per namespace (when
+  /// the snapshots carry their counters).
+  var drops: [Finding] = []
 
   init(inspector: FlowInspector, selection: CommandSelection) {
     self.inspector = inspector
@@ -204,6 +211,7 @@ struct Collector {
       return !selection.namedProtocols.contains { family.hasPrefix($0.rawValue) }
     }
     let rates = RateTable.compute(previous: previous, current: snapshot)
+    drops = previous.map { Finding.listenDrops(in: snapshot, since: $0, minimum: 1) } ?? []
     let previousProcesses = previous?.processes ?? [:]
     previous = snapshot
     return (snapshot, rates, previousProcesses)
@@ -255,6 +263,7 @@ struct ScreenLoop {
         model.snapshot = snapshot
         model.rates = rates
         model.previousProcesses = previousProcesses
+        model.listenDrops = collector.drops
         model.clock = clock(snapshot.time)
         nextRefresh += command.interval
         let now = monotonicSeconds()

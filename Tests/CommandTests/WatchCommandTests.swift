@@ -195,6 +195,25 @@ struct WatchScreenTests {
     #expect(before.joined().contains("icanon") && before.joined().contains(" echo"))
   }
 
+  /// A listener that never accepts, in a test namespace, with clients retrying their SYNs: the
+  /// second line says how many connection attempts its namespace dropped since the last refresh.
+  @Test(.enabled(if: runningAsRoot, "network namespaces need root"))
+  func listenDropsBetweenRefreshesAreOnTheSecondLine() throws {
+    let namespace = try TestNamespace("watch")
+    defer { namespace.remove() }
+    let deaf = try namespace.situation(IncidentCommandTests.deafServer)
+    let pane = try Pane(["watch", "-P", String(deaf.pid), "-i", "1", "--color", "never"])
+    let shown = pane.wait(8) { screen in
+      screen.count > 1 && screen[1].hasPrefix("listen drops: namespace \(namespace.name) dropped ")
+    }
+    #expect(shown != nil, "\(pane.screen.joined(separator: "\n"))")
+    let line = shown?[1] ?? ""
+    #expect(line.contains(" connection attempts in 1."), "\(line)")
+    #expect(line.contains("/s): an accept queue is full"), "\(line)")
+    pane.keys("q")
+    #expect(pane.wait { $0.contains("EXIT=0") } != nil)
+  }
+
   @Test func sigtermRestoresTheTerminal() throws {
     let pair = try Pair()
     let pane = try Pane(["watch", "-P", String(getpid()), "-i", "0.2"])

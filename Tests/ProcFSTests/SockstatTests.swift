@@ -21,3 +21,51 @@ import Testing
     #expect((ProcScanner.socketsInUse() ?? -1) >= 0)
   }
 }
+
+/// The counter files of issue 23, as this kernel (6.18) writes them.
+struct KernelCounterParserTests {
+  @Test func netstatPairsNamesWithValues() {
+    let text = """
+      TcpExt: SyncookiesSent SyncookiesRecv ListenOverflows ListenDrops TCPTimeouts
+      TcpExt: 0 0 31 62 7
+      IpExt: InNoRoutes InTruncatedPkts
+      IpExt: 0 0
+      MPTcpExt: Broken
+      MPTcpExt: 1 2
+
+      """
+    let parsed = ProcParsers.netstat(Array(text.utf8))
+    #expect(parsed["TcpExt"]?["ListenOverflows"] == 31)
+    #expect(parsed["TcpExt"]?["ListenDrops"] == 62)
+    #expect(parsed["IpExt"]?["InNoRoutes"] == 0)
+    // Names and values that disagree in number: left out, not guessed.
+    #expect(parsed["MPTcpExt"] == nil)
+    #expect(ProcParsers.netstat([]).isEmpty)
+  }
+
+  @Test func portRangeIsTwoNumbers() throws {
+    #expect(try ProcParsers.portRange(Array("32768\t60999\n".utf8)) == 32768...60999)
+    #expect(try ProcParsers.portRange(Array("40000 40099".utf8)) == 40000...40099)
+    #expect(throws: ProcParseError.self) { try ProcParsers.portRange(Array("60999\t32768\n".utf8)) }
+    #expect(throws: ProcParseError.self) { try ProcParsers.portRange(Array("1 70000\n".utf8)) }
+    #expect(throws: ProcParseError.self) { try ProcParsers.portRange(Array("1\n".utf8)) }
+    #expect(throws: ProcParseError.empty) { try ProcParsers.portRange([]) }
+  }
+
+  @Test func orphansComeFromTheTCPLineOfSockstat() throws {
+    let text = "sockets: used 9\nTCP: inuse 402 orphan 200 tw 3 alloc 402 mem 915\nUDP: inuse 0 mem 0\n"
+    #expect(try ProcParsers.sockstatOrphans(Array(text.utf8)) == 200)
+    #expect(throws: ProcParseError.self) { try ProcParsers.sockstatOrphans(Array("sockets: used 9\n".utf8)) }
+    #expect(throws: ProcParseError.self) { try ProcParsers.sockstatOrphans(Array("TCP: inuse 1 orphan x\n".utf8)) }
+    #expect(try ProcParsers.sysctlNumber(Array("131072\n".utf8)) == 131072)
+    #expect(throws: ProcParseError.self) { try ProcParsers.sysctlNumber(Array("-1\n".utf8)) }
+  }
+
+  @Test func theCountersOfThisNamespaceAreRead() {
+    let values = KernelCounterFiles.namespaceCounters()
+    #expect(values.errors.isEmpty, "\(values.errors)")
+    #expect(values.localPortRange != nil)
+    #expect(values.listenDrops != nil)
+    #expect(KernelCounterFiles.orphanCounters().orphans != nil)
+  }
+}
