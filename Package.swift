@@ -29,10 +29,13 @@ let package = Package(
     // The query language: lexer, parser, typed tree, evaluator, and the plan of what the
     // kernel can filter. Pure: no I/O, fuzzed like the decoders.
     .target(name: "FlowQuery", dependencies: ["FlowModel", "SockDiag"]),
+    // The recording format of `flowscope record` (FSREC2) and ss's raw dumps: encoding and
+    // decoding, no I/O; fuzzed like the decoders.
+    .target(name: "FlowRecording", dependencies: ["FlowModel", "SockDiag"]),
     // Collection: which families to ask, the join by inode, per namespace.
     .target(
       name: "FlowInspector",
-      dependencies: ["SockDiag", "NetlinkTransport", "ProcFS", "FlowModel", "FlowQuery"]
+      dependencies: ["SockDiag", "NetlinkTransport", "ProcFS", "FlowModel", "FlowQuery", "FlowRecording"]
     ),
     // Renderers: table and JSON.
     .target(name: "FlowRender", dependencies: ["FlowModel"]),
@@ -41,7 +44,8 @@ let package = Package(
     .executableTarget(
       name: "flowscope",
       dependencies: [
-        "FlowInspector", "FlowRender", "FlowModel", "FlowTerminal",
+        "FlowInspector", "FlowRender", "FlowModel", "FlowTerminal", "FlowQuery", "FlowRecording",
+        "NetlinkTransport", "SockDiag", "ProcFS",
         .product(name: "ArgumentParser", package: "swift-argument-parser"),
       ]
     ),
@@ -49,6 +53,7 @@ let package = Package(
     .testTarget(name: "ProcFSTests", dependencies: ["ProcFS"]),
     .testTarget(name: "FlowModelTests", dependencies: ["FlowModel"]),
     .testTarget(name: "FlowQueryTests", dependencies: ["FlowQuery", "FlowModel", "SockDiag"]),
+    .testTarget(name: "FlowRecordingTests", dependencies: ["FlowRecording", "FlowModel", "SockDiag"]),
     .testTarget(name: "FlowTerminalTests", dependencies: ["FlowTerminal"]),
     .testTarget(
       name: "FlowInspectorTests",

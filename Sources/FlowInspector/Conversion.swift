@@ -4,7 +4,7 @@ import SockDiag
 // Turning decoded kernel records into the model's flows. Pure: no I/O.
 
 extension TransportProtocol {
-  init(_ proto: InetProtocol) {
+  public init(_ proto: InetProtocol) {
     switch proto {
     case .tcp: self = .tcp
     case .udp: self = .udp

@@ -1,4 +1,5 @@
 import FlowModel
+import FlowRecording
 import NetlinkTransport
 import ProcFS
 import SockDiag
@@ -137,8 +138,33 @@ public final class FlowInspector {
   /// Sockets opened in other namespaces, kept between refreshes.
   private var namespaceSources: [UInt64: SockDiagSource] = [:]
 
+  /// Replays a recording of `flowscope record`: each snapshot is the next recorded one.
+  private let player: RecordingPlayer?
+  /// With `capturesDatagrams`, the raw replies of the last snapshot, by namespace.
+  private var captured: [RecordedDatagram] = []
+  /// Keeps the raw replies of each snapshot for `takeCapturedDatagrams()` (`flowscope record`).
+  public var capturesDatagrams = false
+
+  /// Replays `recording`: each snapshot is its next frame, whatever the options say; the
+  /// caller's query selects from it.
+  public init(replaying recording: Recording) {
+    self.source = ReplaySource.empty
+    self.otherNamespacesUnavailable = "not in the recording"
+    self.player = RecordingPlayer(recording)
+  }
+
+  /// The frames of the recording being replayed (nil when live).
+  public var recordedFrames: [RecordedFrame]? { player?.recording.frames }
+
+  /// The raw replies of the last snapshot since the last call (with `capturesDatagrams`).
+  public func takeCapturedDatagrams() -> [RecordedDatagram] {
+    defer { captured = [] }
+    return captured
+  }
+
   /// Reads from `source` only: its namespace, whatever the options say.
   public init(source: SockDiagSource) {
+    self.player = nil
     self.source = source
     self.otherNamespacesUnavailable = "not in the recording"
   }
@@ -146,6 +172,7 @@ public final class FlowInspector {
   /// Reads the kernel, from this thread's namespace and, as root, from the others.
   public init(recordingTo path: String? = nil) throws(TransportError) {
     let recorder = try path.map { (path) throws(TransportError) in try DumpRecorder(path: path) }
+    self.player = nil
     self.source = try KernelSource(recorder: recorder)
     self.otherNamespacesUnavailable = recorder == nil ? nil : "not read while recording"
   }
@@ -156,6 +183,7 @@ public final class FlowInspector {
   /// With an `ownerCache` (`flowscope watch`), the /proc scan is incremental: only processes
   /// that appeared or changed are re-read (see `OwnerCache`).
   public func snapshot(_ options: InspectOptions, ownerCache: OwnerCache? = nil) -> Snapshot {
+    if let player { return player.next() }
     var warnings: [SnapshotWarning] = []
     let scanner = ProcScanner(
       options: ProcScanOptions(
@@ -354,6 +382,11 @@ public final class FlowInspector {
   ) {
     // A replay holds what was recorded; only the kernel can be asked for less.
     (source as? KernelSource)?.inetExtensions = options.inetExtensions
+    (source as? KernelSource)?.onDatagrams =
+      capturesDatagrams
+      ? { [unowned self] query, datagrams in
+        self.captured += datagrams.map { RecordedDatagram(netns: netns, query: query, bytes: $0) }
+      } : nil
     let keep: (UInt32) -> Bool = wantedInodes.map { wanted in { wanted.contains($0) } } ?? { _ in true }
     var pending = Array(options.queries.reversed())
     while let query = pending.popLast() {

@@ -22,6 +22,8 @@ public final class KernelSource: SockDiagSource {
   public var attempts = 3
   /// The idiag_ext bits asked of inet dumps (`SockDiagRequest.inetExtensions`: all we decode).
   public var inetExtensions = SockDiagRequest.inetExtensions
+  /// Given, each dump hands it the datagrams of its last attempt (`flowscope record`).
+  public var onDatagrams: ((SockDiagQuery, [[UInt8]]) -> Void)? = nil
 
   public convenience init(recorder: DumpRecorder? = nil) throws(TransportError) {
     self.init(channel: try NetlinkSocket(), recorder: recorder)
@@ -55,6 +57,8 @@ public final class KernelSource: SockDiagSource {
     while true {
       attempt += 1
       var reader = DumpReader(query: query, keep: keep)
+      var kept: [[UInt8]] = []
+      defer { onDatagrams?(query, kept) }
       sequence &+= 1
       do {
         try socket.send(
@@ -64,6 +68,7 @@ public final class KernelSource: SockDiagSource {
         while !reader.finished {
           let datagram = try socket.receive()
           recorder?.write(query: query, datagram: datagram)
+          if onDatagrams != nil { kept.append(Array(datagram)) }
           reader.consume(datagram, record: record)
         }
       } catch {
@@ -139,6 +144,9 @@ public final class ReplaySource: SockDiagSource {
     try self.init(bytes: try readWholeFile(path))
   }
 
+  /// A recording of nothing.
+  public static var empty: ReplaySource { try! ReplaySource(bytes: RecordFile.magic) }
+
   public func dump(
     _ query: SockDiagQuery, states: UInt32, bytecode: [UInt8]?,
     restart: () -> Void, record: (SocketRecord) -> Void
@@ -188,7 +196,7 @@ public final class ReplaySource: SockDiagSource {
 }
 
 /// Reads a whole file through open(2)/read(2).
-func readWholeFile(_ path: String) throws(TransportError) -> [UInt8] {
+public func readWholeFile(_ path: String) throws(TransportError) -> [UInt8] {
   let opened = retryingInterrupts("open \(path)", failed: { $0 < 0 }) {
     open(path, O_RDONLY | O_CLOEXEC)
   }

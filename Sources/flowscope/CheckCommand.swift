@@ -71,7 +71,7 @@ struct CheckCommand: ParsableCommand {
     if try selection.explain(filters, what: "processes, and the flows checked,") { return }
     selection.inspect.readsKernelCounters = true
     selection.inspect.keepsNamespaceFlows = true
-    let inspector = try makeFlowInspector(debug)
+    let inspector = try makeFlowInspector(debug, named: selection.namedProtocols)
     let thresholds = health.thresholds
     var earlier: Snapshot? = nil
     if let interval {

@@ -1,14 +1,21 @@
 import FlowInspector
 import FlowModel
 import NetlinkTransport
+import SockDiag
 
 // What every listing command shares: where snapshots come from, and how their warnings are said.
 
-/// A live inspector, or a replayed one with the hidden `--replay`.
-func makeFlowInspector(_ debug: DebugOptions) throws -> FlowInspector {
+/// A live inspector, or one replaying `--replay FILE` (a recording of `flowscope record`, or a
+/// raw dump of `ss -D`, whose inet replies are read as the first IP protocol the query names,
+/// TCP by default).
+func makeFlowInspector(_ debug: DebugOptions, named: Set<TransportProtocol> = []) throws -> FlowInspector {
   if let replay = debug.replay {
+    let raw: InetProtocol =
+      [InetProtocol.tcp, .udp, .udplite, .mptcp, .raw, .sctp, .dccp].first {
+        named.contains(TransportProtocol($0))
+      } ?? .tcp
     do {
-      return FlowInspector(source: try ReplaySource(path: replay))
+      return try FlowInspector.replaying(path: replay, rawInetProtocol: raw)
     } catch {
       throw RuntimeError("cannot replay \(replay): \(error)")
     }

@@ -54,7 +54,7 @@ struct FlowCommand: ParsableCommand {
     let selection = try CommandSelection(filters, scope: .flows, debug: debug)
     if try selection.explain(filters, what: "flows") { return }
     let thresholds = health.thresholds
-    let inspector = try makeFlowInspector(debug)
+    let inspector = try makeFlowInspector(debug, named: selection.namedProtocols)
     var render = renderOptions()
     let columnsChosen = !output.columns.isEmpty
     let sort = output.sort.flatMap(FlowSort.init)

@@ -140,9 +140,14 @@ struct OutputOptions: ParsableArguments {
   }
 }
 
-/// Switches for debugging and tests, kept out of --help.
+/// Where snapshots come from: `--replay FILE`, and switches for debugging and tests kept out
+/// of --help.
 struct DebugOptions: ParsableArguments {
   @Option(help: .hidden) var record: String?
-  @Option(help: .hidden) var replay: String?
+  @Option(
+    help: ArgumentHelp(
+      "Read a recording of `flowscope record` (or a raw dump of `ss -D`) instead of this machine.",
+      valueName: "file"))
+  var replay: String?
   @Option(help: .hidden) var procRoot: String = "/proc"
 }

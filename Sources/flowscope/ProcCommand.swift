@@ -70,7 +70,7 @@ struct ProcCommand: ParsableCommand {
     let readsCounters = output.effectiveFormat == .table || output.effectiveFormat == .json
     selection.inspect.readsKernelCounters = readsCounters
     selection.inspect.keepsNamespaceFlows = readsCounters
-    let inspector = try makeFlowInspector(debug)
+    let inspector = try makeFlowInspector(debug, named: selection.namedProtocols)
     let thresholds = health.thresholds
     let sort = output.sort.flatMap(ProcessSort.init)
     let repetitions = output.interval == nil ? 1 : (output.count ?? Int.max)

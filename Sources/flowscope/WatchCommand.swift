@@ -71,9 +71,15 @@ struct WatchCommand: ParsableCommand {
   @Option(help: "Colour: auto (a terminal without NO_COLOR), always or never.")
   var color: OutputOptions.ColorMode = .auto
 
+  @Option(
+    help: ArgumentHelp(
+      "With --replay: play the recording this many times faster than it was recorded.", valueName: "factor"))
+  var speed: Double = 1
+
   @OptionGroup var debug: DebugOptions
 
   func validate() throws {
+    if !(speed > 0) || !speed.isFinite { throw ValidationError("--speed must be a positive number.") }
     _ = try CommandSelection(filters, scope: .flows, debug: debug)
     if !(interval >= 0.05) || !interval.isFinite {
       throw ValidationError("--interval must be at least 0.05 seconds.")
@@ -96,7 +102,7 @@ struct WatchCommand: ParsableCommand {
     Terminal.ignoreBrokenPipeSignal()
     var selection = try CommandSelection(filters, scope: .flows, debug: debug)
     if try selection.explain(filters, what: "flows") { return }
-    let inspector = try makeFlowInspector(debug)
+    let inspector = try makeFlowInspector(debug, named: selection.namedProtocols)
     let drawing = !json && Terminal.stdoutIsTerminal
     // The screen shows counters, rates and states, nothing else the kernel could add: each
     // refresh asks for less. NDJSON records keep every field.
@@ -106,10 +112,18 @@ struct WatchCommand: ParsableCommand {
       selection.inspect.readsKernelCounters = true
     }
     var collector = Collector(inspector: inspector, selection: selection)
+    // A replay steps through its snapshots, as far apart as they were recorded (over --speed),
+    // and ends with the last.
+    var played = self
+    if let frames = inspector.recordedFrames, !frames.isEmpty {
+      played.count = min(count ?? frames.count, frames.count)
+      let gaps = zip(frames.dropFirst(), frames).map { $0.time - $1.time }.filter { $0 > 0 }.sorted()
+      played.interval = max(0.05, (gaps.isEmpty ? interval : gaps[gaps.count / 2]) / speed)
+    }
     if drawing {
-      try runScreen(&collector)
+      try played.runScreen(&collector)
     } else {
-      try runLines(&collector)
+      try played.runLines(&collector)
     }
   }
 
