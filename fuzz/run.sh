@@ -1,6 +1,6 @@
 #!/bin/sh
 # Builds the libFuzzer harnesses and runs each in turn for SECONDS (default 60).
-#   fuzz/run.sh [seconds] [netlink|procfs|query ...]
+#   fuzz/run.sh [seconds] [netlink|procfs|query|recording ...]
 # Everything lands in .build-fuzz/ (gitignored): bin/, corpus/<name>/ (grown from
 # fuzz/seeds/<name>/), crashes/<name>/, <name>.log. Not part of `make test` or CI.
 set -eu
@@ -8,7 +8,7 @@ cd "$(dirname "$0")/.."
 
 seconds=${1:-60}
 [ $# -gt 0 ] && shift
-harnesses=${*:-netlink procfs query}
+harnesses=${*:-netlink procfs query recording}
 out=.build-fuzz
 # Swift's backtracer would symbolicate for tens of seconds after every crash.
 export SWIFT_BACKTRACE=enable=no
@@ -47,7 +47,16 @@ for name in $harnesses; do
         "$out"/debug/FlowModel.build/*.o "$out"/debug/SockDiag.build/*.o \
         -o "$out/bin/fuzz-query"
       ;;
-    *) echo "unknown harness: $name (netlink, procfs, query)" >&2; exit 2 ;;
+    recording)
+      echo "building fuzz-recording"
+      swift build --scratch-path "$out" --target FlowRecording >"$out/flowrecording.log" 2>&1 ||
+        { cat "$out/flowrecording.log"; exit 1; }
+      swiftc $flags -module-name FlowRecording -I "$out/debug/Modules" \
+        Sources/FlowRecording/*.swift fuzz/FuzzRecording.swift \
+        "$out"/debug/FlowModel.build/*.o "$out"/debug/SockDiag.build/*.o \
+        -o "$out/bin/fuzz-recording"
+      ;;
+    *) echo "unknown harness: $name (netlink, procfs, query, recording)" >&2; exit 2 ;;
   esac
 done
 
