@@ -57,7 +57,9 @@ let package = Package(
     .testTarget(name: "FlowTerminalTests", dependencies: ["FlowTerminal"]),
     .testTarget(
       name: "FlowInspectorTests",
-      dependencies: ["FlowInspector", "NetlinkTransport", "SockDiag", "ProcFS", "FlowModel", "FlowQuery"]
+      dependencies: [
+        "FlowInspector", "NetlinkTransport", "SockDiag", "ProcFS", "FlowModel", "FlowQuery", "FlowRecording",
+      ]
     ),
     .testTarget(
       name: "FlowRenderTests", dependencies: ["FlowRender", "FlowModel", "SchemaCheck"],

@@ -1,5 +1,6 @@
 import FlowInspector
 import FlowModel
+import FlowRecording
 import Foundation
 import NetlinkTransport
 import SockDiag
@@ -94,5 +95,73 @@ struct RecordReplayTests {
     let source = try ReplaySource(bytes: file)
     let result = source.dump(query, states: ~0, bytecode: nil, restart: {}, record: { _ in })
     #expect(result.status == .unsupported(errno: ENOENT))
+  }
+}
+
+/// `flowscope record`'s frames: what a snapshot records replays to the same snapshot, so every
+/// listing rendered from it prints the same.
+@Suite(.serialized)
+struct RecordingFrameTests {
+  @Test func aLiveSnapshotRecordedAndReadBackIsTheSameSnapshot() throws {
+    let connection = try TCPConnection(.v4)
+    let udp = try loopbackSocket(.v6, type: Int32(SOCK_DGRAM.rawValue))
+    try sendAll(connection.client.fd, count: 500)
+    try receiveExactly(connection.server.fd, count: 500)
+
+    let inspector = try FlowInspector()
+    inspector.capturesDatagrams = true
+    var options = InspectOptions()
+    options.readsKernelCounters = true
+    let live = inspector.snapshot(options)
+    let frame = RecordedFrame(live, datagrams: inspector.takeCapturedDatagrams())
+    let file =
+      RecordingWriter.header(RecordingHeader(host: live.host, kernel: "test", writer: "test"))
+      + RecordingWriter.frame(frame)
+    let replayed = Snapshot(try #require(try RecordingReader.read(file).frames.first))
+
+    #expect(replayed.time == live.time)
+    #expect(replayed.host == live.host)
+    #expect(replayed.flows.count == live.flows.count)
+    #expect(replayed.flows == live.flows)
+    #expect(replayed.processes == live.processes)
+    #expect(replayed.namespaces == live.namespaces)
+    #expect(replayed.warnings == live.warnings)
+    #expect(replayed.namespaceCounters == live.namespaceCounters)
+    let client = try #require(replayed.flows.first { $0.inode == connection.client.inode })
+    #expect(client.owners == [FlowOwner(pid: getpid(), fd: connection.client.fd)])
+    #expect(client.counters.bytesOut == 501)
+    #expect(replayed.flows.contains { $0.inode == udp.inode && $0.proto == .udp })
+  }
+
+  /// ss -D writes the replies as received, message after message: the same bytes as the
+  /// datagrams of a dump laid end to end. Read as such, UDP and UNIX replies (which ss itself
+  /// will not write: "tcpdiag dump requested and no tcp in filter") decode as the live dump did.
+  @Test func rawDumpsOfEveryFamilyReadAsTheLiveDump() throws {
+    let udp = try loopbackSocket(.v4, type: Int32(SOCK_DGRAM.rawValue))
+    var pair: [Int32] = [0, 0]
+    #expect(socketpair(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0, &pair) == 0)
+    defer {
+      close(pair[0])
+      close(pair[1])
+    }
+    for (proto, inet) in [(TransportProtocol.udp, InetProtocol.udp), (.unix, .tcp), (.tcp, .tcp)] {
+      let inspector = try FlowInspector()
+      inspector.capturesDatagrams = true
+      var options = InspectOptions(protocols: [proto])
+      options.namespaces = .own
+      let live = inspector.snapshot(options)
+      let stream = inspector.takeCapturedDatagrams().flatMap(\.bytes)
+      let frame = try stream.withUnsafeBytes { raw throws(RecordingError) in
+        try RawDump.frame(raw, inetProtocol: inet, time: live.time, host: live.host)
+      }
+      let replayed = Snapshot(frame)
+      func identity(_ flows: [Flow]) -> [String] {
+        flows.map { "\($0.proto) \($0.family) \($0.state) \($0.local) \($0.remote) \($0.inode)" }.sorted()
+      }
+      #expect(!live.flows.isEmpty)
+      #expect(identity(replayed.flows) == identity(live.flows), "\(proto)")
+      #expect(replayed.flows.allSatisfy { $0.owners.isEmpty })
+      #expect(replayed.warnings.contains { $0.description.contains("records no owners") })
+    }
   }
 }
