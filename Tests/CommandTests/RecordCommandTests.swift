@@ -99,6 +99,15 @@ struct RecordCommandTests {
     #expect(rows == oracle)
   }
 
+  @Test func everyOptionOfRecordIsInTheManPage() throws {
+    let help = try flowscope("record", "--help").text
+    let manual = try String(contentsOf: packageRoot.appendingPathComponent("man/flowscope.8"), encoding: .utf8)
+    for option in Set(help.matches(of: /--([a-z0-9][a-z0-9-]*)/).map { String($0.output.1) }) where option != "help" {
+      #expect(manual.contains("Fl -\(option)"), "man/flowscope.8 lacks record's --\(option)")
+    }
+    #expect(manual.contains(".Sh RECORD AND REPLAY"))
+  }
+
   @Test func aDamagedOrNewerRecordingIsAClearError() throws {
     let file = temporary("damaged")
     defer { unlink(file) }
