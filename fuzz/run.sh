@@ -16,6 +16,19 @@ export SWIFT_BACKTRACE=enable=no
 mkdir -p "$out/bin"
 flags="-sanitize=fuzzer,address -parse-as-library -swift-version 6 -O -g"
 
+# A pure target that imports FlowModel and SockDiag: SwiftPM builds those (uninstrumented)
+# and their objects are linked in; the target itself is compiled here with coverage.
+#   harness_over_model TARGET NAME HARNESS.swift
+harness_over_model() {
+  echo "building fuzz-$2"
+  swift build --scratch-path "$out" --target "$1" >"$out/$2-deps.log" 2>&1 ||
+    { cat "$out/$2-deps.log"; exit 1; }
+  swiftc $flags -module-name "$1" -I "$out/debug/Modules" \
+    Sources/"$1"/*.swift fuzz/"$3" \
+    "$out"/debug/FlowModel.build/*.o "$out"/debug/SockDiag.build/*.o \
+    -o "$out/bin/fuzz-$2"
+}
+
 for name in $harnesses; do
   case $name in
     netlink)
@@ -36,26 +49,8 @@ for name in $harnesses; do
         "$out"/debug/SystemPackage.build/*.o "$out"/debug/CSystem.build/*.o \
         -o "$out/bin/fuzz-procfs"
       ;;
-    query)
-      # FlowQuery imports FlowModel and SockDiag: SwiftPM builds those (uninstrumented) and
-      # their objects are linked in; FlowQuery itself is compiled here with coverage.
-      echo "building fuzz-query"
-      swift build --scratch-path "$out" --target FlowQuery >"$out/flowquery.log" 2>&1 ||
-        { cat "$out/flowquery.log"; exit 1; }
-      swiftc $flags -module-name FlowQuery -I "$out/debug/Modules" \
-        Sources/FlowQuery/*.swift fuzz/FuzzQuery.swift \
-        "$out"/debug/FlowModel.build/*.o "$out"/debug/SockDiag.build/*.o \
-        -o "$out/bin/fuzz-query"
-      ;;
-    recording)
-      echo "building fuzz-recording"
-      swift build --scratch-path "$out" --target FlowRecording >"$out/flowrecording.log" 2>&1 ||
-        { cat "$out/flowrecording.log"; exit 1; }
-      swiftc $flags -module-name FlowRecording -I "$out/debug/Modules" \
-        Sources/FlowRecording/*.swift fuzz/FuzzRecording.swift \
-        "$out"/debug/FlowModel.build/*.o "$out"/debug/SockDiag.build/*.o \
-        -o "$out/bin/fuzz-recording"
-      ;;
+    query) harness_over_model FlowQuery query FuzzQuery.swift ;;
+    recording) harness_over_model FlowRecording recording FuzzRecording.swift ;;
     *) echo "unknown harness: $name (netlink, procfs, query, recording)" >&2; exit 2 ;;
   esac
 done

@@ -12,70 +12,16 @@ import CMnl
 public func openSockDiagSocket(inNetworkNamespaceAt path: String) throws(TransportError)
   -> NetlinkSocket
 {
-  let work = NamespaceWork(path: path)
-  var thread = pthread_t()
-  let context = Unmanaged.passRetained(work).toOpaque()
-  // pthread_create(3)
-  let created = pthread_create(
-    &thread, nil,
-    { context in
-      let work = Unmanaged<NamespaceWork>.fromOpaque(context!).takeRetainedValue()
-      work.run()
-      return nil
-    }, context)
-  guard created == 0 else {
-    Unmanaged<NamespaceWork>.fromOpaque(context).release()
-    throw TransportError(operation: "pthread_create", errno: created)
+  let opened = try runInNetworkNamespace(at: path) {
+    OpenedSocket(Result { () throws(TransportError) in try NetlinkSocket() })
   }
-  // pthread_join(3)
-  pthread_join(thread, nil)
-  switch work.result {
-  case .success(let socket): return socket
-  case .failure(let error): throw error
-  }
+  return try opened.result.get()
 }
 
-/// What the namespace thread does, and its result, handed over through pthread_join.
-private final class NamespaceWork: @unchecked Sendable {
-  let path: String
-  var result: Result<NetlinkSocket, TransportError> = .failure(
-    TransportError(operation: "setns", errno: EINVAL))
-
-  init(path: String) { self.path = path }
-
-  func run() {
-    let own = retryingInterrupts("open /proc/thread-self/ns/net", failed: { $0 < 0 }) {
-      open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC)
-    }
-    let target = retryingInterrupts("open \(path)", failed: { $0 < 0 }) {
-      open(path, O_RDONLY | O_CLOEXEC)
-    }
-    guard case .success(let ownFD) = own else {
-      if case .failure(let error) = own { result = .failure(error) }
-      if case .success(let fd) = target { close(fd) }
-      return
-    }
-    defer { close(ownFD) }
-    guard case .success(let targetFD) = target else {
-      if case .failure(let error) = target { result = .failure(error) }
-      return
-    }
-    defer { close(targetFD) }
-    // setns(2) into the target namespace, for this thread only.
-    if case .failure(let error) = retryingInterrupts("setns \(path)", failed: { $0 < 0 }, {
-      fs_setns(targetFD, fs_clone_newnet())
-    }) {
-      result = .failure(error)
-      return
-    }
-    do {
-      result = .success(try NetlinkSocket())
-    } catch {
-      result = .failure(error)
-    }
-    // setns(2) back. Should it fail, the thread ends here anyway, taking the namespace with it.
-    _ = fs_setns(ownFD, fs_clone_newnet())
-  }
+/// A socket made on the namespace thread and handed to the caller, who alone uses it after.
+private final class OpenedSocket: @unchecked Sendable {
+  let result: Result<NetlinkSocket, TransportError>
+  init(_ result: Result<NetlinkSocket, TransportError>) { self.result = result }
 }
 
 /// Runs `body` on a thread of its own that entered the network namespace at `path` (setns(2)
