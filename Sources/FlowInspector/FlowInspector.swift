@@ -489,6 +489,10 @@ extension OwningProcess {
     socketCount = record.sockets.count
     fdLimitSoft = record.fdLimitSoft
     fdLimitHard = record.fdLimitHard
+    if let path = record.cgroupPath {
+      unit = ProcParsers.systemdUnit(cgroupPath: path)
+      container = ProcParsers.containerIdentity(cgroupPath: path)
+    }
   }
 }
 

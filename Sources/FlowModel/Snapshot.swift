@@ -15,6 +15,10 @@ public struct OwningProcess: Sendable, Equatable {
   public var socketCount: Int
   public var fdLimitSoft: UInt64?
   public var fdLimitHard: UInt64?
+  /// The systemd unit the process runs in (`nginx.service`, `session-3.scope`), from its cgroup.
+  public var unit: String? = nil
+  /// Its container (`docker:0123456789ab`, `k8s:<pod uid>/cri-containerd:<id>`), from its cgroup.
+  public var container: String? = nil
 
   public init(pid: Int32, command: [UInt8]) {
     self.pid = pid

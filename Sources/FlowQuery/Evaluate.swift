@@ -130,7 +130,13 @@ extension QueryTest {
 
   func evaluate(process: OwningProcess, _ context: QueryContext) -> Bool {
     switch comparison {
-    case .text(let match): return field == .command && match.matches(process.command)
+    case .text(let match):
+      switch field {
+      case .command: return match.matches(process.command)
+      case .unit: return process.unit.map { match.matches(Array($0.utf8)) } ?? false
+      case .container: return process.container.map { match.matches(Array($0.utf8)) } ?? false
+      default: return false
+      }
     case .member(let values):
       let flags = process.health(context.thresholds)
       return values.contains { flags.contains(HealthFlag.allCases[Int($0)]) }

@@ -160,6 +160,14 @@ public enum RecordingReader {
     var arguments: [[UInt8]] = []
     for _ in 0..<count { arguments.append(try payload.data("process argument")) }
     process.commandLine = hasCommandLine ? arguments : nil
+    if !payload.atEnd {
+      let hasUnit = try payload.u8("process") != 0
+      let unit = try payload.text("process unit")
+      let hasContainer = try payload.u8("process") != 0
+      let container = try payload.text("process container")
+      process.unit = hasUnit ? unit : nil
+      process.container = hasContainer ? container : nil
+    }
     return process
   }
 

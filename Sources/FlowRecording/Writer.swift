@@ -92,6 +92,11 @@ public enum RecordingWriter {
     let arguments = process.commandLine ?? []
     out.u32(UInt32(truncatingIfNeeded: arguments.count))
     for argument in arguments { out.data(argument) }
+    // Added in format 1.1; a 1.0 file ends the record here.
+    out.u8(process.unit == nil ? 0 : 1)
+    out.text(process.unit ?? "")
+    out.u8(process.container == nil ? 0 : 1)
+    out.text(process.container ?? "")
   }
 
   static func encode(_ warning: SnapshotWarning, into out: inout ByteWriter) {

@@ -417,6 +417,20 @@ struct RenderContext {
       let flags = flow.health(options.health)
       if flags.isEmpty { return appendMissing(into: &out) }
       appendHealthFlags(flags, retries: flow.retryCount, into: &out)
+    case .ppid:
+      if let owner = primaryOwner(flow), let process = snapshot.processes[owner.pid] {
+        out.appendDecimal(Int64(process.ppid))
+      } else {
+        appendMissing(into: &out)
+      }
+    case .unit, .container:
+      if let owner = primaryOwner(flow), let process = snapshot.processes[owner.pid],
+        let name = column == .unit ? process.unit : process.container
+      {
+        appendName(name, into: &out)
+      } else {
+        appendMissing(into: &out)
+      }
     }
   }
 }

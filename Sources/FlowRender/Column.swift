@@ -12,6 +12,7 @@ public enum Column: String, CaseIterable, Sendable {
   case recvQ = "recv-q"
   case cgroup, netns, cc, inode, uid, cookie, mark, tos, drops, shutdown, cwnd, peer, pid, command
   case flags
+  case ppid, unit, container
 
   /// The table header.
   public var title: String {
@@ -47,6 +48,9 @@ public enum Column: String, CaseIterable, Sendable {
     case .pid: "PID"
     case .command: "Command"
     case .flags: "Flags"
+    case .ppid: "PPID"
+    case .unit: "Unit"
+    case .container: "Container"
     }
   }
 
@@ -67,6 +71,9 @@ public enum Column: String, CaseIterable, Sendable {
     case .process: "owning process as command.pid, +N for more processes"
     case .fd: "descriptor number in the (first) owning process"
     case .user: "user of the (first) owning process, else the socket's uid"
+    case .ppid: "parent pid of the (first) owning process"
+    case .unit: "systemd unit of the (first) owning process (nginx.service, session-3.scope)"
+    case .container: "container of the (first) owning process (docker:0123456789ab, k8s:…)"
     case .sendQ: "send queue bytes"
     case .recvQ: "receive queue bytes"
     case .cgroup: "cgroup v2 id"
@@ -91,7 +98,7 @@ public enum Column: String, CaseIterable, Sendable {
   public var isNumeric: Bool {
     switch self {
     case .bytesIn, .bytesOut, .packetsIn, .packetsOut, .retrans, .rtt, .fd, .sendQ, .recvQ,
-      .cgroup, .netns, .inode, .uid, .cookie, .mark, .tos, .drops, .cwnd, .peer, .pid:
+      .cgroup, .netns, .inode, .uid, .cookie, .mark, .tos, .drops, .cwnd, .peer, .pid, .ppid:
       true
     default: false
     }

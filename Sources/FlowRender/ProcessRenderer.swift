@@ -17,6 +17,7 @@ public enum ProcessColumn: String, CaseIterable, Sendable {
   case bytesIn = "bytes-in"
   case bytesOut = "bytes-out"
   case flags
+  case ppid, unit, container
 
   public var title: String {
     switch self {
@@ -40,6 +41,9 @@ public enum ProcessColumn: String, CaseIterable, Sendable {
     case .bytesIn: "In Bytes"
     case .bytesOut: "Out Bytes"
     case .flags: "Flags"
+    case .ppid: "PPID"
+    case .unit: "Unit"
+    case .container: "Container"
     }
   }
 
@@ -65,12 +69,15 @@ public enum ProcessColumn: String, CaseIterable, Sendable {
     case .bytesIn: "bytes received, summed over its TCP sockets"
     case .bytesOut: "bytes sent and acknowledged, summed over its TCP sockets"
     case .flags: "health flags, with how many flows carry each flow flag"
+    case .ppid: "parent process id"
+    case .unit: "systemd unit, from the cgroup path (nginx.service, session-3.scope)"
+    case .container: "container, from the cgroup path (docker:0123456789ab, k8s:…)"
     }
   }
 
   public var isNumeric: Bool {
     switch self {
-    case .command, .user, .flags: false
+    case .command, .user, .flags, .unit, .container: false
     default: true
     }
   }
@@ -272,6 +279,12 @@ public enum ProcessRenderer {
         out.appendDecimal(UInt64(process.uid))
       }
     case .uid: out.appendDecimal(UInt64(process.uid))
+    case .ppid: out.appendDecimal(Int64(process.ppid))
+    case .unit, .container:
+      guard let name = column == .unit ? process.unit : process.container else {
+        return context.appendMissing(into: &out)
+      }
+      context.appendName(name, into: &out)
     case .fds:
       context.appendNumber(
         process.descriptorsReadable ? UInt64(process.descriptorCount) : nil, into: &out)
@@ -374,6 +387,7 @@ public enum ProcessRenderer {
     if let user = process.user { out.appendJSONString(user) } else { out.append("null") }
     out.append(",\"uid\":")
     out.appendDecimal(UInt64(process.uid))
+    SharedTexts.appendJSONOrigin(of: process, into: &out)
     out.append(",\"netns\":")
     JSONRenderer.appendOptional(process.netns, into: &out)
     out.append(",\"netns_name\":")

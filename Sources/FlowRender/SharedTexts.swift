@@ -11,7 +11,7 @@ struct SharedTexts {
     var commandWidth: Int32
     /// The value of JSON's `"command":`, with `,"command_bytes":…` when it is not UTF-8.
     var jsonCommand: Range<Int32>
-    /// The value of JSON's `"user":`.
+    /// The value of JSON's `"user":`, then `,"ppid":…,"unit":…,"container":…`.
     var jsonUser: Range<Int32>
   }
 
@@ -46,6 +46,7 @@ struct SharedTexts {
       }
       let jsonUser = out.count
       if let user = process.user { out.appendJSONString(user) } else { out.append("null") }
+      Self.appendJSONOrigin(of: process, into: &out)
       let end = out.count
       entries[pid] = Entry(
         command: Int32(command)..<Int32(jsonCommand), commandWidth: Int32(commandWidth),
@@ -78,14 +79,29 @@ struct SharedTexts {
     if let entry = entries[pid] { append(entry.jsonCommand, into: &out) } else { out.append("null") }
   }
 
-  /// Appends the JSON value of the user of `pid`, `null` when unknown.
+  /// Appends the JSON value of the user of `pid` (`null` when unknown) and the keys that say
+  /// where the process comes from (`ppid`, `unit`, `container`; null when not read).
   func appendJSONUser(of pid: Int32, into out: inout OutputBuffer) {
-    if let entry = entries[pid] { append(entry.jsonUser, into: &out) } else { out.append("null") }
+    if let entry = entries[pid] {
+      append(entry.jsonUser, into: &out)
+    } else {
+      out.append("null,\"ppid\":null,\"unit\":null,\"container\":null")
+    }
   }
 
   /// Appends the JSON value of the name of namespace `inode`, `null` when it has none.
   func appendJSONNamespaceName(of inode: UInt64, into out: inout OutputBuffer) {
     if let range = jsonNamespaceNames[inode] { append(range, into: &out) } else { out.append("null") }
+  }
+
+  /// `,"ppid":N,"unit":…,"container":…` of a process (the flows' owners and `proc` write it).
+  static func appendJSONOrigin(of process: OwningProcess, into out: inout OutputBuffer) {
+    out.append(",\"ppid\":")
+    out.appendDecimal(Int64(process.ppid))
+    out.append(",\"unit\":")
+    if let unit = process.unit { out.appendJSONString(unit) } else { out.append("null") }
+    out.append(",\"container\":")
+    if let container = process.container { out.appendJSONString(container) } else { out.append("null") }
   }
 
   private func append(_ range: Range<Int32>, into out: inout OutputBuffer) {

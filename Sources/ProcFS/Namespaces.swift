@@ -47,14 +47,33 @@ public enum NetworkNamespaces {
 }
 
 extension ProcParsers {
-  /// The path of the first `hierarchy:controllers:path` line of a cgroup file (cgroup v2 has one).
+  /// The cgroup path that names the process's service or container: the cgroup v2 line
+  /// (`0::/system.slice/nginx.service`) unless it is the root, else systemd's own hierarchy
+  /// (`1:name=systemd:/...`, hybrid layouts), else the first line with a path.
   public static func cgroupPath(_ bytes: ArraySlice<UInt8>) -> String? {
-    let line = bytes.prefix { $0 != UInt8(ascii: "\n") }
-    guard let first = line.firstIndex(of: UInt8(ascii: ":")),
-      let second = line[(first + 1)...].firstIndex(of: UInt8(ascii: ":"))
-    else { return nil }
-    let path = line[(second + 1)...]
-    return path.isEmpty ? nil : String(decoding: path, as: UTF8.self)
+    var unified: Substring? = nil
+    var systemd: Substring? = nil
+    var first: Substring? = nil
+    for line in String(decoding: bytes, as: UTF8.self).split(separator: "\n") {
+      let fields = line.split(separator: ":", maxSplits: 2, omittingEmptySubsequences: false)
+      guard fields.count == 3, !fields[2].isEmpty else { continue }
+      if first == nil { first = fields[2] }
+      if fields[0] == "0" && fields[1].isEmpty && fields[2] != "/" { unified = fields[2] }
+      if fields[1] == "name=systemd" { systemd = fields[2] }
+    }
+    return (unified ?? systemd ?? first).map(String.init)
+  }
+
+  /// The systemd unit a cgroup path places a process in: the deepest `.service` or `.scope`
+  /// (`nginx.service`, `session-3.scope`, a user's `app.service` under `user@1000.service`);
+  /// nil outside units. A container's scope (`docker-<id>.scope`) is the container, not a unit.
+  public static func systemdUnit(cgroupPath path: String) -> String? {
+    for component in path.split(separator: "/").reversed()
+    where component.hasSuffix(".service") || component.hasSuffix(".scope") {
+      if containerIdentity(cgroupPath: "/" + component) != nil { continue }
+      return String(component)
+    }
+    return nil
   }
 
   /// A container's identity from its cgroup path: `docker:0123456789ab` for
@@ -62,21 +81,44 @@ extension ProcParsers {
   /// and `kubepods` pods; nil for a plain host path.
   public static func containerIdentity(cgroupPath path: String) -> String? {
     let components = path.split(separator: "/")
+    // Kubernetes: the pod's UID (`kubepods-burstable-pod<uid>.slice`, `/kubepods/besteffort/pod<uid>`)
+    // before the container's id, as `k8s:<pod uid>/<runtime>:<id>`.
+    let pod = components.lazy.compactMap { component -> String? in
+      guard component.hasPrefix("kubepods") || component.hasPrefix("pod") else { return nil }
+      let characters = Array(component)
+      guard let at = (0..<max(0, characters.count - 2)).last(where: { String(characters[$0..<($0 + 3)]) == "pod" })
+      else { return nil }
+      var uid = String(characters[(at + 3)...])
+      if uid.hasSuffix(".slice") { uid.removeLast(6) }
+      // systemd writes the UID's dashes as underscores.
+      uid = String(uid.map { $0 == "_" ? "-" : $0 })
+      return uid.count >= 8 && uid.allSatisfy({ $0.isHexDigit || $0 == "-" }) ? uid : nil
+    }.first
+    func named(_ runtime: String, _ id: Substring) -> String {
+      let container = "\(runtime):\(id.prefix(12))"
+      return pod.map { "k8s:\($0)/\(container)" } ?? container
+    }
     for (index, component) in components.enumerated().reversed() {
       for runtime in ["docker", "libpod", "cri-containerd", "crio", "containerd"] {
         // systemd style: docker-<id>.scope
         if component.hasPrefix(runtime + "-") {
           var id = component.dropFirst(runtime.count + 1)
           if id.hasSuffix(".scope") { id = id.dropLast(6) }
-          if id.count >= 12, id.allSatisfy(\.isHexDigit) { return "\(runtime):\(id.prefix(12))" }
+          if id.count >= 12, id.allSatisfy(\.isHexDigit) { return named(runtime, id) }
         }
         // cgroupfs style: /docker/<id>
         if component == runtime, index + 1 < components.count {
           let id = components[index + 1]
-          if id.count >= 12, id.allSatisfy(\.isHexDigit) { return "\(runtime):\(id.prefix(12))" }
+          if id.count >= 12, id.allSatisfy(\.isHexDigit) { return named(runtime, id) }
         }
       }
+      // cgroupfs Kubernetes: /kubepods/<class>/pod<uid>/<container id>
+      if pod != nil, component.count >= 12, component.allSatisfy(\.isHexDigit), index > 0,
+        components[index - 1].hasPrefix("pod")
+      {
+        return named("cri", component)
+      }
     }
-    return nil
+    return pod.map { "k8s:\($0)" }
   }
 }

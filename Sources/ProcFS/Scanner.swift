@@ -543,6 +543,10 @@ final class ScanWorker {
     rec.descriptorCounts = counts
     rec.sockets = sockets
     if keep { rec.otherDescriptors = others }
+    // The service or container, for the processes a listing names: those with sockets.
+    if !sockets.isEmpty, case .success(let bytes) = readFile(pidFD, "cgroup"), !bytes.isEmpty {
+      rec.cgroupPath = ProcParsers.cgroupPath(ArraySlice(bytes))
+    }
     out.records.append(rec)
   }
 }

@@ -78,6 +78,9 @@ public struct ProcessRecord: Sendable {
   public var fdLimitHard: UInt64?
   /// True when the limits file was read and parsed, so nil limits mean "unlimited".
   public var fdLimitRead: Bool
+  /// The cgroup path that names the process's unit or container (`ProcParsers.cgroupPath`);
+  /// read for processes that hold sockets, nil when unread.
+  public var cgroupPath: String? = nil
 
   public init(
     pid: Int32, ppid: Int32 = 0, command: [UInt8] = [], commandLine: [[UInt8]]? = nil,

@@ -25,6 +25,8 @@ func sampleFrame() -> RecordedFrame {
   process.socketCount = 7
   process.fdLimitSoft = 1024
   process.commandLine = [Array("python3".utf8), [0xfe, 0x00, 0x41]]
+  process.unit = "web.service"
+  process.container = "k8s:0b7a9c1e-3f4d-4a5b-9c8d-1e2f3a4b5c6d/cri-containerd:0123456789ab"
   var denied = OwningProcess(pid: 1, command: Array("init".utf8))
   denied.descriptorsReadable = false
   denied.user = "root"
@@ -79,7 +81,7 @@ struct FormatTests {
         + [0x01]  // kind: header
         + [19, 0, 0, 0]  // payload length, little-endian
         + [1, 0]  // major 1
-        + [0, 0]  // minor 0
+        + [1, 0]  // minor 1
         + [1, 0, 0, 0, 0x68]  // host: length 1, "h"
         + [1, 0, 0, 0, 0x6b]  // kernel: "k"
         + [1, 0, 0, 0, 0x77])  // writer: "w"

@@ -125,8 +125,8 @@ func hexDecode(_ text: String) -> [UInt8]? {
       same(
         flows[1]["processes"],
         [
-          ["pid": 1235, "command": "nginx", "fd": 6, "user": "www-data"],
-          ["pid": 1234, "command": "nginx", "fd": 6, "user": "root"],
+          ["pid": 1235, "command": "nginx", "fd": 6, "user": "www-data", "ppid": 0, "unit": NSNull(), "container": NSNull()],
+          ["pid": 1234, "command": "nginx", "fd": 6, "user": "root", "ppid": 0, "unit": NSNull(), "container": NSNull()],
         ]))
     #expect(same(flows[3]["local"], ["address": "2001:db8::1:0:0:1", "port": 443]))
     #expect(same(flows[3]["remote"], ["address": "::ffff:192.0.2.1", "port": 50123]))
@@ -219,8 +219,10 @@ func hexDecode(_ text: String) -> [UInt8]? {
     let text = Sample.text { JSONRenderer.render(snapshot, options: RenderOptions(), into: &$0) }
     #expect(text.contains(#""cookie":18446744073709551615,"#))
     #expect(text.contains(#""bytes_in":18446744073709551614,"#))
-    // An owner whose process was not read: command and user are null.
-    #expect(text.contains(#""processes":[{"pid":2001,"command":null,"fd":7,"user":null}]"#))
+    // An owner whose process was not read: command, user and where it comes from are null.
+    #expect(
+      text.contains(
+        #""processes":[{"pid":2001,"command":null,"fd":7,"user":null,"ppid":null,"unit":null,"container":null}]"#))
   }
 
   @Test func columnsDoNotChangeJSON() {

@@ -1,0 +1,81 @@
+import Foundation
+import Testing
+
+#if canImport(Glibc)
+  import Glibc
+#endif
+
+/// Units and containers from real cgroups: the test makes a systemd-like service cgroup and a
+/// Kubernetes-like pod cgroup in the cgroup v2 hierarchy, moves a process into each, and
+/// removes both after. Root only.
+@Suite(.serialized)
+struct NamesCommandTests {
+  static let unified = "/sys/fs/cgroup/unified"
+  static let script = """
+    import json, os, socket, sys
+    lst = socket.socket(); lst.bind(('127.0.0.1', 0)); lst.listen(1)
+    print(json.dumps({'pid': os.getpid(), 'port': lst.getsockname()[1]}), flush=True)
+    sys.stdin.readline()
+    """
+
+  /// Makes `path` under the v2 hierarchy, moves `pid` into it, runs `body`, then moves the
+  /// process back to the root and removes the directories it made.
+  func inCgroup(_ path: String, pid: Int32, _ body: () throws -> Void) throws {
+    var made: [String] = []
+    var current = Self.unified
+    for component in path.split(separator: "/") {
+      current += "/" + component
+      if mkdir(current, 0o755) == 0 { made.append(current) }
+    }
+    defer {
+      try? "\(pid)".write(toFile: Self.unified + "/cgroup.procs", atomically: false, encoding: .utf8)
+      for directory in made.reversed() { rmdir(directory) }
+    }
+    try "\(pid)".write(toFile: current + "/cgroup.procs", atomically: false, encoding: .utf8)
+    try body()
+  }
+
+  func owner(_ peer: Situation) throws -> [String: Any] {
+    let outcome = try run(flowscopeBinary, ["--json", "-a", "-p", "tcp", "-P", String(peer.pid)])
+    #expect(outcome.status == 0, "\(outcome.stderr)")
+    let document = try #require(try JSONSerialization.jsonObject(with: outcome.stdout) as? [String: Any])
+    let flows = try #require(document["flows"] as? [[String: Any]])
+    let flow = try #require(flows.first)
+    return try #require((flow["processes"] as? [[String: Any]])?.first)
+  }
+
+  @Test func aServiceAndAPodAreNamedOnTheirOwners() throws {
+    guard geteuid() == 0, access(Self.unified + "/cgroup.procs", W_OK) == 0 else { return }
+    let service = "flowscope-test-\(getpid()).service"
+    let web = try Situation(Self.script)
+    defer { web.say("done") }
+    try inCgroup("system.slice/\(service)", pid: web.pid) {
+      let process = try owner(web)
+      #expect(process["unit"] as? String == service)
+      #expect(process["container"] is NSNull)
+      #expect(process["ppid"] as? Int == Int(getpid()))
+      let column = try run(flowscopeBinary, ["-a", "-p", "tcp", "-P", String(web.pid), "-H", "-o", "unit,process"])
+      #expect(column.text.split(separator: " ", omittingEmptySubsequences: true).first.map(String.init) == service)
+      // The query and proc see it too.
+      let query = try run(flowscopeBinary, ["-a", "-H", "-o", "pid", "unit == \(service)"])
+      #expect(query.text.trimmingCharacters(in: .whitespacesAndNewlines) == String(web.pid))
+      let proc = try run(flowscopeBinary, ["proc", "-H", "-o", "pid,unit", "-P", String(web.pid)])
+      #expect(proc.text.split(separator: " ", omittingEmptySubsequences: true).map(String.init) == [String(web.pid), service + "\n"])
+    }
+    let pod = "0b7a9c1e_3f4d_4a5b_9c8d_\(String(format: "%012x", Int(getpid())))"
+    let containerID = String(repeating: "ab", count: 32)
+    let worker = try Situation(Self.script)
+    defer { worker.say("done") }
+    try inCgroup(
+      "kubepods.slice/kubepods-besteffort.slice/kubepods-besteffort-pod\(pod).slice/cri-containerd-\(containerID).scope",
+      pid: worker.pid
+    ) {
+      let process = try owner(worker)
+      let expected = "k8s:\(pod.replacingOccurrences(of: "_", with: "-"))/cri-containerd:\(containerID.prefix(12))"
+      #expect(process["container"] as? String == expected)
+      #expect(process["unit"] is NSNull)
+      let query = try run(flowscopeBinary, ["-a", "-H", "-o", "pid", "container =~ '^k8s:' and pid == \(worker.pid)"])
+      #expect(query.text.trimmingCharacters(in: .whitespacesAndNewlines) == String(worker.pid))
+    }
+  }
+}
