@@ -34,6 +34,8 @@ let package = Package(
       name: "FlowInspector",
       dependencies: ["SockDiag", "NetlinkTransport", "ProcFS", "FlowModel", "FlowQuery"]
     ),
+    // kill: the guards, the confirmation, and what each socket's SOCK_DESTROY answer means.
+    .target(name: "FlowKill", dependencies: ["FlowModel", "FlowQuery", "FlowInspector"]),
     // Renderers: table and JSON.
     .target(name: "FlowRender", dependencies: ["FlowModel"]),
     // The watch screen's terminal: raw mode, alternate screen, size, signals, key decoding.
@@ -41,7 +43,7 @@ let package = Package(
     .executableTarget(
       name: "flowscope",
       dependencies: [
-        "FlowInspector", "FlowRender", "FlowModel", "FlowTerminal",
+        "FlowInspector", "FlowRender", "FlowModel", "FlowTerminal", "FlowKill",
         .product(name: "ArgumentParser", package: "swift-argument-parser"),
       ]
     ),
@@ -50,6 +52,8 @@ let package = Package(
     .testTarget(name: "FlowModelTests", dependencies: ["FlowModel"]),
     .testTarget(name: "FlowQueryTests", dependencies: ["FlowQuery", "FlowModel", "SockDiag"]),
     .testTarget(name: "FlowTerminalTests", dependencies: ["FlowTerminal"]),
+    .testTarget(
+      name: "FlowKillTests", dependencies: ["FlowKill", "FlowModel", "FlowQuery", "FlowInspector", "ProcFS"]),
     .testTarget(
       name: "FlowInspectorTests",
       dependencies: ["FlowInspector", "NetlinkTransport", "SockDiag", "ProcFS", "FlowModel", "FlowQuery"]
