@@ -43,7 +43,7 @@ let package = Package(
     .executableTarget(
       name: "flowscope",
       dependencies: [
-        "FlowInspector", "FlowRender", "FlowModel", "FlowTerminal", "FlowKill",
+        "FlowInspector", "FlowRender", "FlowModel", "FlowTerminal", "FlowKill", "FlowQuery", "ProcFS",
         .product(name: "ArgumentParser", package: "swift-argument-parser"),
       ]
     ),

@@ -9,8 +9,11 @@ public enum KillRenderer {
 
   /// One line per socket, `closed  tcp  127.0.0.1:5432  127.0.0.1:40000  ESTAB  python3.812`,
   /// the reason after the owners when there is one; then a line of counts.
-  public static func renderText(_ report: KillReport, into out: inout OutputBuffer) {
-    for (flow, outcome) in zip(report.snapshot.flows, report.outcomes) {
+  /// With `only`, the lines of the sockets it accepts (the counts still cover all).
+  public static func renderText(
+    _ report: KillReport, only shown: (KillOutcome) -> Bool = { _ in true }, into out: inout OutputBuffer
+  ) {
+    for (flow, outcome) in zip(report.snapshot.flows, report.outcomes) where shown(outcome) {
       var start = out.count
       out.append(utf8: outcome.words)
       EventRenderer.pad(from: start, to: widths[0], into: &out)
