@@ -5,7 +5,7 @@ import FlowModel
 /// docs/flowscope.schema.json).
 public enum KillRenderer {
   /// Column widths with their separating space: outcome, proto, local, remote, state.
-  static let widths = [15, 6, 24, 24, 11]
+  static let widths = [15, 6, 24, 24, 13]
 
   /// One line per socket, `closed  tcp  127.0.0.1:5432  127.0.0.1:40000  ESTAB  python3.812`,
   /// the reason after the owners when there is one; then a line of counts.
