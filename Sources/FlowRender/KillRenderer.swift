@@ -64,7 +64,11 @@ public enum KillRenderer {
     var seen = Set<Int32>()
     for owner in flow.owners where seen.insert(owner.pid).inserted {
       if seen.count > 1 { out.append(UInt8(ascii: ",")) }
-      if let command = processes[owner.pid]?.command { appendSanitized(command, into: &out) } else { out.append(UInt8(ascii: "?")) }
+      if let command = processes[owner.pid]?.command {
+        appendSanitized(command, into: &out)
+      } else {
+        out.append(UInt8(ascii: "?"))
+      }
       out.append(UInt8(ascii: "."))
       out.appendDecimal(Int64(owner.pid))
     }

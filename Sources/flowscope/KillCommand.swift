@@ -42,7 +42,9 @@ struct KillCommand: ParsableCommand {
   @Flag(help: "List what would be closed, and close nothing.")
   var dryRun = false
 
-  @Flag(help: "Also close flowscope's own sockets, the SSH connection it runs under, and listeners the query does not name.")
+  @Flag(
+    help: "Also close flowscope's own sockets, the SSH connection it runs under, and listeners the query does not name."
+  )
   var force = false
 
   @OptionGroup var debug: DebugOptions

@@ -197,8 +197,10 @@ struct KillCommandTests {
     let clients = try #require(situation.info["clients"] as? [Int])
     let outcome = try run(
       "/usr/bin/setpriv",
-      ["--reuid=65534", "--regid=65534", "--clear-groups", copy.path, "kill", "--yes", "--host-netns",
-       "sport == \(clients[2])"], quietInput: true)
+      [
+        "--reuid=65534", "--regid=65534", "--clear-groups", copy.path, "kill", "--yes", "--host-netns",
+        "sport == \(clients[2])",
+      ], quietInput: true)
     #expect(outcome.status == 2, "\(outcome.stderr)")
     #expect(outcome.text.contains("not permitted"), "\(outcome.text)")
     #expect(outcome.text.contains("needs CAP_NET_ADMIN in that namespace"))
@@ -227,7 +229,8 @@ struct KillCommandTests {
       let text = try kill("--netns", namespace, "--dry-run", selected, environment: environment)
       #expect(text.text.contains("the SSH connection flowscope runs under (--force closes it)"), "\(text.text)")
 
-      let forced = try kill("--netns", namespace, "--yes", "--force", "sport == \(clients[0])", environment: environment)
+      let forced = try kill(
+        "--netns", namespace, "--yes", "--force", "sport == \(clients[0])", environment: environment)
       #expect(forced.status == 0, "\(forced.stderr)")
       #expect(forced.text.contains("1 closed."), "\(forced.text)")
       situation.say("0")
@@ -259,6 +262,42 @@ struct KillCommandTests {
       #expect(named.status == 0, "\(named.stderr)")
       #expect(named.text.contains("1 closed."), "\(named.text)")
       #expect(!(try flowscope("--netns", namespace, "-l", "sport == \(port)").text.contains("LISTEN")))
+    }
+  }
+
+  /// On a terminal it asks, and closes only on a yes.
+  @Test(.enabled(if: runningAsRoot, "namespaces and SOCK_DESTROY need root"))
+  func onATerminalItAsks() throws {
+    // python3 gives flowscope a pseudo-terminal as its input and types the answer.
+    let driver = """
+      import os, subprocess, sys, json
+      master, slave = os.openpty()
+      p = subprocess.Popen(sys.argv[1:-1], stdin=slave, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+      os.close(slave)
+      os.write(master, sys.argv[-1].encode() + b"\\n")
+      out, err = p.communicate(timeout=30)
+      print(json.dumps({"status": p.returncode, "out": out.decode(), "err": err.decode()}))
+      """
+    func answered(_ answer: String, _ arguments: String...) throws -> [String: Any] {
+      let outcome = try run(
+        "/usr/bin/python3", ["-c", driver, flowscopeBinary, "kill"] + arguments + [answer], quietInput: true)
+      return try #require(try JSONSerialization.jsonObject(with: outcome.stdout) as? [String: Any], "\(outcome.stderr)")
+    }
+    try withNamespace { namespace in
+      let situation = try Situation(Self.threeConnections, prefix: ["/usr/sbin/ip", "netns", "exec", namespace])
+      let clients = try #require(situation.info["clients"] as? [Int])
+      let no = try answered("n", "--netns", namespace, "sport == \(clients[1]) or sport == \(clients[2])")
+      #expect(no["status"] as? Int == 1, "\(no)")
+      #expect((no["err"] as? String)?.contains("Close these 2 sockets? [y/N]") == true, "\(no)")
+      #expect((no["err"] as? String)?.contains("nothing closed") == true)
+      let yes = try answered("y", "--netns", namespace, "sport == \(clients[1])")
+      #expect(yes["status"] as? Int == 0, "\(yes)")
+      #expect((yes["err"] as? String)?.contains("Close this socket? [y/N]") == true, "\(yes)")
+      #expect((yes["out"] as? String)?.contains("1 closed.") == true, "\(yes)")
+      situation.say("1")
+      let seen = try #require(situation.nextInfo())
+      #expect(seen["client1"] as? Int == Int(ECONNABORTED), "\(seen)")
+      #expect(seen["client2"] as? String == "s2", "\(seen)")
     }
   }
 

@@ -84,15 +84,22 @@ struct GuardTests {
     var flags = SelectionFlags()
     flags.listening = true
     let expression = try QueryParser.parse("sport == 80")
-    #expect(try Selection(flags: flags, expression: expression, scope: .kill, environment: QueryEnvironment()).query.namesState(10))
+    #expect(
+      try Selection(flags: flags, expression: expression, scope: .kill, environment: QueryEnvironment()).query
+        .namesState(10))
     flags = SelectionFlags()
     flags.all = true
-    #expect(!(try Selection(flags: flags, expression: expression, scope: .kill, environment: QueryEnvironment()).query.namesState(10)))
+    #expect(
+      !(try Selection(flags: flags, expression: expression, scope: .kill, environment: QueryEnvironment()).query
+        .namesState(10)))
     flags = SelectionFlags()
     flags.states = ["listen"]
-    #expect(try Selection(flags: flags, expression: expression, scope: .kill, environment: QueryEnvironment()).query.namesState(10))
+    #expect(
+      try Selection(flags: flags, expression: expression, scope: .kill, environment: QueryEnvironment()).query
+        .namesState(10))
     // Without flags, kill selects connected TCP, UDP and UDP-Lite sockets, as flow does.
-    let plain = try Selection(flags: SelectionFlags(), expression: expression, scope: .kill, environment: QueryEnvironment())
+    let plain = try Selection(
+      flags: SelectionFlags(), expression: expression, scope: .kill, environment: QueryEnvironment())
     #expect(!plain.query.namesState(10))
     #expect(plain.query.mentions([.proto]))
   }

@@ -3,11 +3,11 @@ import FlowModel
 import FlowQuery
 import Testing
 
+@testable import FlowKill
+
 #if canImport(Glibc)
   import Glibc
 #endif
-
-@testable import FlowKill
 
 func getpidForTests() -> Int32 { getpid() }
 
@@ -81,7 +81,10 @@ struct PlanTests {
     (DestroyAnswer.kernel(errno: 0), SocketState.established, "closed", nil as String?),
     (.kernel(errno: ENOENT), .established, "gone", nil),
     (.kernel(errno: EPERM), .established, "not-permitted", "needs CAP_NET_ADMIN in that namespace"),
-    (.kernel(errno: EOPNOTSUPP), .established, "not-supported", "this kernel was built without CONFIG_INET_DIAG_DESTROY"),
+    (
+      .kernel(errno: EOPNOTSUPP), .established, "not-supported",
+      "this kernel was built without CONFIG_INET_DIAG_DESTROY"
+    ),
     (.kernel(errno: EOPNOTSUPP), .timeWait, "not-supported", "this kernel cannot close TIME_WAIT sockets"),
     (.kernel(errno: EINVAL), .established, "failed", "Invalid argument"),
     (.unreachable("setns: Operation not permitted"), .established, "failed", "setns: Operation not permitted"),
@@ -97,7 +100,8 @@ struct PlanTests {
     #expect(KillStep.after(listing: 0, dryRun: false, yes: false, inputIsTerminal: false) == .nothingToClose)
     #expect(KillStep.after(listing: 3, dryRun: false, yes: true, inputIsTerminal: false) == .close)
     #expect(KillStep.after(listing: 3, dryRun: false, yes: false, inputIsTerminal: true) == .ask)
-    guard case .refuse(let reason) = KillStep.after(listing: 3, dryRun: false, yes: false, inputIsTerminal: false) else {
+    guard case .refuse(let reason) = KillStep.after(listing: 3, dryRun: false, yes: false, inputIsTerminal: false)
+    else {
       Issue.record("no refusal")
       return
     }
