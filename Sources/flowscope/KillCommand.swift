@@ -123,8 +123,8 @@ struct KillCommand: ParsableCommand {
     if json {
       KillRenderer.renderJSON(report, options: render, into: &buffer)
     } else if step == .stop || step == .nothingToClose {
-      // The table showed the sockets: the ones left open and the counts are what is new.
-      KillRenderer.renderText(report, only: { $0.guardReason != nil }, into: &buffer)
+      // The table showed the sockets: those that would be left open, and the counts, are new.
+      KillRenderer.renderText(report, only: { $0 != .selected }, into: &buffer)
     } else {
       if !snapshot.flows.isEmpty { buffer.append(UInt8(ascii: "\n")) }
       KillRenderer.renderText(report, into: &buffer)

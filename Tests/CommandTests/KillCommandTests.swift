@@ -301,6 +301,39 @@ struct KillCommandTests {
     }
   }
 
+  /// In `watch`, x asks about the flow on the first row, and y closes it.
+  @Test(
+    .enabled(if: runningAsRoot, "namespaces and SOCK_DESTROY need root"),
+    .enabled(if: FileManager.default.isExecutableFile(atPath: "/usr/bin/tmux"), "needs tmux"))
+  func watchClosesTheFirstRowAfterAYes() throws {
+    try withNamespace { namespace in
+      let situation = try Situation(Self.threeConnections, prefix: ["/usr/sbin/ip", "netns", "exec", namespace])
+      let clients = try #require(situation.info["clients"] as? [Int])
+      let listener = situation.int("listener")
+      let pane = try Pane([
+        "watch", "--netns", namespace, "-i", "0.3", "--color", "never", "sport == \(clients[1])",
+      ])
+      let shown = pane.wait { $0.contains { $0.contains("127.0.0.1:\(clients[1])") } }
+      #expect(shown != nil, "\(pane.screen.joined(separator: "\n"))")
+      let question = "Close tcp 127.0.0.1:\(clients[1]) → 127.0.0.1:\(listener) (python3."
+      pane.keys("x")
+      #expect(pane.wait { $0.contains { $0.contains(question) } } != nil, "\(pane.screen.joined(separator: "\n"))")
+      #expect(pane.screen.contains { $0.hasPrefix("x ") && $0.contains("127.0.0.1:\(clients[1])") })
+      pane.keys("n")
+      #expect(pane.wait { $0.contains { $0.contains("nothing closed") } } != nil)
+      pane.keys("x")
+      #expect(pane.wait { $0.contains { $0.contains(question) } } != nil)
+      pane.keys("y")
+      let closed = pane.wait { $0.contains { $0.contains("closed tcp 127.0.0.1:\(clients[1])") } }
+      #expect(closed != nil, "\(pane.screen.joined(separator: "\n"))")
+      pane.keys("q")
+      situation.say("1")
+      let seen = try #require(situation.nextInfo())
+      #expect(seen["client1"] as? Int == Int(ECONNABORTED), "\(seen)")
+      #expect(seen["client0"] as? String == "s0" && seen["client2"] as? String == "s2", "\(seen)")
+    }
+  }
+
   @Test func everyKillOptionIsInTheManPage() throws {
     let help = try flowscope("kill", "--help").text
     let manual = try String(contentsOf: packageRoot.appendingPathComponent("man/flowscope.8"), encoding: .utf8)
