@@ -48,6 +48,13 @@ import Testing
         + namespaceBadInputs
     ),
     (
+      "kill", ["--dry-run", "dport == 1"],
+      [
+        (["--sort", "nonsense"], "cannot sort by 'nonsense'"), (["--format", "csv"], "kill reports as a table or as JSON"),
+        (["-w", "1"], "kill acts once"), (["--state", "sleepy"], "unknown state 'sleepy'"),
+      ] + namespaceBadInputs
+    ),
+    (
       "events", ["--json", "--count", "1", "--duration", "0.5"],
       [
         (["-p", "unix"], "events follows tcp and udp only"),
