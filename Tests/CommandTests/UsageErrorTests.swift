@@ -50,7 +50,8 @@ import Testing
     (
       "kill", ["--dry-run", "dport == 1"],
       [
-        (["--sort", "nonsense"], "cannot sort by 'nonsense'"), (["--format", "csv"], "kill reports as a table or as JSON"),
+        (["--sort", "nonsense"], "cannot sort by 'nonsense'"),
+        (["--format", "csv"], "kill reports as a table or as JSON"),
         (["-w", "1"], "kill acts once"), (["--state", "sleepy"], "unknown state 'sleepy'"),
       ] + namespaceBadInputs
     ),
