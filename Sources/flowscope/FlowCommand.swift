@@ -130,7 +130,7 @@ func sleepSeconds(_ seconds: Double, unless interrupted: () -> Bool = { false })
   }
 }
 
-extension OutputOptions {
+extension TableLook {
   /// How a table or document of flows is drawn, from these options (shared by `flow` and `kill`).
   func renderOptions(health thresholds: HealthThresholds) -> RenderOptions {
     var render = RenderOptions()

@@ -33,7 +33,7 @@ struct KillCommand: ParsableCommand {
   )
 
   @OptionGroup(title: "Filters") var filters: FilterOptions
-  @OptionGroup(title: "Output") var output: OutputOptions
+  @OptionGroup(title: "Output") var output: KillOutputOptions
   @OptionGroup(title: "Health") var health: HealthOptions
 
   @Flag(name: [.short, .long], help: "Close without asking.")
@@ -60,12 +60,6 @@ struct KillCommand: ParsableCommand {
       throw ValidationError(
         "cannot sort by '\(sort)'; known: " + FlowSortKey.allCases.map(\.rawValue).joined(separator: ", "))
     }
-    if output.interval != nil || output.count != nil {
-      throw ValidationError("kill acts once: --interval and --count do not apply.")
-    }
-    if ![.table, .json].contains(output.effectiveFormat) {
-      throw ValidationError("kill reports as a table or as JSON (--json), not \(output.effectiveFormat.rawValue).")
-    }
   }
 
   func run() throws {
@@ -85,7 +79,7 @@ struct KillCommand: ParsableCommand {
       environmentSSHConnection: getenv("SSH_CONNECTION").map { String(cString: $0) },
       query: selection.query)
     let plan = KillPlan(snapshot, guards: guards, force: force)
-    let json = output.effectiveFormat == .json
+    let json = output.json
     var render = output.renderOptions(health: health.thresholds)
     render.interfaceNames = interfaceNames(of: snapshot.flows)
     if output.columns.isEmpty, Set(snapshot.flows.map(\.netns)).count > 1, !render.columns.contains(.netns) {

@@ -51,8 +51,8 @@ import Testing
       "kill", ["--dry-run", "dport == 1"],
       [
         (["--sort", "nonsense"], "cannot sort by 'nonsense'"),
-        (["--format", "csv"], "kill reports as a table or as JSON"),
-        (["-w", "1"], "kill acts once"), (["--state", "sleepy"], "unknown state 'sleepy'"),
+        (["-o", "bogus"], "unknown column 'bogus'"),
+        (["-p", "bogus"], "unknown protocol 'bogus'"), (["--state", "sleepy"], "unknown state 'sleepy'"),
       ] + namespaceBadInputs
     ),
     (
