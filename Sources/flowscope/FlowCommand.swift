@@ -100,9 +100,6 @@ struct FlowCommand: ParsableCommand {
     // 10 ms of freeing flows, owners and scan records); the kernel takes the memory back whole.
     Glibc.exit(EXIT_SUCCESS)
   }
-
-
-
 }
 
 /// Interface names for the indexes the flows use, looked up once per index.
