@@ -37,6 +37,8 @@ let package = Package(
       name: "FlowInspector",
       dependencies: ["SockDiag", "NetlinkTransport", "ProcFS", "FlowModel", "FlowQuery", "FlowRecording"]
     ),
+    // kill: the guards, the confirmation, and what each socket's SOCK_DESTROY answer means.
+    .target(name: "FlowKill", dependencies: ["FlowModel", "FlowQuery", "FlowInspector"]),
     // Renderers: table and JSON.
     .target(name: "FlowRender", dependencies: ["FlowModel"]),
     // The watch screen's terminal: raw mode, alternate screen, size, signals, key decoding.
@@ -44,7 +46,7 @@ let package = Package(
     .executableTarget(
       name: "flowscope",
       dependencies: [
-        "FlowInspector", "FlowRender", "FlowModel", "FlowTerminal", "FlowQuery", "FlowRecording",
+        "FlowInspector", "FlowRender", "FlowModel", "FlowTerminal", "FlowKill", "FlowQuery", "FlowRecording",
         "NetlinkTransport", "SockDiag", "ProcFS",
         .product(name: "ArgumentParser", package: "swift-argument-parser"),
       ]
@@ -55,6 +57,8 @@ let package = Package(
     .testTarget(name: "FlowQueryTests", dependencies: ["FlowQuery", "FlowModel", "SockDiag"]),
     .testTarget(name: "FlowRecordingTests", dependencies: ["FlowRecording", "FlowModel", "SockDiag"]),
     .testTarget(name: "FlowTerminalTests", dependencies: ["FlowTerminal"]),
+    .testTarget(
+      name: "FlowKillTests", dependencies: ["FlowKill", "FlowModel", "FlowQuery", "FlowInspector", "ProcFS"]),
     .testTarget(
       name: "FlowInspectorTests",
       dependencies: [

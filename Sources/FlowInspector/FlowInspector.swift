@@ -129,14 +129,16 @@ public enum NamespaceScope: Sendable, Equatable {
 
 /// The one place where sockets (from sock_diag) and their owners (from /proc) meet.
 public final class FlowInspector {
-  private let source: SockDiagSource
+  let source: SockDiagSource
+  /// The inode of this thread's network namespace, as the last snapshot found it.
+  var ownNetns: UInt64 = 0
   private let userNames = UserNames()
   /// Why other namespaces cannot be read, when they cannot: a replay holds only what was
   /// recorded, and a recording keeps the tool's own namespace only.
   private let otherNamespacesUnavailable: String?
   private var readsOtherNamespaces: Bool { otherNamespacesUnavailable == nil }
   /// Sockets opened in other namespaces, kept between refreshes.
-  private var namespaceSources: [UInt64: SockDiagSource] = [:]
+  var namespaceSources: [UInt64: SockDiagSource] = [:]
 
   /// Replays a recording of `flowscope record`: each snapshot is the next recorded one.
   private let player: RecordingPlayer?
@@ -190,6 +192,7 @@ public final class FlowInspector {
         root: options.procRoot, pids: options.pids, threads: options.scanThreads,
         readCommandLine: options.readCommandLine))
     let ownNetns = scanner.ownNetnsInode() ?? 0
+    self.ownNetns = ownNetns
     let named = readsOtherNamespaces ? NetworkNamespaces.named() : []
     var flows: [Flow] = []
     // One allocation for the whole listing: the kernel says how many sockets are in use.

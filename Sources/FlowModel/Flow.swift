@@ -9,6 +9,10 @@ public enum TransportProtocol: String, Sendable, CaseIterable, Codable {
   /// them). Packet and netlink sockets have none: their state is not shown, not filtered by
   /// the kernel, and no state test matches them. The one place this rule is written.
   public var hasConnectionStates: Bool { self != .packet && self != .netlink }
+
+  /// The protocols whose sockets `flowscope kill` can close (SOCK_DESTROY has a handler for
+  /// TCP, UDP and UDP-Lite). The one place this rule is written.
+  public static let closable: [TransportProtocol] = [.tcp, .udp, .udplite]
 }
 
 /// The address family the socket belongs to.

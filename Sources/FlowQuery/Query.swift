@@ -139,3 +139,28 @@ final class RegexBox: @unchecked Sendable {
   let regex: Regex<AnyRegexOutput>
   init(_ regex: Regex<AnyRegexOutput>) { self.regex = regex }
 }
+
+extension QueryExpression {
+  /// Whether the query asks for sockets in `state` by name: a test of the state whose values
+  /// include it, under no `not` (`state == listen`, `state in (listen, established)`,
+  /// `state_code == 10`, and the flags `-l` and `--state listening`). `state != established`
+  /// and `not state == established` let such sockets through without naming them.
+  public func namesState(_ state: UInt8) -> Bool { names(state, negated: false) }
+
+  private func names(_ state: UInt8, negated: Bool) -> Bool {
+    switch self {
+    case .constant: return false
+    case .and(let a, let b), .or(let a, let b): return a.names(state, negated: negated) || b.names(state, negated: negated)
+    case .not(let a): return a.names(state, negated: !negated)
+    case .test(let test):
+      guard !negated else { return false }
+      switch (test.field, test.comparison) {
+      case (.state, .member(let values)): return values.contains(UInt64(state))
+      case (.stateCode, .number(.equal, let value)): return value.exact == UInt64(state)
+      case (.stateCode, .numberIn(let ranges)):
+        return ranges.contains { $0.lower.value <= Double(state) && Double(state) <= $0.upper.value }
+      default: return false
+      }
+    }
+  }
+}

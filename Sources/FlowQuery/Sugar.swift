@@ -24,10 +24,11 @@ public struct SelectionFlags: Sendable {
   public init() {}
 }
 
-/// What a command selects: flows (`flow`, `watch`), processes (`proc`, `check`) or the
-/// flows of closes (`events`).
+/// What a command selects: flows (`flow`, `watch`), processes (`proc`, `check`), the
+/// flows of closes (`events`) or the sockets to close (`kill`: as flows, but only the
+/// protocols it can close unless the query names others).
 public enum QueryScope: Sendable {
-  case flows, processes, events
+  case flows, processes, events, kill
 }
 
 /// A selection flag that cannot be read.
@@ -75,6 +76,7 @@ public struct Selection: Sendable {
       switch scope {
       case .flows: parts.append(Self.protocolTest(TransportProtocol.ipProtocols))
       case .events: parts.append(Self.protocolTest([.tcp, .udp]))
+      case .kill: parts.append(Self.protocolTest(TransportProtocol.closable))
       case .processes: break
       }
     }
@@ -95,7 +97,7 @@ public struct Selection: Sendable {
       states = (states ?? []).union(named)
     }
     if flags.listening { states = (states ?? []).union(StateGroup.states(named: "listening")!) }
-    if states == nil, !flags.all, scope == .flows, !expression.mentions([.state, .stateCode]) {
+    if states == nil, !flags.all, scope == .flows || scope == .kill, !expression.mentions([.state, .stateCode]) {
       // Like ss: connected sockets unless -a or -l asks for listeners and unbound ones; not
       // TIME-WAIT, which belongs to no process.
       states = StateGroup.defaultStates

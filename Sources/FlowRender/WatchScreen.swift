@@ -63,6 +63,8 @@ public struct WatchModel: Sendable {
   /// `listen-drops` of each namespace since the previous refresh, shown in place of the
   /// warnings (after a message).
   public var listenDrops: [Finding] = []
+  /// The flow `x` asks to close, marked `x` on its row while the question is open.
+  public var closing: Flow? = nil
 
   public init(snapshot: Snapshot, rates: RateTable) {
     self.snapshot = snapshot
@@ -427,7 +429,37 @@ public enum WatchScreen {
     line.append(model.paused ? "resume" : "pause")
     line.append("  d ")
     line.append(model.showDeltas ? "totals" : "deltas")
-    line.append("  / filter  ↑↓ PgUp PgDn scroll  ? help")
+    line.append("  / filter  ↑↓ PgUp PgDn scroll  x close  ? help")
+  }
+
+  /// The same socket in two snapshots: its namespace, inode and cookie.
+  static func isSameSocket(_ a: Flow, _ b: Flow) -> Bool {
+    a.cookie == b.cookie && a.inode == b.inode && a.netns == b.netns
+  }
+
+  /// What the message line asks before `x` closes `flow`: `Close tcp 127.0.0.1:5432 →
+  /// 10.0.0.9:40000 (postgres.812)? [y/N]`.
+  public static func closeQuestion(_ flow: Flow, processes: [Int32: OwningProcess]) -> [UInt8] {
+    var out = OutputBuffer(capacity: 128)
+    out.append("Close ")
+    appendFlowIdentity(flow, processes: processes, into: &out)
+    out.append("? [y/N]")
+    return out.bytes
+  }
+
+  /// `tcp 127.0.0.1:5432 → 10.0.0.9:40000 (postgres.812)`.
+  public static func appendFlowIdentity(
+    _ flow: Flow, processes: [Int32: OwningProcess], into out: inout OutputBuffer
+  ) {
+    out.append(utf8: flow.proto.rawValue)
+    if flow.family == .inet6 { out.append(UInt8(ascii: "6")) }
+    out.append(UInt8(ascii: " "))
+    EventRenderer.appendEndpointText(flow.local, into: &out)
+    out.append(" → ")
+    EventRenderer.appendEndpointText(flow.remote, into: &out)
+    out.append(" (")
+    KillRenderer.appendOwners(flow, processes, into: &out)
+    out.append(UInt8(ascii: ")"))
   }
 
   static func helpLines(_ model: WatchModel, into out: inout OutputBuffer, width: Int, lines: Int) {
@@ -446,6 +478,7 @@ public enum WatchScreen {
       "  ↑ ↓, j k         scroll by a line",
       "  PgUp PgDn        scroll by a page",
       "  Home End         first / last row",
+      "  x                close the flow on the first row shown (asks y/N; as flowscope kill)",
       "  ?                this help (any key closes it)",
       "",
       "Marks: + a flow new since the last refresh, - a flow closed since then (shown once).",
@@ -595,6 +628,9 @@ public enum WatchScreen {
       for row in shown {
         var style: StaticString? = nil
         switch row {
+        case .flow(let k) where model.closing.map({ isSameSocket($0, model.snapshot.flows[k]) }) == true:
+          line.append("x ")
+          style = model.color ? "\u{1b}[7m" : nil
         case .flow(let k) where model.rates.flows[k].change == .new:
           line.append("+ ")
           style = model.color ? "\u{1b}[32m" : nil

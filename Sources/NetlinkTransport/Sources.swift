@@ -16,7 +16,9 @@ extension NetlinkSocket: DatagramChannel {}
 /// Asks the running kernel, in the network namespace of the thread that created it.
 public final class KernelSource: SockDiagSource {
   private let socket: DatagramChannel
-  private var sequence: UInt32 = 1
+  /// The channel, for the other exchanges of this file's extensions (SOCK_DESTROY).
+  var channel: DatagramChannel { socket }
+  var sequence: UInt32 = 1
   private let recorder: DumpRecorder?
   /// How often an inconsistent dump (NLM_F_DUMP_INTR) is tried in all.
   public var attempts = 3

@@ -27,6 +27,8 @@ public enum NetlinkConstants {
   public static let sockDiagByFamily: UInt16 = 20
   /// TCPDIAG_GETSOCK: the older inet_diag request, answered with messages of this type.
   public static let tcpDiagGetSock: UInt16 = 18
+  /// SOCK_DESTROY: abort the socket a request names (CONFIG_INET_DIAG_DESTROY).
+  public static let sockDestroy: UInt16 = 21
 
   public static let flagRequest: UInt16 = 1
   public static let flagMulti: UInt16 = 2

@@ -55,7 +55,7 @@ struct FlowCommand: ParsableCommand {
     if try selection.explain(filters, what: "flows") { return }
     let thresholds = health.thresholds
     let inspector = try makeFlowInspector(debug, named: selection.namedProtocols)
-    var render = renderOptions()
+    var render = output.renderOptions(health: health.thresholds)
     let columnsChosen = !output.columns.isEmpty
     let sort = output.sort.flatMap(FlowSort.init)
     let repetitions = output.interval == nil ? 1 : (output.count ?? Int.max)
@@ -100,24 +100,6 @@ struct FlowCommand: ParsableCommand {
     // 10 ms of freeing flows, owners and scan records); the kernel takes the memory back whole.
     Glibc.exit(EXIT_SUCCESS)
   }
-
-  private func renderOptions() -> RenderOptions {
-    var render = RenderOptions()
-    if let columns = try? output.chosenColumns() { render.columns = columns }
-    render.header = !output.noHeader
-    render.wide = output.wide
-    render.exactBytes = output.bytes
-    render.health = health.thresholds
-    let terminal = Terminal.stdoutIsTerminal
-    render.terminalWidth = terminal ? Terminal.width : nil
-    switch output.color {
-    case .always: render.color = true
-    case .never: render.color = false
-    case .auto: render.color = terminal && getenv("NO_COLOR").map { $0.pointee == 0 } ?? true
-    }
-    return render
-  }
-
 }
 
 /// Interface names for the indexes the flows use, looked up once per index.
@@ -142,5 +124,25 @@ func sleepSeconds(_ seconds: Double, unless interrupted: () -> Bool = { false })
   // nanosleep(2)
   while nanosleep(&request, &remaining) != 0 && errno == EINTR && !interrupted() {
     request = remaining
+  }
+}
+
+extension TableLook {
+  /// How a table or document of flows is drawn, from these options (shared by `flow` and `kill`).
+  func renderOptions(health thresholds: HealthThresholds) -> RenderOptions {
+    var render = RenderOptions()
+    if let columns = try? chosenColumns() { render.columns = columns }
+    render.header = !noHeader
+    render.wide = wide
+    render.exactBytes = bytes
+    render.health = thresholds
+    let terminal = Terminal.stdoutIsTerminal
+    render.terminalWidth = terminal ? Terminal.width : nil
+    switch color {
+    case .always: render.color = true
+    case .never: render.color = false
+    case .auto: render.color = terminal && getenv("NO_COLOR").map { $0.pointee == 0 } ?? true
+    }
+    return render
   }
 }

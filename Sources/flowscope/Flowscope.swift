@@ -16,7 +16,10 @@ struct Flowscope: ParsableCommand {
       stderr.
       """,
     version: flowscopeVersion,
-    subcommands: [FlowCommand.self, ProcCommand.self, CheckCommand.self, EventsCommand.self, WatchCommand.self, RecordCommand.self, BenchFloorCommand.self, BenchDecodeCommand.self],
+    subcommands: [
+      FlowCommand.self, ProcCommand.self, CheckCommand.self, EventsCommand.self, WatchCommand.self,
+      KillCommand.self, RecordCommand.self, BenchFloorCommand.self, BenchDecodeCommand.self,
+    ],
     defaultSubcommand: FlowCommand.self
   )
 

@@ -77,7 +77,7 @@ struct FilterOptions: ParsableArguments {
 }
 
 /// How to print. Shared by every subcommand that prints.
-struct OutputOptions: ParsableArguments {
+struct OutputOptions: ParsableArguments, TableLook {
   enum Format: String, ExpressibleByArgument, CaseIterable { case table, json, ndjson, csv }
   enum ColorMode: String, ExpressibleByArgument, CaseIterable { case auto, always, never }
 
@@ -125,6 +125,49 @@ struct OutputOptions: ParsableArguments {
 
   var effectiveFormat: Format { json ? .json : format }
 
+}
+
+/// How `kill` prints: the options of `OutputOptions` that apply to a listing made once, as a
+/// table or as JSON.
+struct KillOutputOptions: ParsableArguments, TableLook {
+  @Flag(name: [.customShort("J"), .long], help: "The report as one JSON document (docs/json.md).")
+  var json = false
+
+  @Option(
+    name: [.customShort("o"), .long],
+    help: ArgumentHelp(
+      "Columns, comma-separated; a leading + adds to the default ones (see COLUMNS in the man page).",
+      valueName: "list"))
+  var columns: [String] = []
+
+  @Option(
+    parsing: .unconditional,
+    help: ArgumentHelp("Sort by this column; a leading - sorts descending (--sort -bytes-in).", valueName: "field"))
+  var sort: String?
+
+  @Flag(name: [.customShort("H"), .customLong("no-header")], help: "Leave out the header line.")
+  var noHeader = false
+
+  @Flag(help: "Do not truncate columns to the terminal width.")
+  var wide = false
+
+  @Flag(help: "Print exact byte counts instead of human units.")
+  var bytes = false
+
+  @Option(help: "Colour: auto (a terminal without NO_COLOR), always or never.")
+  var color: OutputOptions.ColorMode = .auto
+}
+
+/// What the table of flows looks like: shared by `OutputOptions` and `KillOutputOptions`.
+protocol TableLook {
+  var columns: [String] { get }
+  var noHeader: Bool { get }
+  var wide: Bool { get }
+  var bytes: Bool { get }
+  var color: OutputOptions.ColorMode { get }
+}
+
+extension TableLook {
   /// The columns of `-o` (each occurrence a comma list; a leading `+` adds to the defaults),
   /// or nil for the defaults.
   func chosenColumns() throws -> [Column]? {

@@ -1,9 +1,11 @@
 import ArgumentParser
 import FlowInspector
+import FlowKill
 import FlowModel
 import FlowQuery
 import FlowRender
 import FlowTerminal
+import ProcFS
 
 #if canImport(Glibc)
   import Glibc
@@ -194,7 +196,12 @@ struct WatchCommand: ParsableCommand {
     // and crash handlers and atexit call the same restore).
     defer { session.restore() }
 
-    var screen = ScreenLoop(session: session, command: self)
+    let chain = ProcAncestry.chain(from: getpid(), root: debug.procRoot)
+    let guards = KillGuards(
+      ownPID: getpid(), chain: chain.map { ($0.pid, $0.command, $0.sshConnection) },
+      environmentSSHConnection: getenv("SSH_CONNECTION").map { String(cString: $0) },
+      query: collector.selection.query)
+    var screen = ScreenLoop(session: session, command: self, inspector: collector.inspector, guards: guards)
     try screen.run(&collector)
   }
 }
@@ -236,15 +243,20 @@ struct Collector {
 struct ScreenLoop {
   let session: TerminalSession
   let command: WatchCommand
+  /// What `x` closes through, and the guards it respects (those of `flowscope kill`).
+  let inspector: FlowInspector
+  let guards: KillGuards
   var decoder = KeyDecoder()
   var model: WatchModel
   var rows: [WatchRow] = []
   var quit = false
   var out = OutputBuffer(capacity: 1 << 16)
 
-  init(session: TerminalSession, command: WatchCommand) {
+  init(session: TerminalSession, command: WatchCommand, inspector: FlowInspector, guards: KillGuards) {
     self.session = session
     self.command = command
+    self.inspector = inspector
+    self.guards = guards
     let empty = Snapshot(time: 0, host: "", flows: [], processes: [:], warnings: [])
     model = WatchModel(snapshot: empty, rates: RateTable.compute(previous: nil, current: empty))
     model.interval = command.interval
@@ -344,6 +356,43 @@ struct ScreenLoop {
     return two(parts.tm_hour) + [58] + two(parts.tm_min) + [58] + two(parts.tm_sec)
   }
 
+  /// `x`: asks about the flow on the first row shown, unless a guard of `kill` keeps it.
+  mutating func askToClose() {
+    guard model.view == .flows else {
+      model.message = Array("x closes a flow: v shows the flows".utf8)
+      return
+    }
+    guard model.scroll >= 0, model.scroll < rows.count, case .flow(let index) = rows[model.scroll] else {
+      model.message = Array("no open flow on the first row to close".utf8)
+      return
+    }
+    let flow = model.snapshot.flows[index]
+    if let reason = guards.guardOf(flow) {
+      model.message = closeMessage(.guarded(reason), flow)
+    } else if !TransportProtocol.closable.contains(flow.proto) {
+      model.message = closeMessage(
+        KillPlan(
+          Snapshot(time: 0, host: "", flows: [flow], processes: [:], warnings: []), guards: guards, force: false
+        ).run(dryRun: true) { _ in .notDestroyable }.outcomes[0], flow)
+    } else {
+      model.closing = flow
+      model.message = WatchScreen.closeQuestion(flow, processes: model.snapshot.processes)
+    }
+  }
+
+  /// `closed tcp 127.0.0.1:5432 → 10.0.0.9:40000 (postgres.812)`, and why when it was not.
+  func closeMessage(_ outcome: KillOutcome, _ flow: Flow) -> [UInt8] {
+    var out = OutputBuffer(capacity: 160)
+    out.append(utf8: outcome.words)
+    out.append(UInt8(ascii: " "))
+    WatchScreen.appendFlowIdentity(flow, processes: model.snapshot.processes, into: &out)
+    if let detail = outcome.detail {
+      out.append(": ")
+      out.append(utf8: detail)
+    }
+    return out.bytes
+  }
+
   /// Reads the typed `/` filter as a query: a valid one replaces the rows' filter at once; an
   /// invalid one leaves the last valid filter in place and says why on the keys line.
   mutating func applyFilter() {
@@ -365,6 +414,21 @@ struct ScreenLoop {
   }
 
   mutating func handle(_ key: Key) {
+    if let flow = model.closing {
+      // The answer to `x`'s question: y closes, any other key does not.
+      model.closing = nil
+      guard key == .character("y") || key == .character("Y") else {
+        model.message = Array("nothing closed".utf8)
+        return
+      }
+      let single = Snapshot(
+        time: model.snapshot.time, host: model.snapshot.host, flows: [flow],
+        processes: model.snapshot.processes, warnings: [])
+      let outcome = KillPlan(single, guards: guards, force: false).run(dryRun: false, destroy: inspector.destroy)
+        .outcomes[0]
+      model.message = closeMessage(outcome, flow)
+      return
+    }
     model.message = []
     if model.editingFilter {
       switch key {
@@ -429,6 +493,7 @@ struct ScreenLoop {
         applyFilter()
         rearrange()
       }
+    case .character("x"): askToClose()
     case .character("?"), .character("h"): model.showHelp = true
     case .up, .character("k"): model.scroll -= 1
     case .down, .character("j"): model.scroll += 1

@@ -52,6 +52,17 @@ final class Situation {
   var pid: Int32 { Int32(info["pid"] as? Int ?? 0) }
   func int(_ key: String) -> Int { info[key] as? Int ?? -1 }
 
+  /// The next line the program prints, read as a JSON object (nil at its end).
+  func nextInfo() -> [String: Any]? {
+    var line = Data()
+    while !line.contains(0x0a) {
+      let chunk = output.fileHandleForReading.availableData
+      if chunk.isEmpty { break }
+      line.append(chunk)
+    }
+    return (try? JSONSerialization.jsonObject(with: line.prefix { $0 != 0x0a })) as? [String: Any]
+  }
+
   /// Sends a line to the program (a go signal).
   func say(_ text: String) {
     input.fileHandleForWriting.write(Data((text + "\n").utf8))

@@ -26,13 +26,18 @@ struct Outcome {
 }
 
 /// Runs a program to completion and collects its output.
-func run(_ executable: String, _ arguments: [String], environment: [String: String]? = nil) throws
+/// `quietInput` puts /dev/null on its standard input (never the terminal the tests run from).
+func run(
+  _ executable: String, _ arguments: [String], environment: [String: String]? = nil,
+  quietInput: Bool = false
+) throws
   -> Outcome
 {
   let process = Process()
   process.executableURL = URL(fileURLWithPath: executable)
   process.arguments = arguments
   if let environment { process.environment = environment }
+  if quietInput { process.standardInput = FileHandle.nullDevice }
   let out = Pipe()
   let err = Pipe()
   process.standardOutput = out

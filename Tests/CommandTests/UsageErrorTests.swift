@@ -48,6 +48,14 @@ import Testing
         + namespaceBadInputs
     ),
     (
+      "kill", ["--dry-run", "dport == 1"],
+      [
+        (["--sort", "nonsense"], "cannot sort by 'nonsense'"),
+        (["-o", "bogus"], "unknown column 'bogus'"),
+        (["-p", "bogus"], "unknown protocol 'bogus'"), (["--state", "sleepy"], "unknown state 'sleepy'"),
+      ] + namespaceBadInputs
+    ),
+    (
       "events", ["--json", "--count", "1", "--duration", "0.5"],
       [
         (["-p", "unix"], "events follows tcp and udp only"),
