@@ -39,7 +39,7 @@ let package = Package(
     ),
     // kill: the guards, the confirmation, and what each socket's SOCK_DESTROY answer means.
     .target(name: "FlowKill", dependencies: ["FlowModel", "FlowQuery", "FlowInspector"]),
-    // Renderers: table and JSON.
+    // Renderers: table, JSON, NDJSON and CSV of flows, processes and findings, the watch screen.
     .target(name: "FlowRender", dependencies: ["FlowModel"]),
     // The watch screen's terminal: raw mode, alternate screen, size, signals, key decoding.
     .target(name: "FlowTerminal"),

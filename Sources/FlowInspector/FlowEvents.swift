@@ -296,7 +296,7 @@ public final class FlowEventMonitor {
           checkDrops()
         case .datagram(let bytes, let group):
           guard let group else { continue }  // not a multicast message
-          let now = wallClock()
+          let now = currentTime()
           let decoded = decodeDestroyDatagram(bytes, group: group)
           if decoded.undecoded > 0 || (decoded.error != nil && decoded.sockets.isEmpty) {
             summary.undecodable += max(decoded.undecoded, 1)
@@ -484,7 +484,7 @@ final class ScannerThread: @unchecked Sendable {
       var byte: UInt8 = 1
       _ = write(pipeFDs[1], &byte, 1)
       // Sleep until the next start, or until told to stop.
-      let wake = wallClock() + max(0.01, interval - (monotonicNow() - begun))
+      let wake = currentTime() + max(0.01, interval - (monotonicNow() - begun))
       var deadline = timespec(
         tv_sec: Int(wake.rounded(.down)), tv_nsec: Int((wake - wake.rounded(.down)) * 1e9))
       pthread_mutex_lock(mutex)
@@ -496,13 +496,3 @@ final class ScannerThread: @unchecked Sendable {
     }
   }
 }
-
-func monotonicNow() -> Double {
-  var now = timespec()
-  // clock_gettime(2)
-  clock_gettime(CLOCK_MONOTONIC, &now)
-  return Double(now.tv_sec) + Double(now.tv_nsec) / 1e9
-}
-
-/// Wall-clock seconds since the epoch.
-func wallClock() -> Double { currentTime() }

@@ -499,22 +499,6 @@ extension OwningProcess {
   }
 }
 
-/// Wall-clock seconds since the epoch.
-func currentTime() -> Double {
-  var now = timespec()
-  // clock_gettime(2)
-  clock_gettime(CLOCK_REALTIME, &now)
-  return Double(now.tv_sec) + Double(now.tv_nsec) / 1e9
-}
-
-/// This machine's name (in this UTS namespace).
-func hostName() -> String {
-  var name = [CChar](repeating: 0, count: 256)
-  // gethostname(2)
-  guard gethostname(&name, name.count - 1) == 0 else { return "" }
-  return String(decoding: name.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
-}
-
 extension NamespaceCounters {
   init(_ values: NamespaceCounterValues) {
     self.init(

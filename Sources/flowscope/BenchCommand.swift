@@ -40,7 +40,7 @@ struct BenchFloorCommand: ParsableCommand {
 
   func run() throws {
     let selection = try CommandSelection(filters, scope: .flows, debug: debug)
-    let start = monotonicSeconds()
+    let start = monotonicNow()
     var line: String
     if dumpOnly {
       let socket = try NetlinkSocket()
@@ -90,7 +90,7 @@ struct BenchFloorCommand: ParsableCommand {
       let sockets = scan.processes.reduce(0) { $0 + $1.sockets.count }
       line = "scan: \(scan.processes.count) processes, \(sockets) socket fds"
     }
-    let elapsed = monotonicSeconds() - start
+    let elapsed = monotonicNow() - start
     printError(line + ", \(fixed(elapsed, 3)) s")
   }
 }
@@ -134,7 +134,7 @@ struct BenchDecodeCommand: ParsableCommand {
     var best = Double.infinity
     for _ in 0..<(only == nil ? 3 : 0) {
       count = 0
-      let start = monotonicSeconds()
+      let start = monotonicNow()
       for _ in 0..<passes {
         for (query, datagram) in chunks {
           records.removeAll(keepingCapacity: true)
@@ -142,7 +142,7 @@ struct BenchDecodeCommand: ParsableCommand {
           count += records.count
         }
       }
-      best = min(best, monotonicSeconds() - start)
+      best = min(best, monotonicNow() - start)
     }
     let perPass = count / passes
     if only == nil {
@@ -168,9 +168,9 @@ struct BenchDecodeCommand: ParsableCommand {
     best = .infinity
     let snapshotPasses = max(1, passes / 4)
     for _ in 0..<(only == nil || only == "snapshot" ? 3 : 0) {
-      let start = monotonicSeconds()
+      let start = monotonicNow()
       for _ in 0..<snapshotPasses { snapshot = inspector.snapshot(options) }
-      best = min(best, monotonicSeconds() - start)
+      best = min(best, monotonicNow() - start)
     }
     let flows = snapshot.flows.count
     if only == nil || only == "snapshot" {
@@ -188,7 +188,7 @@ struct BenchDecodeCommand: ParsableCommand {
       best = .infinity
       var size = 0
       for _ in 0..<3 {
-        let start = monotonicSeconds()
+        let start = monotonicNow()
         for _ in 0..<snapshotPasses {
           buffer = OutputBuffer()
           if json {
@@ -197,7 +197,7 @@ struct BenchDecodeCommand: ParsableCommand {
             TableRenderer.render(snapshot, options: render, into: &buffer)
           }
         }
-        best = min(best, monotonicSeconds() - start)
+        best = min(best, monotonicNow() - start)
         size = buffer.count
       }
       printLine(
@@ -223,14 +223,6 @@ struct BenchDecodeCommand: ParsableCommand {
       contents.append(contentsOf: chunk[0..<n])
     }
   }
-}
-
-/// Seconds on CLOCK_MONOTONIC.
-func monotonicSeconds() -> Double {
-  var now = timespec()
-  // clock_gettime(2)
-  clock_gettime(CLOCK_MONOTONIC, &now)
-  return Double(now.tv_sec) + Double(now.tv_nsec) / 1e9
 }
 
 /// `value` with `digits` decimals, without Foundation.

@@ -186,7 +186,7 @@ struct EventsCommand: ParsableCommand {
           "warning: \(what) lost: the kernel's receive buffer overflowed; it is now \(bufferBytes >> 20) MiB")
         if json {
           EventRenderer.appendLostLine(
-            count: lost, bufferBytes: bufferBytes, time: wallSeconds(), options: render, into: &out)
+            count: lost, bufferBytes: bufferBytes, time: currentTime(), options: render, into: &out)
           return emit()
         }
         return .goOn
@@ -211,20 +211,4 @@ struct EventsCommand: ParsableCommand {
     if summary.undecodable > 0 { parts.append("\(summary.undecodable) undecodable") }
     printError(parts.joined(separator: "; "))
   }
-}
-
-/// This machine's name, for the JSON lines.
-func hostName() -> String {
-  var name = [CChar](repeating: 0, count: 256)
-  // gethostname(2)
-  guard gethostname(&name, name.count - 1) == 0 else { return "" }
-  return String(decoding: name.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
-}
-
-/// Wall-clock seconds since the epoch.
-func wallSeconds() -> Double {
-  var now = timespec()
-  // clock_gettime(2)
-  clock_gettime(CLOCK_REALTIME, &now)
-  return Double(now.tv_sec) + Double(now.tv_nsec) / 1e9
 }

@@ -112,7 +112,7 @@ enum OpenFileLimit {
 /// start and libdispatch retries pthread_create for ever (a hang), and a failed Swift
 /// allocation aborts the process (a crash). Neither can be caught where it happens, so a limit
 /// that leaves less than `headroom` beyond what is mapped at start is refused with one line.
-/// 128 MiB covers 100k sockets (73 MB peak RSS in bench/RESULTS.md) and the threads' stacks.
+/// 128 MiB covers 100k sockets (40 MB peak RSS in bench/RESULTS.md) and the threads' stacks.
 enum AddressSpace {
   static let headroom = 128 << 20
 

@@ -69,11 +69,11 @@ struct RecordCommand: ParsableCommand {
     }
     var reported = Set<String>()
     var sockets = 0
-    var deadline = monotonicSeconds()
+    var deadline = monotonicNow()
     for index in 0..<count {
       if index > 0 {
         deadline += interval
-        let now = monotonicSeconds()
+        let now = monotonicNow()
         if deadline > now { sleepSeconds(deadline - now) } else { deadline = now }
       }
       let snapshot = inspector.snapshot(options)

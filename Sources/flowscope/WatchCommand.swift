@@ -133,7 +133,7 @@ struct WatchCommand: ParsableCommand {
 
   private func runLines(_ collector: inout Collector) throws {
     let limit = count ?? Int.max
-    var deadline = monotonicSeconds()
+    var deadline = monotonicNow()
     var render = RenderOptions()
     render.terminalWidth = nil
     // Lines leave every 256 KiB: a refresh of 100k flows is never held whole.
@@ -145,7 +145,7 @@ struct WatchCommand: ParsableCommand {
       for refresh in 1...limit {
         if refresh > 1 {
           deadline += interval
-          let now = monotonicSeconds()
+          let now = monotonicNow()
           if deadline > now {
             sleepSeconds(deadline - now) { lineStreamStopRequested != 0 }
           } else {
@@ -280,9 +280,9 @@ struct ScreenLoop {
   mutating func run(_ collector: inout Collector) throws {
     let limit = command.count ?? Int.max
     var refreshes = 0
-    var nextRefresh = monotonicSeconds()
+    var nextRefresh = monotonicNow()
     while !quit {
-      if !model.paused && monotonicSeconds() >= nextRefresh {
+      if !model.paused && monotonicNow() >= nextRefresh {
         if refreshes >= limit { break }
         let (snapshot, rates, previousProcesses) = collector.refresh()
         refreshes += 1
@@ -292,16 +292,16 @@ struct ScreenLoop {
         model.listenDrops = collector.drops
         model.clock = clock(snapshot.time)
         nextRefresh += command.interval
-        let now = monotonicSeconds()
+        let now = monotonicNow()
         if nextRefresh < now { nextRefresh = now + command.interval }
         rearrange()
       }
       try draw()
       if refreshes >= limit && !model.paused {
         // Wait out the last interval so the last screen can be seen, keys still working.
-        if monotonicSeconds() >= nextRefresh { break }
+        if monotonicNow() >= nextRefresh { break }
       }
-      var timeout: Double? = model.paused ? nil : max(0, nextRefresh - monotonicSeconds())
+      var timeout: Double? = model.paused ? nil : max(0, nextRefresh - monotonicNow())
       if decoder.hasPending { timeout = min(timeout ?? 0.05, 0.05) }
       let ready = waitForInput([session.inputFD, session.signalFD], timeout: timeout)
       if ready.contains(session.signalFD) {
