@@ -399,28 +399,9 @@ public enum ProcessRenderer {
     JSONRenderer.appendOptional(process.fdLimitSoft, into: &out)
     out.append(",\"fd_limit_hard\":")
     JSONRenderer.appendOptional(process.fdLimitHard, into: &out)
-    out.append(",\"sockets\":{\"tcp\":")
-    out.appendDecimal(UInt64(summary.sockets.tcp))
-    out.append(",\"udp\":")
-    out.appendDecimal(UInt64(summary.sockets.udp))
-    out.append(",\"unix\":")
-    out.appendDecimal(UInt64(summary.sockets.unix))
-    out.append(",\"other\":")
-    out.appendDecimal(UInt64(summary.sockets.other))
-    out.append("},\"states\":{\"established\":")
-    out.appendDecimal(UInt64(summary.states.established))
-    out.append(",\"listen\":")
-    out.appendDecimal(UInt64(summary.states.listen))
-    out.append(",\"close_wait\":")
-    out.appendDecimal(UInt64(summary.states.closeWait))
-    out.append(",\"other\":")
-    out.appendDecimal(UInt64(summary.states.other))
-    out.append("},\"bytes_in\":")
-    JSONRenderer.appendOptional(summary.bytesIn, into: &out)
-    out.append(",\"bytes_out\":")
-    JSONRenderer.appendOptional(summary.bytesOut, into: &out)
-    out.append(",\"flags\":")
-    JSONRenderer.appendFlagArray(summary.flags, into: &out)
+    appendSocketSums(
+      sockets: summary.sockets, states: summary.states, bytesIn: summary.bytesIn,
+      bytesOut: summary.bytesOut, flags: summary.flags, into: &out)
     out.append(",\"flag_counts\":{")
     for (index, entry) in summary.flowFlagCounts.enumerated() {
       out.append(index == 0 ? "\"" : ",\"")
@@ -429,6 +410,36 @@ public enum ProcessRenderer {
       out.appendDecimal(UInt64(entry.count))
     }
     out.append(UInt8(ascii: "}"))
+  }
+
+  /// `,"sockets":{…},"states":{…},"bytes_in":…,"bytes_out":…,"flags":[…]`: what a process
+  /// row and a group row (`proc --by`) both sum.
+  static func appendSocketSums(
+    sockets: SocketKindCounts, states: TCPStateCounts, bytesIn: UInt64?, bytesOut: UInt64?,
+    flags: HealthFlags, into out: inout OutputBuffer
+  ) {
+    out.append(",\"sockets\":{\"tcp\":")
+    out.appendDecimal(UInt64(sockets.tcp))
+    out.append(",\"udp\":")
+    out.appendDecimal(UInt64(sockets.udp))
+    out.append(",\"unix\":")
+    out.appendDecimal(UInt64(sockets.unix))
+    out.append(",\"other\":")
+    out.appendDecimal(UInt64(sockets.other))
+    out.append("},\"states\":{\"established\":")
+    out.appendDecimal(UInt64(states.established))
+    out.append(",\"listen\":")
+    out.appendDecimal(UInt64(states.listen))
+    out.append(",\"close_wait\":")
+    out.appendDecimal(UInt64(states.closeWait))
+    out.append(",\"other\":")
+    out.appendDecimal(UInt64(states.other))
+    out.append("},\"bytes_in\":")
+    JSONRenderer.appendOptional(bytesIn, into: &out)
+    out.append(",\"bytes_out\":")
+    JSONRenderer.appendOptional(bytesOut, into: &out)
+    out.append(",\"flags\":")
+    JSONRenderer.appendFlagArray(flags, into: &out)
   }
 
   /// `"name"`, plus `,"command_bytes":"…"` when the name is not valid UTF-8 (as in flows).

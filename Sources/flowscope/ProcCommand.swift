@@ -37,9 +37,23 @@ struct ProcCommand: ParsableCommand {
   @OptionGroup(title: "Health") var health: HealthOptions
   @OptionGroup var debug: DebugOptions
 
+  @Option(
+    help: ArgumentHelp(
+      "Sum per group instead of per process: \(GroupKey.allCases.map(\.rawValue).joined(separator: ", ")).",
+      valueName: "key"))
+  var by: GroupKey?
+
+  @Option(help: ArgumentHelp("With --by: the N largest groups, the rest summed as (other).", valueName: "n"))
+  var top: Int?
+
   func validate() throws {
     _ = try CommandSelection(filters, scope: .processes, debug: debug)
     _ = try chosenColumns()
+    if by != nil && (output.sort != nil || !output.columns.isEmpty) {
+      throw ValidationError("--by lists its groups largest first, in its own columns: --sort and -o do not apply.")
+    }
+    if let top, top < 0 { throw ValidationError("--top must be at least 0.") }
+    if top != nil && by == nil { throw ValidationError("--top goes with --by.") }
     if let sort = output.sort, ProcessSort(sort) == nil {
       throw ValidationError(
         "cannot sort by '\(sort)'; known: " + ProcessSortKey.allCases.map(\.rawValue).joined(separator: ", "))
@@ -101,6 +115,25 @@ struct ProcCommand: ParsableCommand {
         summaries.removeAll { !kept.contains($0.pid) }
         sort?.apply(to: &summaries)
         var buffer = streamingOutputBuffer()
+        if let by {
+          // The flows that count: those of the kept processes the query keeps, and unowned ones
+          // when it names no process (as `check` counts them).
+          var counted = snapshot
+          selection.query.keepCheckedFlows(&counted, processes: kept, thresholds: thresholds)
+          let groups = GroupSummary.group(summaries, snapshot: counted, by: by, thresholds: thresholds, top: top)
+          switch output.effectiveFormat {
+          case .table:
+            if repetition > 0 { buffer.append(UInt8(ascii: "\n")) }
+            GroupRenderer.renderTable(
+              groups, by: by, snapshot: snapshot, header: !output.noHeader, exactBytes: output.bytes, into: &buffer)
+          case .json, .ndjson: GroupRenderer.renderJSON(groups, by: by, snapshot: snapshot, into: &buffer)
+          case .csv:
+            GroupRenderer.renderCSV(
+              groups, by: by, snapshot: snapshot, header: !output.noHeader && repetition == 0, into: &buffer)
+          }
+          try writeAll(buffer.bytes)
+          continue
+        }
         switch output.effectiveFormat {
         case .table:
           if repetition > 0 { buffer.append(UInt8(ascii: "\n")) }
@@ -122,3 +155,5 @@ struct ProcCommand: ParsableCommand {
     }
   }
 }
+
+extension GroupKey: ExpressibleByArgument {}

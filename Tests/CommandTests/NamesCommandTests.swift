@@ -61,6 +61,12 @@ struct NamesCommandTests {
       #expect(query.text.trimmingCharacters(in: .whitespacesAndNewlines) == String(web.pid))
       let proc = try run(flowscopeBinary, ["proc", "-H", "-o", "pid,unit", "-P", String(web.pid)])
       #expect(proc.text.split(separator: " ", omittingEmptySubsequences: true).map(String.init) == [String(web.pid), service + "\n"])
+      // And the service is a group of proc --by unit.
+      let byUnit = try run(flowscopeBinary, ["proc", "--by", "unit", "--json", "-P", String(web.pid)])
+      let document = try #require(try JSONSerialization.jsonObject(with: byUnit.stdout) as? [String: Any])
+      let groups = try #require(document["groups"] as? [[String: Any]])
+      #expect(groups.map { $0["name"] as? String } == [service])
+      #expect((groups.first?["sockets"] as? [String: Any])?["tcp"] as? Int == 1)
     }
     let pod = "0b7a9c1e_3f4d_4a5b_9c8d_\(String(format: "%012x", Int(getpid())))"
     let containerID = String(repeating: "ab", count: 32)

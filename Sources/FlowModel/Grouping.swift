@@ -1,0 +1,195 @@
+// `flowscope proc --by KEY`: processes (or connections) summed per group — per command, unit,
+// container, user or network namespace, or per remote host — so that a host's sockets can be
+// read by service rather than by pid. Sockets no process holds (TIME_WAIT, orphans, other
+// users' when unprivileged) get a group of their own, so that the totals add up. Pure.
+
+/// What `proc --by` groups by.
+public enum GroupKey: String, Sendable, CaseIterable {
+  case command, unit, container, user, netns
+  /// The remote address and port of each connection.
+  case remote
+  /// The remote address alone: which hosts the processes talk to.
+  case remoteHost = "remote-host"
+
+  /// Whether the groups are of connections (by their remote end) rather than of processes.
+  public var groupsConnections: Bool { self == .remote || self == .remoteHost }
+}
+
+/// One group's sums.
+public struct GroupSummary: Sendable, Equatable {
+  /// The group's name: a command, unit, address…; `GroupSummary.noOwner`, `none` or `other`.
+  public var name: [UInt8]
+  /// Distinct processes in the group.
+  public var processes = 0
+  /// Descriptors open, summed over the processes whose descriptors could be read.
+  public var descriptors = 0
+  public var sockets = SocketKindCounts()
+  public var states = TCPStateCounts()
+  public var bytesIn: UInt64?
+  public var bytesOut: UInt64?
+  public var flags = HealthFlags()
+
+  /// The group of sockets no visible process holds.
+  public static let noOwner = Array("(no owner)".utf8)
+  /// The group of processes the key says nothing of (no unit, no container).
+  public static let none = Array("(none)".utf8)
+  /// The groups `--top` leaves out, summed.
+  public static let other = Array("(other)".utf8)
+
+  public init(name: [UInt8]) { self.name = name }
+
+  public static func == (a: GroupSummary, b: GroupSummary) -> Bool {
+    a.name == b.name && a.processes == b.processes && a.descriptors == b.descriptors
+      && a.sockets == b.sockets && a.states == b.states && a.bytesIn == b.bytesIn
+      && a.bytesOut == b.bytesOut && a.flags == b.flags
+  }
+
+  mutating func add(_ other: GroupSummary) {
+    processes += other.processes
+    descriptors += other.descriptors
+    sockets.tcp += other.sockets.tcp
+    sockets.udp += other.sockets.udp
+    sockets.unix += other.sockets.unix
+    sockets.other += other.sockets.other
+    states.established += other.states.established
+    states.listen += other.states.listen
+    states.closeWait += other.states.closeWait
+    states.other += other.states.other
+    if let bytes = other.bytesIn { bytesIn = (bytesIn ?? 0) &+ bytes }
+    if let bytes = other.bytesOut { bytesOut = (bytesOut ?? 0) &+ bytes }
+    flags.formUnion(other.flags)
+  }
+
+  /// One socket counted in by its kind, state, bytes and flags.
+  mutating func count(_ flow: Flow, flags flowFlags: HealthFlags) {
+    switch flow.proto {
+    case .tcp:
+      sockets.tcp += 1
+      switch flow.socketState {
+      case .established?: states.established += 1
+      case .listen?: states.listen += 1
+      case .closeWait?: states.closeWait += 1
+      default: states.other += 1
+      }
+    case .udp: sockets.udp += 1
+    case .unix: sockets.unix += 1
+    default: sockets.other += 1
+    }
+    if let bytes = flow.counters.bytesIn { bytesIn = (bytesIn ?? 0) &+ bytes }
+    if let bytes = flow.counters.bytesOut { bytesOut = (bytesOut ?? 0) &+ bytes }
+    flags.formUnion(flowFlags)
+  }
+}
+
+extension GroupSummary {
+  /// The groups of `summaries` (one per process, from `ProcessSummary.summarize`) by `key`,
+  /// largest first (by sockets, then name), with the sockets of no visible owner in a group of
+  /// their own. With `top`, the groups past the first `top` are summed into one `(other)`.
+  public static func group(
+    _ summaries: [ProcessSummary], snapshot: Snapshot, by key: GroupKey, thresholds: HealthThresholds,
+    top: Int? = nil
+  ) -> [GroupSummary] {
+    var groups: [[UInt8]: GroupSummary] = [:]
+    if key.groupsConnections {
+      var members: [[UInt8]: Set<Int32>] = [:]
+      for flow in snapshot.flows {
+        guard case .ip(let address, let port) = flow.remote, !address.isUnspecified, port != 0 else { continue }
+        let name = Array((key == .remote ? AddressText.endpoint(address, port) : AddressText.address(address)).utf8)
+        groups[name, default: GroupSummary(name: name)].count(flow, flags: flow.health(thresholds))
+        for owner in flow.owners { members[name, default: []].insert(owner.pid) }
+      }
+      for (name, pids) in members { groups[name]?.processes = pids.count }
+    } else {
+      for summary in summaries {
+        let name = groupName(summary.process, key: key, snapshot: snapshot)
+        var group = groups[name] ?? GroupSummary(name: name)
+        group.processes += 1
+        if summary.process.descriptorsReadable { group.descriptors += summary.process.descriptorCount }
+        var member = GroupSummary(name: name)
+        member.sockets = summary.sockets
+        member.states = summary.states
+        member.bytesIn = summary.bytesIn
+        member.bytesOut = summary.bytesOut
+        member.flags = summary.flags
+        group.add(member)
+        groups[name] = group
+      }
+      // So that the totals add up: the sockets no visible process holds.
+      var unowned = GroupSummary(name: noOwner)
+      for flow in snapshot.flows where flow.owners.isEmpty {
+        unowned.count(flow, flags: flow.health(thresholds))
+      }
+      if unowned.sockets.total > 0 { groups[noOwner] = unowned }
+    }
+    var ordered = groups.values.sorted {
+      $0.sockets.total != $1.sockets.total ? $0.sockets.total > $1.sockets.total : $0.name.lexicographicallyPrecedes($1.name)
+    }
+    if let top, top >= 0, ordered.count > top {
+      var rest = GroupSummary(name: other)
+      for group in ordered[top...] { rest.add(group) }
+      ordered = Array(ordered[..<top]) + [rest]
+    }
+    return ordered
+  }
+
+  static func groupName(_ process: OwningProcess, key: GroupKey, snapshot: Snapshot) -> [UInt8] {
+    switch key {
+    case .command: return process.command
+    case .unit: return process.unit.map { Array($0.utf8) } ?? none
+    case .container: return process.container.map { Array($0.utf8) } ?? none
+    case .user: return Array((process.user ?? String(process.uid)).utf8)
+    case .netns:
+      guard let inode = process.netns else { return none }
+      return Array((snapshot.namespaces[inode]?.label ?? String(inode)).utf8)
+    case .remote, .remoteHost: return none
+    }
+  }
+}
+
+extension IPAddress {
+  /// 0.0.0.0 or ::, the address of a socket with no peer.
+  var isUnspecified: Bool {
+    switch self {
+    case .v4(let value): value == 0
+    case .v6(let high, let low): high == 0 && low == 0
+    }
+  }
+}
+
+/// Addresses as group names: dotted quads, RFC 5952 IPv6 (IPv4-mapped as a.b.c.d).
+enum AddressText {
+  static func address(_ address: IPAddress) -> String {
+    switch address {
+    case .v4(let value): return dotted(value)
+    case .v6(let high, let low):
+      if high == 0 && low >> 32 == 0xffff { return dotted(UInt32(truncatingIfNeeded: low)) }
+      let groups = (0..<8).map { index -> UInt16 in
+        let word = index < 4 ? high : low
+        return UInt16(truncatingIfNeeded: word >> (48 - 16 * UInt64(index % 4)))
+      }
+      // The longest run of two or more zero groups becomes "::".
+      var best = (start: -1, length: 0)
+      var run = (start: -1, length: 0)
+      for (index, group) in groups.enumerated() {
+        if group == 0 {
+          run = run.start < 0 ? (index, 1) : (run.start, run.length + 1)
+          if run.length > best.length { best = run }
+        } else {
+          run = (-1, 0)
+        }
+      }
+      func hex(_ range: Range<Int>) -> String { groups[range].map { String($0, radix: 16) }.joined(separator: ":") }
+      guard best.length >= 2 else { return hex(0..<8) }
+      return hex(0..<best.start) + "::" + hex((best.start + best.length)..<8)
+    }
+  }
+
+  static func endpoint(_ address: IPAddress, _ port: UInt16) -> String {
+    if case .v6 = address, !self.address(address).contains(".") { return "[\(self.address(address))]:\(port)" }
+    return "\(self.address(address)):\(port)"
+  }
+
+  static func dotted(_ value: UInt32) -> String {
+    (0..<4).map { String((value >> (24 - 8 * UInt32($0))) & 0xff) }.joined(separator: ".")
+  }
+}

@@ -1,0 +1,182 @@
+import FlowModel
+
+/// `flowscope proc --by KEY`: one row per group (`GroupSummary`), as a table, CSV or JSON.
+public enum GroupRenderer {
+  enum Column: CaseIterable {
+    case name, processes, descriptors, sockets, tcp, udp, unix, other, established, listen
+    case closeWait, bytesIn, bytesOut, flags
+
+    func title(_ key: GroupKey) -> String {
+      switch self {
+      case .name:
+        switch key {
+        case .command: "Command"
+        case .unit: "Unit"
+        case .container: "Container"
+        case .user: "User"
+        case .netns: "NetNS"
+        case .remote: "Remote"
+        case .remoteHost: "Remote Host"
+        }
+      case .processes: "Procs"
+      case .descriptors: "FDs"
+      case .sockets: key.groupsConnections ? "Conns" : "Sockets"
+      case .tcp: "TCP"
+      case .udp: "UDP"
+      case .unix: "UNIX"
+      case .other: "Other"
+      case .established: "ESTAB"
+      case .listen: "LISTEN"
+      case .closeWait: "CLOSE-WAIT"
+      case .bytesIn: "In Bytes"
+      case .bytesOut: "Out Bytes"
+      case .flags: "Flags"
+      }
+    }
+
+    var csvName: String {
+      switch self {
+      case .name: "name"
+      case .processes: "processes"
+      case .descriptors: "fds"
+      case .sockets: "sockets"
+      case .tcp: "tcp"
+      case .udp: "udp"
+      case .unix: "unix"
+      case .other: "other"
+      case .established: "estab"
+      case .listen: "listen"
+      case .closeWait: "close-wait"
+      case .bytesIn: "bytes-in"
+      case .bytesOut: "bytes-out"
+      case .flags: "flags"
+      }
+    }
+
+    var isNumeric: Bool { self != .name && self != .flags }
+
+    /// The columns of `key`: connections have no descriptors, nor sockets of other kinds.
+    static func of(_ key: GroupKey) -> [Column] {
+      key.groupsConnections ? [.name, .processes, .sockets, .tcp, .udp, .established, .closeWait, .bytesIn, .bytesOut, .flags]
+        : allCases
+    }
+  }
+
+  static func appendCell(
+    _ column: Column, of group: GroupSummary, context: RenderContext, into out: inout OutputBuffer
+  ) {
+    switch column {
+    case .name: context.appendName(group.name, into: &out)
+    case .processes: out.appendDecimal(UInt64(group.processes))
+    case .descriptors: out.appendDecimal(UInt64(group.descriptors))
+    case .sockets: out.appendDecimal(UInt64(group.sockets.total))
+    case .tcp: out.appendDecimal(UInt64(group.sockets.tcp))
+    case .udp: out.appendDecimal(UInt64(group.sockets.udp))
+    case .unix: out.appendDecimal(UInt64(group.sockets.unix))
+    case .other: out.appendDecimal(UInt64(group.sockets.other))
+    case .established: out.appendDecimal(UInt64(group.states.established))
+    case .listen: out.appendDecimal(UInt64(group.states.listen))
+    case .closeWait: out.appendDecimal(UInt64(group.states.closeWait))
+    case .bytesIn: context.appendBytes(group.bytesIn, into: &out)
+    case .bytesOut: context.appendBytes(group.bytesOut, into: &out)
+    case .flags:
+      if group.flags.isEmpty { return context.appendMissing(into: &out) }
+      for (index, flag) in group.flags.enumerated() {
+        if index > 0 { out.append(UInt8(ascii: ",")) }
+        out.append(utf8: flag.rawValue)
+      }
+    }
+  }
+
+  public static func renderTable(
+    _ groups: [GroupSummary], by key: GroupKey, snapshot: Snapshot, header: Bool, exactBytes: Bool,
+    into out: inout OutputBuffer
+  ) {
+    let columns = Column.of(key)
+    var render = RenderOptions()
+    render.exactBytes = exactBytes
+    let context = RenderContext(snapshot, options: render, mode: .table, namingPeers: false)
+    var cells: [[UInt8]] = []
+    var widths = columns.map { header ? displayWidth(of: ArraySlice($0.title(key).utf8)) : 0 }
+    var cell = OutputBuffer(capacity: 64)
+    for group in groups {
+      for (j, column) in columns.enumerated() {
+        cell.removeAll()
+        appendCell(column, of: group, context: context, into: &cell)
+        cells.append(cell.bytes)
+        widths[j] = max(widths[j], cell.withUnsafeBufferPointer { TableRenderer.cellWidth($0) })
+      }
+    }
+    if header {
+      TableRenderer.appendHeader(
+        columns.map { ($0.title(key), $0.isNumeric) }, widths: widths, color: false, into: &out)
+    }
+    let last = columns.count - 1
+    for row in 0..<groups.count {
+      for (j, column) in columns.enumerated() {
+        if j > 0 { out.append("  ") }
+        cells[row * columns.count + j].withUnsafeBufferPointer { p in
+          TableRenderer.appendAligned(
+            p, width: TableRenderer.cellWidth(p), columnWidth: widths[j], rightAligned: column.isNumeric,
+            pad: j != last || column.isNumeric, style: .end, into: &out)
+        }
+      }
+      out.append(UInt8(ascii: "\n"))
+    }
+  }
+
+  public static func renderCSV(
+    _ groups: [GroupSummary], by key: GroupKey, snapshot: Snapshot, header: Bool, into out: inout OutputBuffer
+  ) {
+    let columns = Column.of(key)
+    let context = RenderContext(snapshot, options: RenderOptions(), mode: .csv, namingPeers: false)
+    if header {
+      out.append(utf8: columns.map(\.csvName).joined(separator: ","))
+      out.append("\r\n")
+    }
+    var field = OutputBuffer(capacity: 64)
+    for group in groups {
+      for (j, column) in columns.enumerated() {
+        if j > 0 { out.append(UInt8(ascii: ",")) }
+        field.removeAll()
+        appendCell(column, of: group, context: context, into: &field)
+        CSVRenderer.appendField(field.bytes, into: &out)
+      }
+      out.append("\r\n")
+    }
+  }
+
+  /// `{"version":1,"host":…,"time":…,"by":"unit","groups":[{…}],"warnings":[…]}`.
+  public static func renderJSON(
+    _ groups: [GroupSummary], by key: GroupKey, snapshot: Snapshot, into out: inout OutputBuffer
+  ) {
+    out.append("{\"version\":")
+    out.appendDecimal(UInt64(JSONRenderer.formatVersion))
+    out.append(",\"host\":")
+    out.appendJSONString(snapshot.host)
+    out.append(",\"time\":\"")
+    appendRFC3339(snapshot.time, into: &out)
+    out.append("\",\"by\":\"")
+    out.append(utf8: key.rawValue)
+    out.append("\",\"groups\":[")
+    for (index, group) in groups.enumerated() {
+      out.append(index == 0 ? "\n{\"name\":" : ",\n{\"name\":")
+      if !out.appendJSONString(group.name) {
+        out.append(",\"name_bytes\":\"")
+        out.appendHexBytes(group.name)
+        out.append(UInt8(ascii: "\""))
+      }
+      out.append(",\"processes\":")
+      out.appendDecimal(UInt64(group.processes))
+      out.append(",\"fd_count\":")
+      JSONRenderer.appendOptional(
+        key.groupsConnections || group.processes == 0 ? nil : UInt64(group.descriptors), into: &out)
+      ProcessRenderer.appendSocketSums(
+        sockets: group.sockets, states: group.states, bytesIn: group.bytesIn, bytesOut: group.bytesOut,
+        flags: group.flags, into: &out)
+      out.append(UInt8(ascii: "}"))
+    }
+    if !groups.isEmpty { out.append(UInt8(ascii: "\n")) }
+    JSONRenderer.appendWarningsAndClose(snapshot.warnings, into: &out)
+  }
+}

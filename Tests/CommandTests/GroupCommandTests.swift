@@ -1,0 +1,67 @@
+import Foundation
+import Testing
+
+#if canImport(Glibc)
+  import Glibc
+#endif
+
+/// `proc --by`, on real processes: two of one command, each connected to a listener of a third.
+@Suite(.serialized)
+struct GroupCommandTests {
+  static let server = """
+    import json, os, socket, sys
+    lst = socket.socket(); lst.bind(('127.0.0.1', 0)); lst.listen(8)
+    print(json.dumps({'pid': os.getpid(), 'port': lst.getsockname()[1]}), flush=True)
+    conns = [lst.accept()[0] for _ in range(3)]
+    sys.stdin.readline()
+    """
+
+  static func client(_ port: Int, connections: Int) -> String {
+    """
+    import json, os, socket, sys
+    conns = [socket.create_connection(('127.0.0.1', \(port))) for _ in range(\(connections))]
+    for c in conns: c.sendall(b'x' * 1000)
+    print(json.dumps({'pid': os.getpid()}), flush=True)
+    sys.stdin.readline()
+    """
+  }
+
+  @Test func groupsAddUpAndRemoteHostsCountConnections() throws {
+    let server = try Situation(Self.server)
+    defer { server.say("done") }
+    let port = server.int("port")
+    let one = try Situation(Self.client(port, connections: 1))
+    defer { one.say("done") }
+    let two = try Situation(Self.client(port, connections: 2))
+    defer { two.say("done") }
+    let pids = [server.pid, one.pid, two.pid].flatMap { ["-P", String($0)] }
+    let outcome = try run(flowscopeBinary, ["proc", "--by", "command", "--json"] + pids)
+    #expect(outcome.status == 0, "\(outcome.stderr)")
+    let document = try #require(try JSONSerialization.jsonObject(with: outcome.stdout) as? [String: Any])
+    #expect(document["by"] as? String == "command")
+    let groups = try #require(document["groups"] as? [[String: Any]])
+    #expect(groups.count == 1, "\(groups)")
+    #expect(groups.first?["name"] as? String == "python3")
+    #expect(groups.first?["processes"] as? Int == 3)
+    // 1 listener + 3 accepted + 3 clients.
+    #expect((groups.first?["sockets"] as? [String: Any])?["tcp"] as? Int == 7)
+    // The same sums as the per-process rows.
+    let rows = try run(flowscopeBinary, ["proc", "--json"] + pids)
+    let processes = try #require((try JSONSerialization.jsonObject(with: rows.stdout) as? [String: Any])?["processes"] as? [[String: Any]])
+    #expect(processes.reduce(0) { $0 + ((($1["sockets"] as? [String: Any])?["tcp"] as? Int) ?? 0) } == 7)
+
+    let hosts = try run(flowscopeBinary, ["proc", "--by", "remote", "-H", "--format", "csv"] + pids)
+    let lines = hosts.text.split(separator: "\r\n").map(String.init)
+    // Each client's connections, grouped by the listener they reach: 3, by 2 processes.
+    #expect(lines.contains { $0.hasPrefix("127.0.0.1:\(port),2,3,3,0,3,0,") }, "\(lines)")
+    let top = try run(flowscopeBinary, ["proc", "--by", "remote", "--top", "0", "-H"] + pids)
+    #expect(top.text.hasPrefix("(other)"), "\(top.text)")
+  }
+
+  @Test func byRefusesWhatDoesNotApply() throws {
+    for arguments in [["--by", "command", "--sort", "pid"], ["--by", "unit", "-o", "pid"], ["--top", "3"], ["--by", "nonsense"]] {
+      let outcome = try run(flowscopeBinary, ["proc"] + arguments)
+      #expect(outcome.status == 64, "\(arguments)")
+    }
+  }
+}

@@ -1,0 +1,87 @@
+import Testing
+
+@testable import FlowModel
+
+@Suite("proc --by")
+struct GroupingTests {
+  func tcp(_ local: UInt16, _ remote: (UInt32, UInt16), state: SocketState = .established, owners: [FlowOwner]) -> Flow {
+    var flow = Flow(
+      proto: .tcp, family: .inet, state: state.rawValue, socketType: 1, local: .ip(.v4(0x7f00_0001), port: local),
+      remote: .ip(.v4(remote.0), port: remote.1), inode: UInt64(local), netns: 1)
+    flow.owners = FlowOwners(owners)
+    flow.counters.bytesIn = 100
+    flow.counters.bytesOut = 10
+    return flow
+  }
+
+  var snapshot: Snapshot {
+    var web1 = OwningProcess(pid: 10, command: Array("nginx".utf8))
+    web1.unit = "nginx.service"
+    web1.descriptorCount = 20
+    web1.socketCount = 2
+    var web2 = OwningProcess(pid: 11, command: Array("nginx".utf8))
+    web2.unit = "nginx.service"
+    web2.descriptorCount = 30
+    web2.socketCount = 1
+    var client = OwningProcess(pid: 20, command: Array("curl".utf8))
+    client.descriptorCount = 5
+    client.socketCount = 1
+    let db: UInt32 = 0x0a00_0005
+    let flows = [
+      tcp(80, (0, 0), state: .listen, owners: [FlowOwner(pid: 10, fd: 3), FlowOwner(pid: 11, fd: 3)]),
+      tcp(40000, (db, 5432), owners: [FlowOwner(pid: 10, fd: 4)]),
+      tcp(40001, (db, 5432), state: .closeWait, owners: [FlowOwner(pid: 20, fd: 3)]),
+      tcp(40002, (0x0a00_0006, 443), state: .timeWait, owners: []),
+    ]
+    return Snapshot(
+      time: 0, host: "h", flows: flows, processes: [10: web1, 11: web2, 20: client], warnings: [])
+  }
+
+  @Test func groupsSumTheirMembersAndUnownedSocketsHaveARow() {
+    let snapshot = self.snapshot
+    let summaries = ProcessSummary.summarize(snapshot, thresholds: HealthThresholds())
+    let groups = GroupSummary.group(summaries, snapshot: snapshot, by: .command, thresholds: HealthThresholds())
+    #expect(groups.map { String(decoding: $0.name, as: UTF8.self) } == ["nginx", "(no owner)", "curl"])
+    let nginx = groups[0]
+    #expect(nginx.processes == 2)
+    #expect(nginx.descriptors == 50)
+    #expect(nginx.sockets.tcp == 3)  // the shared listener counts once per process, as in proc
+    #expect(nginx.states.listen == 2 && nginx.states.established == 1)
+    // Group totals equal the sum of the rows they group.
+    let perProcess = summaries.reduce(0) { $0 + $1.sockets.total }
+    #expect(groups.filter { $0.name != GroupSummary.noOwner }.reduce(0) { $0 + $1.sockets.total } == perProcess)
+    #expect(groups[1].sockets.tcp == 1 && groups[1].states.other == 1)
+    #expect(groups[2].flags.contains(.peerClosed))
+
+    let byUnit = GroupSummary.group(summaries, snapshot: snapshot, by: .unit, thresholds: HealthThresholds())
+    #expect(byUnit.map { String(decoding: $0.name, as: UTF8.self) } == ["nginx.service", "(no owner)", "(none)"])
+  }
+
+  @Test func topSumsTheRestIntoOther() {
+    let snapshot = self.snapshot
+    let summaries = ProcessSummary.summarize(snapshot, thresholds: HealthThresholds())
+    let groups = GroupSummary.group(summaries, snapshot: snapshot, by: .command, thresholds: HealthThresholds(), top: 1)
+    #expect(groups.map { String(decoding: $0.name, as: UTF8.self) } == ["nginx", "(other)"])
+    #expect(groups[1].sockets.total == 2)
+    #expect(groups[1].processes == 1)
+  }
+
+  @Test func remoteHostsCountConnectionsAndTheirProcesses() {
+    let snapshot = self.snapshot
+    let summaries = ProcessSummary.summarize(snapshot, thresholds: HealthThresholds())
+    let hosts = GroupSummary.group(summaries, snapshot: snapshot, by: .remoteHost, thresholds: HealthThresholds())
+    #expect(hosts.map { String(decoding: $0.name, as: UTF8.self) } == ["10.0.0.5", "10.0.0.6"])
+    #expect(hosts[0].sockets.tcp == 2 && hosts[0].processes == 2)
+    #expect(hosts[0].bytesIn == 200)
+    #expect(hosts[1].processes == 0)  // only a TIME_WAIT socket, which no process holds
+    let remotes = GroupSummary.group(summaries, snapshot: snapshot, by: .remote, thresholds: HealthThresholds())
+    #expect(remotes.map { String(decoding: $0.name, as: UTF8.self) } == ["10.0.0.5:5432", "10.0.0.6:443"])
+  }
+
+  @Test func ipv6AddressesAreWrittenAsRFC5952() {
+    #expect(AddressText.address(.v6(high: 0x2001_0db8_0000_0000, low: 0x0000_0000_0001_0001)) == "2001:db8::1:1")
+    #expect(AddressText.address(.v6(high: 0, low: 1)) == "::1")
+    #expect(AddressText.address(.v6(high: 0, low: 0xffff_0a00_0001)) == "10.0.0.1")
+    #expect(AddressText.endpoint(.v6(high: 0, low: 1), 53) == "[::1]:53")
+  }
+}
