@@ -492,6 +492,7 @@ extension OwningProcess {
     socketCount = record.sockets.count
     fdLimitSoft = record.fdLimitSoft
     fdLimitHard = record.fdLimitHard
+    executable = record.executable
     if let path = record.cgroupPath {
       unit = ProcParsers.systemdUnit(cgroupPath: path)
       container = ProcParsers.containerIdentity(cgroupPath: path)

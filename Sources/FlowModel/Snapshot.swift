@@ -19,6 +19,8 @@ public struct OwningProcess: Sendable, Equatable {
   public var unit: String? = nil
   /// Its container (`docker:0123456789ab`, `k8s:<pod uid>/cri-containerd:<id>`), from its cgroup.
   public var container: String? = nil
+  /// The path of its executable (`/proc/<pid>/exe`), when asked for with the command line.
+  public var executable: [UInt8]? = nil
 
   public init(pid: Int32, command: [UInt8]) {
     self.pid = pid

@@ -167,6 +167,9 @@ public enum RecordingReader {
       let container = try payload.text("process container")
       process.unit = hasUnit ? unit : nil
       process.container = hasContainer ? container : nil
+      let hasExecutable = try payload.u8("process") != 0
+      let executable = try payload.data("process executable")
+      process.executable = hasExecutable ? executable : nil
     }
     return process
   }

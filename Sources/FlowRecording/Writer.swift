@@ -97,6 +97,8 @@ public enum RecordingWriter {
     out.text(process.unit ?? "")
     out.u8(process.container == nil ? 0 : 1)
     out.text(process.container ?? "")
+    out.u8(process.executable == nil ? 0 : 1)
+    out.data(process.executable ?? [])
   }
 
   static func encode(_ warning: SnapshotWarning, into out: inout ByteWriter) {

@@ -255,6 +255,11 @@ struct RenderContext {
 
   func hasState(_ flow: Flow) -> Bool { flow.proto.hasConnectionStates }
 
+  /// A command line as one text: its arguments with spaces between.
+  static func joined(_ arguments: [[UInt8]]) -> [UInt8] {
+    Array(arguments.joined(separator: [UInt8(ascii: " ")]))
+  }
+
   /// The width of a table cell computed without writing it, for the common cells of the
   /// default columns (the table's first pass measures 100k rows); nil where only writing the
   /// cell tells. Always what `appendCell` then writes: a test checks every column.
@@ -420,6 +425,14 @@ struct RenderContext {
     case .ppid:
       if let owner = primaryOwner(flow), let process = snapshot.processes[owner.pid] {
         out.appendDecimal(Int64(process.ppid))
+      } else {
+        appendMissing(into: &out)
+      }
+    case .exe, .cmdline:
+      if let owner = primaryOwner(flow), let process = snapshot.processes[owner.pid],
+        let text = column == .exe ? process.executable : process.commandLine.map(Self.joined)
+      {
+        appendName(text, into: &out)
       } else {
         appendMissing(into: &out)
       }

@@ -17,7 +17,7 @@ public enum ProcessColumn: String, CaseIterable, Sendable {
   case bytesIn = "bytes-in"
   case bytesOut = "bytes-out"
   case flags
-  case ppid, unit, container
+  case ppid, unit, container, exe, cmdline
 
   public var title: String {
     switch self {
@@ -44,6 +44,8 @@ public enum ProcessColumn: String, CaseIterable, Sendable {
     case .ppid: "PPID"
     case .unit: "Unit"
     case .container: "Container"
+    case .exe: "Executable"
+    case .cmdline: "Command Line"
     }
   }
 
@@ -72,12 +74,14 @@ public enum ProcessColumn: String, CaseIterable, Sendable {
     case .ppid: "parent process id"
     case .unit: "systemd unit, from the cgroup path (nginx.service, session-3.scope)"
     case .container: "container, from the cgroup path (docker:0123456789ab, k8s:…)"
+    case .exe: "path of the executable (read when asked for)"
+    case .cmdline: "command line (read when asked for)"
     }
   }
 
   public var isNumeric: Bool {
     switch self {
-    case .command, .user, .flags, .unit, .container: false
+    case .command, .user, .flags, .unit, .container, .exe, .cmdline: false
     default: true
     }
   }
@@ -285,6 +289,11 @@ public enum ProcessRenderer {
         return context.appendMissing(into: &out)
       }
       context.appendName(name, into: &out)
+    case .exe, .cmdline:
+      guard let text = column == .exe ? process.executable : process.commandLine.map(RenderContext.joined) else {
+        return context.appendMissing(into: &out)
+      }
+      context.appendName(text, into: &out)
     case .fds:
       context.appendNumber(
         process.descriptorsReadable ? UInt64(process.descriptorCount) : nil, into: &out)

@@ -11,7 +11,7 @@ struct SharedTexts {
     var commandWidth: Int32
     /// The value of JSON's `"command":`, with `,"command_bytes":…` when it is not UTF-8.
     var jsonCommand: Range<Int32>
-    /// The value of JSON's `"user":`, then `,"ppid":…,"unit":…,"container":…`.
+    /// The value of JSON's `"user":`, then `,"ppid":…,"unit":…,"container":…,"exe":…,"cmdline":…`.
     var jsonUser: Range<Int32>
   }
 
@@ -85,7 +85,7 @@ struct SharedTexts {
     if let entry = entries[pid] {
       append(entry.jsonUser, into: &out)
     } else {
-      out.append("null,\"ppid\":null,\"unit\":null,\"container\":null")
+      out.append("null,\"ppid\":null,\"unit\":null,\"container\":null,\"exe\":null,\"cmdline\":null")
     }
   }
 
@@ -94,7 +94,8 @@ struct SharedTexts {
     if let range = jsonNamespaceNames[inode] { append(range, into: &out) } else { out.append("null") }
   }
 
-  /// `,"ppid":N,"unit":…,"container":…` of a process (the flows' owners and `proc` write it).
+  /// `,"ppid":N,"unit":…,"container":…,"exe":…,"cmdline":[…]` of a process (the flows' owners
+  /// and `proc` write it).
   static func appendJSONOrigin(of process: OwningProcess, into out: inout OutputBuffer) {
     out.append(",\"ppid\":")
     out.appendDecimal(Int64(process.ppid))
@@ -102,6 +103,20 @@ struct SharedTexts {
     if let unit = process.unit { out.appendJSONString(unit) } else { out.append("null") }
     out.append(",\"container\":")
     if let container = process.container { out.appendJSONString(container) } else { out.append("null") }
+    // Read only when asked for (-o exe, -o cmdline); bytes that are not UTF-8 are repaired.
+    out.append(",\"exe\":")
+    if let executable = process.executable { _ = out.appendJSONString(executable) } else { out.append("null") }
+    out.append(",\"cmdline\":")
+    if let arguments = process.commandLine {
+      out.append(UInt8(ascii: "["))
+      for (index, argument) in arguments.enumerated() {
+        if index > 0 { out.append(UInt8(ascii: ",")) }
+        _ = out.appendJSONString(argument)
+      }
+      out.append(UInt8(ascii: "]"))
+    } else {
+      out.append("null")
+    }
   }
 
   private func append(_ range: Range<Int32>, into out: inout OutputBuffer) {

@@ -197,7 +197,7 @@ final class ScanWorker {
   let useGetdents: Bool
   var out = WorkerOutput()
 
-  /// Small files (stat, status, limits, cmdline); grows on demand.
+  /// Small files (stat, status, limits, cmdline, cgroup); grows on demand.
   private var file: UnsafeMutableRawBufferPointer
   /// getdents64 records.
   private let dirents: UnsafeMutableRawBufferPointer
@@ -458,6 +458,10 @@ final class ScanWorker {
       case .success(let bytes): rec.commandLine = ProcParsers.commandLine(bytes)
       case .failure(let e):
         if !Self.isVanished(e) && !Self.isDenied(e) { record("read", "\(root)/\(pid)/cmdline", e) }
+      }
+      // The executable's path; denied for other users' processes, absent for kernel threads.
+      if case .success(let count) = Sys.readlinkat(pidFD, "exe", link), count < link.count {
+        rec.executable = Array(UnsafeRawBufferPointer(rebasing: link[0..<count]))
       }
     }
 

@@ -81,6 +81,8 @@ public struct ProcessRecord: Sendable {
   /// The cgroup path that names the process's unit or container (`ProcParsers.cgroupPath`);
   /// read for processes that hold sockets, nil when unread.
   public var cgroupPath: String? = nil
+  /// The target of `/proc/<pid>/exe`, read with the command line; nil when unread or denied.
+  public var executable: [UInt8]? = nil
 
   public init(
     pid: Int32, ppid: Int32 = 0, command: [UInt8] = [], commandLine: [[UInt8]]? = nil,

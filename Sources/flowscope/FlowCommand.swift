@@ -51,8 +51,11 @@ struct FlowCommand: ParsableCommand {
 
   func run() throws {
     Terminal.ignoreBrokenPipeSignal()
-    let selection = try CommandSelection(filters, scope: .flows, debug: debug)
+    var selection = try CommandSelection(filters, scope: .flows, debug: debug)
     if try selection.explain(filters, what: "flows") { return }
+    if let columns = try? output.chosenColumns(), columns.contains(where: { $0 == .exe || $0 == .cmdline }) {
+      selection.inspect.readCommandLine = true
+    }
     let thresholds = health.thresholds
     let inspector = try makeFlowInspector(debug, named: selection.namedProtocols)
     var render = output.renderOptions(health: health.thresholds)

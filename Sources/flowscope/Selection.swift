@@ -30,6 +30,8 @@ struct CommandSelection {
     inspect = InspectOptions(plan: plan)
     if scope == .processes { inspect.pids = selection.plan.pids }
     inspect.procRoot = debug.procRoot
+    // The command line and executable are read only when something needs them.
+    if query.mentions([.exe, .cmdline]) { inspect.readCommandLine = true }
     if options.hostNetns && options.netns != nil {
       throw ValidationError("--netns and --host-netns exclude each other.")
     }

@@ -58,6 +58,28 @@ struct GroupCommandTests {
     #expect(top.text.hasPrefix("(other)"), "\(top.text)")
   }
 
+  @Test func theExecutableAndCommandLineAreReadWhenAskedFor() throws {
+    let server = try Situation(Self.server)
+    defer { server.say("done") }
+    func owner(_ extra: [String]) throws -> [String: Any] {
+      let outcome = try run(flowscopeBinary, ["--json", "-a", "-p", "tcp", "-P", String(server.pid)] + extra)
+      #expect(outcome.status == 0, "\(outcome.stderr)")
+      let document = try #require(try JSONSerialization.jsonObject(with: outcome.stdout) as? [String: Any])
+      let flow = try #require((document["flows"] as? [[String: Any]])?.first)
+      return try #require((flow["processes"] as? [[String: Any]])?.first)
+    }
+    let plain = try owner([])
+    #expect(plain["exe"] is NSNull && plain["cmdline"] is NSNull)
+    let asked = try owner(["-o", "+cmdline,exe"])
+    let arguments = try #require(asked["cmdline"] as? [String])
+    #expect(arguments.first == "/usr/bin/python3" && arguments.dropFirst().first == "-c")
+    let executable = try #require(asked["exe"] as? String)
+    #expect(executable.hasPrefix("/") && executable.contains("python"))
+    // A query that names them reads them too.
+    let query = try run(flowscopeBinary, ["-a", "-H", "-o", "pid", "cmdline =~ 'SIGALRM' and pid == \(server.pid)"])
+    #expect(query.text.trimmingCharacters(in: .whitespacesAndNewlines) == String(server.pid))
+  }
+
   @Test func byRefusesWhatDoesNotApply() throws {
     for arguments in [["--by", "command", "--sort", "pid"], ["--by", "unit", "-o", "pid"], ["--top", "3"], ["--by", "nonsense"]] {
       let outcome = try run(flowscopeBinary, ["proc"] + arguments)

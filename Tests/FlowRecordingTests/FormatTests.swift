@@ -26,6 +26,7 @@ func sampleFrame() -> RecordedFrame {
   process.fdLimitSoft = 1024
   process.commandLine = [Array("python3".utf8), [0xfe, 0x00, 0x41]]
   process.unit = "web.service"
+  process.executable = Array("/usr/bin/python3.11".utf8)
   process.container = "k8s:0b7a9c1e-3f4d-4a5b-9c8d-1e2f3a4b5c6d/cri-containerd:0123456789ab"
   var denied = OwningProcess(pid: 1, command: Array("init".utf8))
   denied.descriptorsReadable = false

@@ -236,7 +236,7 @@ import Testing
   }
 
   @Test func columnNames() throws {
-    #expect(Column.allCases.count == 34)
+    #expect(Column.allCases.count == 36)
     #expect(Column(rawValue: "bytes-in") == .bytesIn)
     #expect(Column(rawValue: "pkts-out") == .packetsOut)
     #expect(Column(rawValue: "send-q") == .sendQ)
