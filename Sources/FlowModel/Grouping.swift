@@ -193,3 +193,70 @@ enum AddressText {
     (0..<4).map { String((value >> (24 - 8 * UInt32($0))) & 0xff) }.joined(separator: ".")
   }
 }
+
+/// One row of `proc --tree`: a process under its parent, with its own sockets and those of its
+/// descendants rolled up.
+public struct TreeRow: Sendable {
+  public var summary: ProcessSummary
+  /// 0 for a process whose parent holds no socket (or is not seen).
+  public var depth: Int
+  /// Whether it is its parent's last child shown (for the branch drawing).
+  public var isLast: Bool
+  /// At each depth above this row, whether the ancestor there still has children below.
+  public var openBranches: [Bool]
+  /// The process and its descendants: sockets, states, bytes, descriptors and flags summed.
+  public var total: GroupSummary
+
+  /// The processes of `summaries` as a forest: each under its parent when the parent is among
+  /// them, children in pid order, roots in pid order.
+  public static func forest(_ summaries: [ProcessSummary]) -> [TreeRow] {
+    let byPID = Dictionary(summaries.map { ($0.pid, $0) }, uniquingKeysWith: { first, _ in first })
+    var children: [Int32: [Int32]] = [:]
+    var roots: [Int32] = []
+    for summary in summaries.sorted(by: { $0.pid < $1.pid }) {
+      let parent = summary.process.ppid
+      if parent != summary.pid, byPID[parent] != nil {
+        children[parent, default: []].append(summary.pid)
+      } else {
+        roots.append(summary.pid)
+      }
+    }
+    var totals: [Int32: GroupSummary] = [:]
+    var summing = Set<Int32>()
+    func total(_ pid: Int32) -> GroupSummary {
+      if let known = totals[pid] { return known }
+      let summary = byPID[pid]!
+      // In a parent cycle, a process already being summed adds nothing more.
+      guard summing.insert(pid).inserted else { return GroupSummary(name: summary.process.command) }
+      var sum = GroupSummary(name: summary.process.command)
+      sum.processes = 1
+      if summary.process.descriptorsReadable { sum.descriptors = summary.process.descriptorCount }
+      sum.sockets = summary.sockets
+      sum.states = summary.states
+      sum.bytesIn = summary.bytesIn
+      sum.bytesOut = summary.bytesOut
+      sum.flags = summary.flags
+      for child in children[pid] ?? [] { sum.add(total(child)) }
+      totals[pid] = sum
+      return sum
+    }
+    var rows: [TreeRow] = []
+    var visited = Set<Int32>()
+    func walk(_ pid: Int32, depth: Int, isLast: Bool, open: [Bool]) {
+      // A pid cycle (a reused pid naming a younger process as its parent) is walked once.
+      guard visited.insert(pid).inserted else { return }
+      rows.append(
+        TreeRow(summary: byPID[pid]!, depth: depth, isLast: isLast, openBranches: open, total: total(pid)))
+      let kids = children[pid] ?? []
+      for (index, child) in kids.enumerated() {
+        walk(child, depth: depth + 1, isLast: index == kids.count - 1, open: open + [!isLast && depth > 0])
+      }
+    }
+    for root in roots { walk(root, depth: 0, isLast: true, open: []) }
+    // Processes in a parent cycle (pids reused) have no root: shown as roots themselves.
+    for summary in summaries.sorted(by: { $0.pid < $1.pid }) where !visited.contains(summary.pid) {
+      walk(summary.pid, depth: 0, isLast: true, open: [])
+    }
+    return rows
+  }
+}

@@ -125,6 +125,70 @@ public enum GroupRenderer {
     }
   }
 
+  /// `proc --tree`: each process under its parent, drawn with branches, with the sums of its
+  /// subtree.
+  public static func renderTree(
+    _ rows: [TreeRow], snapshot: Snapshot, header: Bool, exactBytes: Bool, into out: inout OutputBuffer
+  ) {
+    var groups: [GroupSummary] = []
+    var pids: [Int32] = []
+    let context = RenderContext(snapshot, options: RenderOptions(), mode: .table, namingPeers: false)
+    var name = OutputBuffer(capacity: 64)
+    for row in rows {
+      name.removeAll()
+      for open in row.openBranches.dropFirst() { name.append(open ? "│  " : "   ") }
+      if row.depth > 0 { name.append(row.isLast ? "└─ " : "├─ ") }
+      context.appendName(row.summary.process.command, into: &name)
+      var group = row.total
+      group.name = name.bytes
+      groups.append(group)
+      pids.append(row.summary.pid)
+    }
+    var table = OutputBuffer(capacity: 4096)
+    renderTable(groups, by: .command, snapshot: snapshot, header: header, exactBytes: exactBytes, into: &table)
+    // The pid before each line (the header's first).
+    let pidWidth = max(3, pids.map { String($0).count }.max() ?? 3)
+    var lineIndex = header ? -1 : 0
+    for line in table.bytes.split(separator: UInt8(ascii: "\n"), omittingEmptySubsequences: false).dropLast() {
+      let label = lineIndex < 0 ? "PID" : String(pids[lineIndex])
+      out.append(utf8: String(repeating: " ", count: pidWidth - label.count) + label + "  ")
+      out.append(contentsOf: Array(line))
+      out.append(UInt8(ascii: "\n"))
+      lineIndex += 1
+    }
+  }
+
+  /// The tree as JSON: `{"version":1,…,"tree":[{"pid","ppid","command","depth","total":{…}}]}`.
+  public static func renderTreeJSON(_ rows: [TreeRow], snapshot: Snapshot, into out: inout OutputBuffer) {
+    out.append("{\"version\":")
+    out.appendDecimal(UInt64(JSONRenderer.formatVersion))
+    out.append(",\"host\":")
+    out.appendJSONString(snapshot.host)
+    out.append(",\"time\":\"")
+    appendRFC3339(snapshot.time, into: &out)
+    out.append("\",\"tree\":[")
+    for (index, row) in rows.enumerated() {
+      out.append(index == 0 ? "\n{\"pid\":" : ",\n{\"pid\":")
+      out.appendDecimal(Int64(row.summary.pid))
+      out.append(",\"ppid\":")
+      out.appendDecimal(Int64(row.summary.process.ppid))
+      out.append(",\"command\":")
+      ProcessRenderer.appendCommand(row.summary.process.command, into: &out)
+      out.append(",\"depth\":")
+      out.appendDecimal(UInt64(row.depth))
+      out.append(",\"total\":{\"processes\":")
+      out.appendDecimal(UInt64(row.total.processes))
+      out.append(",\"fd_count\":")
+      out.appendDecimal(UInt64(row.total.descriptors))
+      ProcessRenderer.appendSocketSums(
+        sockets: row.total.sockets, states: row.total.states, bytesIn: row.total.bytesIn,
+        bytesOut: row.total.bytesOut, flags: row.total.flags, into: &out)
+      out.append("}}")
+    }
+    if !rows.isEmpty { out.append(UInt8(ascii: "\n")) }
+    JSONRenderer.appendWarningsAndClose(snapshot.warnings, into: &out)
+  }
+
   public static func renderCSV(
     _ groups: [GroupSummary], by key: GroupKey, snapshot: Snapshot, header: Bool, into out: inout OutputBuffer
   ) {

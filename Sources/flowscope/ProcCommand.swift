@@ -46,6 +46,9 @@ struct ProcCommand: ParsableCommand {
   @Option(help: ArgumentHelp("With --by: the N largest groups, the rest summed as (other).", valueName: "n"))
   var top: Int?
 
+  @Flag(help: "Processes under their parents, each with the sums of its subtree (like pstree).")
+  var tree = false
+
   func validate() throws {
     _ = try CommandSelection(filters, scope: .processes, debug: debug)
     _ = try chosenColumns()
@@ -54,6 +57,9 @@ struct ProcCommand: ParsableCommand {
     }
     if let top, top < 0 { throw ValidationError("--top must be at least 0.") }
     if top != nil && by == nil { throw ValidationError("--top goes with --by.") }
+    if tree && (by != nil || output.sort != nil || !output.columns.isEmpty) {
+      throw ValidationError("--tree shows processes under their parents: --by, --sort and -o do not apply.")
+    }
     if let sort = output.sort, ProcessSort(sort) == nil {
       throw ValidationError(
         "cannot sort by '\(sort)'; known: " + ProcessSortKey.allCases.map(\.rawValue).joined(separator: ", "))
@@ -116,6 +122,18 @@ struct ProcCommand: ParsableCommand {
         summaries.removeAll { !kept.contains($0.pid) }
         sort?.apply(to: &summaries)
         var buffer = streamingOutputBuffer()
+        if tree {
+          let rows = TreeRow.forest(summaries)
+          switch output.effectiveFormat {
+          case .json, .ndjson: GroupRenderer.renderTreeJSON(rows, snapshot: snapshot, into: &buffer)
+          case .table, .csv:
+            if repetition > 0 { buffer.append(UInt8(ascii: "\n")) }
+            GroupRenderer.renderTree(
+              rows, snapshot: snapshot, header: !output.noHeader, exactBytes: output.bytes, into: &buffer)
+          }
+          try writeAll(buffer.bytes)
+          continue
+        }
         if let by {
           // The flows that count: those of the kept processes the query keeps, and unowned ones
           // when it names no process (as `check` counts them).

@@ -80,8 +80,41 @@ struct GroupCommandTests {
     #expect(query.text.trimmingCharacters(in: .whitespacesAndNewlines) == String(server.pid))
   }
 
+  @Test func treeShowsAChildUnderItsParentWithTheSubtreeSummed() throws {
+    let parent = try Situation(
+      """
+      import json, os, socket, subprocess, sys
+      lst = socket.socket(); lst.bind(('127.0.0.1', 0)); lst.listen(8)
+      child = subprocess.Popen([sys.executable, '-c',
+        "import socket, sys; s = [socket.socket() for _ in range(2)]; print('up', flush=True); sys.stdin.readline()"],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+      child.stdout.readline()
+      print(json.dumps({'pid': os.getpid(), 'child': child.pid}), flush=True)
+      sys.stdin.readline(); child.stdin.close(); child.wait()
+      """)
+    defer { parent.say("done") }
+    let outcome = try run(
+      flowscopeBinary, ["proc", "--tree", "--json", "-P", String(parent.pid), "-P", String(parent.int("child"))])
+    #expect(outcome.status == 0, "\(outcome.stderr)")
+    let document = try #require(try JSONSerialization.jsonObject(with: outcome.stdout) as? [String: Any])
+    let rows = try #require(document["tree"] as? [[String: Any]])
+    #expect(rows.map { $0["pid"] as? Int } == [Int(parent.pid), parent.int("child")])
+    #expect(rows.map { $0["depth"] as? Int } == [0, 1])
+    // The parent's listener and the child's two unbound TCP sockets (counted under other: no
+    // dump lists an unbound socket), rolled up into the parent.
+    let total = try #require(rows.first?["total"] as? [String: Any])
+    #expect(total["processes"] as? Int == 2)
+    let sockets = try #require(total["sockets"] as? [String: Any])
+    #expect((sockets["tcp"] as? Int ?? 0) + (sockets["other"] as? Int ?? 0) == 3, "\(sockets)")
+    let table = try run(flowscopeBinary, ["proc", "--tree", "-P", String(parent.pid), "-P", String(parent.int("child"))])
+    #expect(table.text.contains("└─ python3"), "\(table.text)")
+  }
+
   @Test func byRefusesWhatDoesNotApply() throws {
-    for arguments in [["--by", "command", "--sort", "pid"], ["--by", "unit", "-o", "pid"], ["--top", "3"], ["--by", "nonsense"]] {
+    for arguments in [
+      ["--by", "command", "--sort", "pid"], ["--by", "unit", "-o", "pid"], ["--top", "3"], ["--by", "nonsense"],
+      ["--tree", "--by", "unit"], ["--tree", "--sort", "pid"],
+    ] {
       let outcome = try run(flowscopeBinary, ["proc"] + arguments)
       #expect(outcome.status == 64, "\(arguments)")
     }

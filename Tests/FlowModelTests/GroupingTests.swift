@@ -85,3 +85,30 @@ struct GroupingTests {
     #expect(AddressText.endpoint(.v6(high: 0, low: 1), 53) == "[::1]:53")
   }
 }
+
+@Suite("proc --tree")
+struct TreeTests {
+  func summary(_ pid: Int32, parent: Int32, tcp: Int) -> ProcessSummary {
+    var process = OwningProcess(pid: pid, command: Array("p\(pid)".utf8))
+    process.ppid = parent
+    process.descriptorCount = tcp + 3
+    var summary = ProcessSummary(process: process)
+    summary.sockets.tcp = tcp
+    return summary
+  }
+
+  @Test func childrenSitUnderTheirParentsAndSubtreesRollUp() {
+    let rows = TreeRow.forest([
+      summary(10, parent: 1, tcp: 1), summary(11, parent: 10, tcp: 2), summary(12, parent: 11, tcp: 4),
+      summary(13, parent: 10, tcp: 8), summary(20, parent: 1, tcp: 16),
+      // A parent cycle (reused pids) is still shown, once.
+      summary(30, parent: 31, tcp: 0), summary(31, parent: 30, tcp: 0),
+    ])
+    #expect(rows.map(\.summary.pid) == [10, 11, 12, 13, 20, 30, 31])
+    #expect(rows.map(\.depth) == [0, 1, 2, 1, 0, 0, 1])
+    #expect(rows.map(\.total.sockets.tcp) == [15, 6, 4, 8, 16, 0, 0])
+    #expect(rows[0].total.processes == 4)
+    #expect(rows[0].total.descriptors == 15 + 12)
+    #expect(rows.map(\.isLast) == [true, false, true, true, true, true, true])
+  }
+}
