@@ -31,6 +31,10 @@ public struct InspectOptions: Sendable {
   /// The inet_diag extensions to ask for; fewer make the dump cheaper, and the flows lack what
   /// was not asked (`SockDiagRequest.inetInfoOnly` keeps the counters: `watch`'s screen).
   public var inetExtensions = SockDiagRequest.inetExtensions
+  /// Also list the sockets the scanned processes hold that no dump returned (see
+  /// `UnlistedSockets`): one getxattr per such descriptor. A one-shot snapshot only (not
+  /// `watch`'s refreshes).
+  public var includeUnlisted = false
 
   /// Asks inet dumps for `tcp_info` alone: counters, RTT, windows; no memory, congestion
   /// control or TOS details.
@@ -150,6 +154,8 @@ public final class FlowInspector {
   /// that appeared or changed are re-read (see `OwnerCache`).
   public func snapshot(_ options: InspectOptions, ownerCache: OwnerCache? = nil) -> Snapshot {
     var warnings: [SnapshotWarning] = []
+    // What the dumps read whole: where a missing TCP or UDP socket is known to be unconnected.
+    var coverage = DumpCoverage()
     let scanner = ProcScanner(
       options: ProcScanOptions(
         root: options.procRoot, pids: options.pids, threads: options.scanThreads,
@@ -182,7 +188,7 @@ public final class FlowInspector {
     if ownFirst {
       dump(
         source, netns: ownNetns, options, previous: &previous, into: &flows, fresh: &fresh,
-        warnings: &warnings)
+        warnings: &warnings, coverage: &coverage)
     }
     sharedScan?.help()
     var scan = scanTask.wait() ?? sharedScan?.result() ?? ProcScanResult()
@@ -235,7 +241,7 @@ public final class FlowInspector {
       if target.inode == ownNetns {
         dump(
           source, netns: ownNetns, options, keeping: wantedInodes, previous: &previous,
-          into: &flows, fresh: &fresh, warnings: &warnings)
+          into: &flows, fresh: &fresh, warnings: &warnings, coverage: &coverage)
         continue
       }
       guard readsOtherNamespaces, geteuid() == 0 else {
@@ -247,7 +253,7 @@ public final class FlowInspector {
         namespacesRead.insert(target.inode)
         dump(
           other, netns: target.inode, options, keeping: wantedInodes, previous: &previous,
-          into: &flows, fresh: &fresh, warnings: &warnings)
+          into: &flows, fresh: &fresh, warnings: &warnings, coverage: &coverage)
       case .failure(let error) where error.errno == ENOENT || error.errno == ESRCH:
         // Every process we knew in it has exited since the scan: nothing left to report.
         continue
@@ -276,7 +282,21 @@ public final class FlowInspector {
       processes[record.pid] = OwningProcess(record, user: userNames.name(for: record.uid))
     }
     if ownerCache == nil {
-      OwnerJoin(scan).attach(to: &flows)
+      let unmatched = OwnerJoin(scan).attach(to: &flows, unmatched: options.includeUnlisted)
+      if !unmatched.isEmpty {
+        let records = Dictionary(
+          scan.processes.lazy.map { ($0.pid, $0.netnsInode) }, uniquingKeysWith: { a, _ in a })
+        let unlisted = UnlistedSockets(
+          unmatched, reader: SocketProtocolReader(root: options.procRoot), coverage: coverage,
+          netns: { records[$0] ?? nil })
+        flows.append(contentsOf: unlisted.flows)
+        for (pid, counts) in unlisted.unconnected { processes[pid]?.unconnectedSockets = counts }
+        if let first = unlisted.firstError {
+          warnings.append(
+            .other(
+              "\(unlisted.unreadable) socket descriptor(s) no dump listed could not be named; first: \(first)"))
+        }
+      }
     }
     if options.pids != nil {
       // Asked about given processes: their flows only.
@@ -317,7 +337,8 @@ public final class FlowInspector {
   private func dump(
     _ source: SockDiagSource, netns: UInt64, _ options: InspectOptions,
     keeping wantedInodes: Set<UInt32>? = nil, previous: inout PreviousFlows?,
-    into flows: inout [Flow], fresh: inout [Int], warnings: inout [SnapshotWarning]
+    into flows: inout [Flow], fresh: inout [Int], warnings: inout [SnapshotWarning],
+    coverage: inout DumpCoverage
   ) {
     // A replay holds what was recorded; only the kernel can be asked for less.
     (source as? KernelSource)?.inetExtensions = options.inetExtensions
@@ -370,7 +391,9 @@ public final class FlowInspector {
       }
       let name = displayName(of: query)
       switch result.status {
-      case .complete: break
+      case .complete:
+        coverage.record(
+          query, netns: netns, states: statesMask(for: query, options), filtered: bytecode != nil)
       case .unsupported: warnings.append(.familyUnsupported(name))
       case .interrupted(let attempts): warnings.append(.dumpInterrupted(name, attempts: attempts))
       case .failed(let detail): warnings.append(.dumpFailed(name, detail: detail))

@@ -288,6 +288,12 @@ public struct Flow: Sendable, Equatable {
   public var counters: FlowCounters
   private var attributes = FlowAttributes()
   public var tcp: TCPDetails?
+  /// False for a socket found only through its owners' descriptors: no sock_diag dump returned
+  /// it (a TCP socket never connected or whose connect failed, a never-bound UDP or netlink
+  /// socket, a family without a diag module). Such a flow has no addresses, counters or queues;
+  /// its `state` is 0 (unknown) unless `unlistedState` could tell it. Placed after `tcp`, it
+  /// takes a byte of that optional's padding: the flow stays 256 bytes.
+  public var listedByKernel: Bool = true
   /// Every (pid, fd) holding the socket; empty means no visible owner.
   public var owners: FlowOwners
 
@@ -349,6 +355,9 @@ public struct Flow: Sendable, Equatable {
   }
 
   public var isOwned: Bool { !owners.isEmpty }
+  /// Whether the state is known: a protocol with states, and not an unlisted socket whose
+  /// state could not be told (state 0, which no kernel state has).
+  public var hasKnownState: Bool { proto.hasConnectionStates && (listedByKernel || state != 0) }
   public var socketState: SocketState? { SocketState(rawValue: state) }
 }
 

@@ -8,6 +8,10 @@ public enum HealthFlag: String, Sendable, CaseIterable, Comparable {
   case fdExhausted = "fd-exhausted"
   /// Process: descriptors in use ≥ `HealthThresholds.fdPressurePercent` of the soft limit.
   case fdPressure = "fd-pressure"
+  /// Process: it holds at least `HealthThresholds.socketLeakCount` TCP or UDP sockets that are
+  /// neither bound nor connected (found through its descriptors, listed by no kernel table):
+  /// most often failed connects whose sockets were never closed. Each holds a descriptor.
+  case socketLeak = "socket-leak"
   /// The peer closed and this side keeps the socket open (TCP CLOSE_WAIT; UNIX stream or
   /// seqpacket whose receive side was shut down by the peer).
   case peerClosed = "peer-closed"
@@ -26,7 +30,7 @@ public enum HealthFlag: String, Sendable, CaseIterable, Comparable {
   public static func < (a: HealthFlag, b: HealthFlag) -> Bool { a.bit < b.bit }
 
   /// Whether the flag is about a process (its descriptors) rather than about one flow.
-  public var isProcessFlag: Bool { self == .fdExhausted || self == .fdPressure }
+  public var isProcessFlag: Bool { self == .fdExhausted || self == .fdPressure || self == .socketLeak }
 
   var bit: UInt16 {
     switch self {
@@ -38,6 +42,7 @@ public enum HealthFlag: String, Sendable, CaseIterable, Comparable {
     case .zeroWindow: 1 << 5
     case .retransmitting: 1 << 6
     case .idle: 1 << 7
+    case .socketLeak: 1 << 8
     }
   }
 
@@ -45,7 +50,7 @@ public enum HealthFlag: String, Sendable, CaseIterable, Comparable {
   public var severity: HealthSeverity {
     switch self {
     case .fdExhausted: .critical
-    case .fdPressure, .peerClosed, .recvBacklog, .stalled, .zeroWindow: .warning
+    case .fdPressure, .socketLeak, .peerClosed, .recvBacklog, .stalled, .zeroWindow: .warning
     case .retransmitting: .notice
     case .idle: .info
     }
@@ -114,6 +119,15 @@ public struct HealthThresholds: Sendable, Equatable {
   public var acceptQueuePercent: UInt64 = 80
   /// `fd-pressure`: descriptors in use, in percent of the soft limit (`--fd-threshold`, 80).
   public var fdPressurePercent: Double = 80
+  /// `socket-leak`: TCP and UDP sockets a process holds that are neither bound nor connected
+  /// (`--leak-threshold`, default 16; 0 turns the flag off).
+  ///
+  /// Why 16: a healthy program holds such a socket only between `socket()` and its `connect()`
+  /// or `bind()` (microseconds), or between a failed connect and its `close()`. A snapshot may
+  /// catch a busy multi-threaded client with one such socket per thread; 16 leaves room for that
+  /// burst. A leak grows without bound: at 16 it is already visible, long before it uses a
+  /// default limit of 1024 descriptors (1.6 %), so the flag warns before `fd-pressure` does.
+  public var socketLeakCount: Int = 16
 
   public init() {}
 }
@@ -206,13 +220,18 @@ extension OwningProcess {
     return Double(descriptorCount) * 100 / Double(soft)
   }
 
-  /// `fd-exhausted` or `fd-pressure`, or neither.
+  /// `fd-exhausted` or `fd-pressure` (or neither), and `socket-leak`.
   public func health(_ thresholds: HealthThresholds) -> HealthFlags {
-    guard descriptorsReadable, let soft = fdLimitSoft else { return [] }
-    if UInt64(descriptorCount) >= soft { return HealthFlags(.fdExhausted) }
-    if let percent = fdUsedPercent, percent >= thresholds.fdPressurePercent {
-      return HealthFlags(.fdPressure)
+    var flags = HealthFlags()
+    if thresholds.socketLeakCount > 0 && unconnectedSockets.total >= thresholds.socketLeakCount {
+      flags.insert(.socketLeak)
     }
-    return []
+    guard descriptorsReadable, let soft = fdLimitSoft else { return flags }
+    if UInt64(descriptorCount) >= soft {
+      flags.insert(.fdExhausted)
+    } else if let percent = fdUsedPercent, percent >= thresholds.fdPressurePercent {
+      flags.insert(.fdPressure)
+    }
+    return flags
   }
 }

@@ -19,8 +19,8 @@ struct CheckCommand: ParsableCommand {
       problems found, 1 an error, 64 a usage error, so it can run from a script or
       cron.
 
-      Checked: fd-exhausted, fd-pressure, peer-closed, recv-backlog, stalled,
-      zero-window, retransmitting, and idle only when --idle is given. The filters
+      Checked: fd-exhausted, fd-pressure, socket-leak, peer-closed, recv-backlog,
+      stalled, zero-window, retransmitting, and idle only when --idle is given. The filters
       and the query choose processes and flows as for `flowscope proc`.
 
       Examples:

@@ -30,7 +30,17 @@ struct HealthOptions: ParsableArguments {
       valueName: "percent"))
   var fdThreshold: Double?
 
+  @Option(
+    name: .customLong("leak-threshold"),
+    help: ArgumentHelp(
+      "Flag processes holding at least this many TCP/UDP sockets that are neither bound nor connected as socket-leak (default 16; 0: never).",
+      valueName: "sockets"))
+  var leakThreshold: Int?
+
   func validate() throws {
+    if let leakThreshold, leakThreshold < 0 {
+      throw ValidationError("--leak-threshold must be a number of sockets, 0 or more.")
+    }
     if let idle, !(idle > 0) { throw ValidationError("--idle must be a positive number of seconds.") }
     if let stall, !(stall > 0) { throw ValidationError("--stall must be a positive number of seconds.") }
     if let recvBacklog, recvBacklog == 0 { throw ValidationError("--recv-backlog must be at least 1.") }
@@ -45,6 +55,7 @@ struct HealthOptions: ParsableArguments {
     if let stall { thresholds.stalledMs = UInt64((stall * 1000).rounded()) }
     if let recvBacklog { thresholds.recvBacklogBytes = recvBacklog }
     if let fdThreshold { thresholds.fdPressurePercent = fdThreshold }
+    if let leakThreshold { thresholds.socketLeakCount = leakThreshold }
     return thresholds
   }
 }

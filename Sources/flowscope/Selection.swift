@@ -28,7 +28,11 @@ struct CommandSelection {
     // query chooses afterwards.
     plan = scope == .processes ? KernelPlan(.constant(true), candidates: Selection.candidates) : selection.plan
     inspect = InspectOptions(plan: plan)
-    if scope == .processes { inspect.pids = selection.plan.pids }
+    if scope == .processes {
+      inspect.pids = selection.plan.pids
+      // Every socket descriptor counts, whether a kernel table lists it or not.
+      inspect.includeUnlisted = true
+    }
     inspect.procRoot = debug.procRoot
     if options.hostNetns && options.netns != nil {
       throw ValidationError("--netns and --host-netns exclude each other.")
