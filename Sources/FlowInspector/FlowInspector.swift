@@ -289,8 +289,15 @@ public final class FlowInspector {
         let unlisted = UnlistedSockets(
           unmatched, reader: SocketProtocolReader(root: options.procRoot), coverage: coverage,
           netns: { records[$0] ?? nil })
-        flows.append(contentsOf: unlisted.flows)
-        for (pid, counts) in unlisted.unconnected { processes[pid]?.unconnectedSockets = counts }
+        for named in unlisted.unknown { flows.append(UnlistedSockets.flow(named, unconnected: false)) }
+        let confirmed = confirmUnlisted(
+          unlisted.toConfirm, options, ownNetns: ownNetns, into: &flows)
+        var counts: [Int32: UnconnectedSockets] = [:]
+        for (named, unconnected) in confirmed {
+          flows.append(UnlistedSockets.flow(named, unconnected: unconnected))
+          if unconnected { UnlistedSockets.count(named, into: &counts) }
+        }
+        for (pid, count) in counts { processes[pid]?.unconnectedSockets = count }
         if let first = unlisted.firstError {
           warnings.append(
             .other(
@@ -403,6 +410,54 @@ public final class FlowInspector {
           .other("\(name): \(result.decodeErrors) message(s) could not be decoded: \(error)"))
       }
     }
+  }
+
+  /// TCP and UDP sockets a whole dump missed are in no table, unless they were created, bound
+  /// or connected while it ran (the /proc scan runs beside the dump): a busy server would
+  /// look like a leaking one. A second dump of their protocols, keeping only their inodes,
+  /// tells them apart. Those it finds are ordinary flows (appended with their owners); the
+  /// others are returned, with whether that second dump read their table whole.
+  private func confirmUnlisted(
+    _ candidates: [NamedSocket], _ options: InspectOptions, ownNetns: UInt64,
+    into flows: inout [Flow]
+  ) -> [(NamedSocket, unconnected: Bool)] {
+    guard !candidates.isEmpty else { return [] }
+    var byNamespace: [UInt64: [NamedSocket]] = [:]
+    for named in candidates { byNamespace[named.netns, default: []].append(named) }
+    var result: [(NamedSocket, unconnected: Bool)] = []
+    for (netns, sockets) in byNamespace.sorted(by: { $0.key < $1.key }) {
+      let source: SockDiagSource? = netns == ownNetns ? self.source : namespaceSources[netns]
+      guard let source else {
+        result += sockets.map { ($0, false) }
+        continue
+      }
+      var again = InspectOptions(protocols: Set(sockets.map(\.kind.proto)))
+      again.ipv4 = sockets.contains { $0.kind.family == .inet }
+      again.ipv6 = sockets.contains { $0.kind.family == .inet6 }
+      again.inetExtensions = options.inetExtensions
+      let wanted = Set(sockets.map { UInt32(truncatingIfNeeded: $0.socket.inode) })
+      var found: [Flow] = []
+      var previous: PreviousFlows? = nil
+      var fresh: [Int] = []
+      var coverage = DumpCoverage()
+      var ignored: [SnapshotWarning] = []
+      dump(
+        source, netns: netns, again, keeping: wanted, previous: &previous, into: &found,
+        fresh: &fresh, warnings: &ignored, coverage: &coverage)
+      var owners: [UInt64: [FlowOwner]] = [:]
+      for named in sockets { owners[named.socket.inode] = named.socket.owners }
+      var seen = Set<UInt64>()
+      for var flow in found {
+        guard let holders = owners[flow.inode], seen.insert(flow.inode).inserted else { continue }
+        flow.owners = FlowOwners(holders)
+        flows.append(flow)
+      }
+      for named in sockets where !seen.contains(named.socket.inode) {
+        let whole = coverage.coversWhole(netns: netns, proto: named.kind.proto, family: named.kind.family)
+        result.append((named, whole))
+      }
+    }
+    return result
   }
 
   /// The source for another namespace, opened once and kept; entered by the first of `paths`

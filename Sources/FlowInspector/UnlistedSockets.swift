@@ -15,8 +15,10 @@ import FlowModel
 import ProcFS
 import SockDiag
 
-/// Which (namespace, protocol, family) the dumps of one snapshot read whole: every state, no
-/// kernel filter, no error. Only there does a missing socket say it is unbound and unconnected.
+/// What the dumps of one snapshot did per (namespace, protocol, family): read it whole (every
+/// state, no kernel filter, no error), or read it through a kernel filter. Only where it was
+/// read whole does a missing socket say it is in no table; where a filter was applied, a
+/// missing socket may simply have been filtered out, and is not shown.
 struct DumpCoverage {
   private struct Key: Hashable {
     var netns: UInt64
@@ -24,19 +26,27 @@ struct DumpCoverage {
     var family: FlowModel.AddressFamily
   }
   private var complete = Set<Key>()
+  private var filtered = Set<Key>()
 
   /// Every state a socket can be in (1…13), as a request mask.
   static let allStates: UInt32 = SocketState.allCases.reduce(0) { $0 | 1 << UInt32($1.rawValue) }
 
-  mutating func record(_ query: SockDiagQuery, netns: UInt64, states: UInt32, filtered: Bool) {
-    guard !filtered, states & Self.allStates == Self.allStates else { return }
+  /// Notes a dump that completed.
+  mutating func record(_ query: SockDiagQuery, netns: UInt64, states: UInt32, filtered isFiltered: Bool) {
+    let whole = !isFiltered && states & Self.allStates == Self.allStates
     for family in query.modelFamilies {
-      complete.insert(Key(netns: netns, proto: query.transportProtocol, family: family))
+      let key = Key(netns: netns, proto: query.transportProtocol, family: family)
+      if whole { complete.insert(key) } else { filtered.insert(key) }
     }
   }
 
-  func covers(netns: UInt64, proto: TransportProtocol, family: FlowModel.AddressFamily) -> Bool {
+  func coversWhole(netns: UInt64, proto: TransportProtocol, family: FlowModel.AddressFamily) -> Bool {
     complete.contains(Key(netns: netns, proto: proto, family: family))
+  }
+
+  func filtered(netns: UInt64, proto: TransportProtocol, family: FlowModel.AddressFamily) -> Bool {
+    let key = Key(netns: netns, proto: proto, family: family)
+    return filtered.contains(key) && !complete.contains(key)
   }
 }
 
@@ -58,11 +68,22 @@ extension SockDiagQuery {
   }
 }
 
-/// The flows for sockets no dump returned, and what they say about their owners.
+/// A socket no dump returned, named by one of its descriptors.
+struct NamedSocket {
+  var socket: UnmatchedSocket
+  var kind: SocketProtocolName
+  /// The network namespace of its first owner, taken to be the socket's.
+  var netns: UInt64
+}
+
+/// The sockets no dump returned, sorted into what the snapshot can say of each.
 struct UnlistedSockets {
-  var flows: [Flow] = []
-  /// Per process, its TCP and UDP sockets known to be neither bound nor connected.
-  var unconnected: [Int32: UnconnectedSockets] = [:]
+  /// Missing from a dump that read their table whole: TCP or UDP sockets in no table, unless
+  /// they were created (or connected) while the dump ran. Checked again by a second dump.
+  var toConfirm: [NamedSocket] = []
+  /// Of a protocol no dump read (not asked for, not supported by this kernel, failed): shown,
+  /// with no state.
+  var unknown: [NamedSocket] = []
   /// Descriptors whose protocol could not be read for another reason than having been closed.
   var unreadable = 0
   var firstError: ProcFSError?
@@ -73,8 +94,8 @@ struct UnlistedSockets {
     proto == .tcp || proto == .udp || proto == .udplite
   }
 
-  /// Names each of `sockets` by a descriptor holding it. `netns` gives the network namespace
-  /// of a process (the socket's is taken to be its owner's).
+  /// Names each of `sockets` by a descriptor holding it (one getxattr; another holder's when
+  /// that descriptor was closed meanwhile). `netns` gives the network namespace of a process.
   init(
     _ sockets: [UnmatchedSocket], reader: SocketProtocolReader, coverage: DumpCoverage,
     netns: (Int32) -> UInt64?
@@ -94,26 +115,38 @@ struct UnlistedSockets {
       }
       // A name this tool has no protocol for stays counted as `other` by `proc`.
       guard let name, let kind = SocketProtocolName(name) else { continue }
-      let namespace = netns(socket.owners[0].pid) ?? 0
-      let knownUnconnected =
-        Self.missingMeansUnconnected(kind.proto)
-        && coverage.covers(netns: namespace, proto: kind.proto, family: kind.family)
-      var flow = Flow(
-        proto: kind.proto, family: kind.family,
-        state: knownUnconnected ? SocketState.close.rawValue : 0, socketType: kind.socketType,
-        local: .none, remote: .none, inode: socket.inode, netns: namespace)
-      flow.listedByKernel = false
-      flow.owners = FlowOwners(socket.owners)
-      flows.append(flow)
-      guard knownUnconnected else { continue }
-      var seen: [Int32] = []
-      for owner in socket.owners where !seen.contains(owner.pid) {
-        seen.append(owner.pid)
-        if kind.proto == .tcp {
-          self.unconnected[owner.pid, default: UnconnectedSockets()].tcp += 1
-        } else {
-          self.unconnected[owner.pid, default: UnconnectedSockets()].udp += 1
-        }
+      let named = NamedSocket(socket: socket, kind: kind, netns: netns(socket.owners[0].pid) ?? 0)
+      if coverage.coversWhole(netns: named.netns, proto: kind.proto, family: kind.family) {
+        // Unix, packet and netlink tables hold every socket of theirs that is bound; those
+        // missing are unbound: shown, with nothing more to confirm.
+        if Self.missingMeansUnconnected(kind.proto) { toConfirm.append(named) } else { unknown.append(named) }
+      } else if !coverage.filtered(netns: named.netns, proto: kind.proto, family: kind.family) {
+        unknown.append(named)
+      }
+    }
+  }
+
+  /// The flow of a socket no table lists: owners, protocol, family, type; no address. Its
+  /// state is CLOSE when it is known to be neither bound nor connected, else unknown (0).
+  static func flow(_ named: NamedSocket, unconnected: Bool) -> Flow {
+    var flow = Flow(
+      proto: named.kind.proto, family: named.kind.family,
+      state: unconnected ? SocketState.close.rawValue : 0, socketType: named.kind.socketType,
+      local: .none, remote: .none, inode: named.socket.inode, netns: named.netns)
+    flow.listedByKernel = false
+    flow.owners = FlowOwners(named.socket.owners)
+    return flow
+  }
+
+  /// Counts `named`, known to be neither bound nor connected, for each process holding it.
+  static func count(_ named: NamedSocket, into counts: inout [Int32: UnconnectedSockets]) {
+    var seen: [Int32] = []
+    for owner in named.socket.owners where !seen.contains(owner.pid) {
+      seen.append(owner.pid)
+      if named.kind.proto == .tcp {
+        counts[owner.pid, default: UnconnectedSockets()].tcp += 1
+      } else {
+        counts[owner.pid, default: UnconnectedSockets()].udp += 1
       }
     }
   }
