@@ -347,6 +347,7 @@ public final class FlowInspector {
     into flows: inout [Flow], fresh: inout [Int], warnings: inout [SnapshotWarning],
     coverage: inout DumpCoverage
   ) {
+    coverage.noteRead(netns)
     // A replay holds what was recorded; only the kernel can be asked for less.
     (source as? KernelSource)?.inetExtensions = options.inetExtensions
     let keep: (UInt32) -> Bool = wantedInodes.map { wanted in { wanted.contains($0) } } ?? { _ in true }

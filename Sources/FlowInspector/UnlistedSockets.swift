@@ -27,6 +27,11 @@ struct DumpCoverage {
   }
   private var complete = Set<Key>()
   private var filtered = Set<Key>()
+  /// The namespaces some dump was asked of. A namespace not read at all (`--netns` named
+  /// another, or entering it needs root) shows none of its sockets, listed or not.
+  private(set) var namespaces = Set<UInt64>()
+
+  mutating func noteRead(_ netns: UInt64) { namespaces.insert(netns) }
 
   /// Every state a socket can be in (1…13), as a request mask.
   static let allStates: UInt32 = SocketState.allCases.reduce(0) { $0 | 1 << UInt32($1.rawValue) }
@@ -116,6 +121,7 @@ struct UnlistedSockets {
       // A name this tool has no protocol for stays counted as `other` by `proc`.
       guard let name, let kind = SocketProtocolName(name) else { continue }
       let named = NamedSocket(socket: socket, kind: kind, netns: netns(socket.owners[0].pid) ?? 0)
+      guard coverage.namespaces.contains(named.netns) else { continue }
       if coverage.coversWhole(netns: named.netns, proto: kind.proto, family: kind.family) {
         // Unix, packet and netlink tables hold every socket of theirs that is bound; those
         // missing are unbound: shown, with nothing more to confirm.

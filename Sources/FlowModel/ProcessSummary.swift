@@ -135,7 +135,7 @@ public enum ProcessSortKey: String, Sendable, CaseIterable {
   case pid, command, user
   case fds
   case fdPercent = "fd-pct"
-  case sockets, tcp, udp, unix, other
+  case sockets, tcp, udp, unix, other, unlisted
   case established = "estab"
   case listen
   case closeWait = "close-wait"
@@ -176,6 +176,7 @@ public struct ProcessSort: Sendable {
     case .udp: .number(Double(s.sockets.udp))
     case .unix: .number(Double(s.sockets.unix))
     case .other: .number(Double(s.sockets.other))
+    case .unlisted: .number(Double(s.sockets.unlisted))
     case .established: .number(Double(s.states.established))
     case .listen: .number(Double(s.states.listen))
     case .closeWait: .number(Double(s.states.closeWait))
