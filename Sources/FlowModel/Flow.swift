@@ -267,7 +267,7 @@ public struct ShortName: Sendable, Hashable {
 
 /// One socket as seen in one network namespace, with every process descriptor that holds it.
 ///
-/// 256 bytes, 100k of them in a large listing: the fields are ordered so that the 4-byte ones
+/// 264 bytes, 100k of them in a large listing: the fields are ordered so that the 4-byte ones
 /// fill the gaps after the endpoints, and the optional attributes share one packed store.
 public struct Flow: Sendable, Equatable {
   public var proto: TransportProtocol
@@ -290,10 +290,11 @@ public struct Flow: Sendable, Equatable {
   public var tcp: TCPDetails?
   /// False for a socket found only through its owners' descriptors: no sock_diag dump returned
   /// it (a TCP socket never connected or whose connect failed, a never-bound UDP or netlink
-  /// socket, a family without a diag module). Such a flow has no addresses, counters or queues;
-  /// its `state` is 0 (unknown) unless `unlistedState` could tell it. Placed after `tcp`, it
-  /// takes a byte of that optional's padding: the flow stays 256 bytes.
-  public var listedByKernel: Bool = true
+  /// socket, a family without a diag module). Such a flow has no addresses, counters, queues or
+  /// cookie; its `state` is CLOSE when it is known to be neither bound nor connected, else 0
+  /// (unknown). Placed after `tcp` (73 bytes), it takes a byte of the gap before `owners`: the
+  /// flow does not grow.
+  public var listedByKernel = true
   /// Every (pid, fd) holding the socket; empty means no visible owner.
   public var owners: FlowOwners
 
