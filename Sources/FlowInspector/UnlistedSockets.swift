@@ -101,9 +101,13 @@ struct UnlistedSockets {
 
   /// Names each of `sockets` by a descriptor holding it (one getxattr; another holder's when
   /// that descriptor was closed meanwhile). `netns` gives the network namespace of a process.
+  ///
+  /// Only sockets of the protocols and families `options` asks for are kept: the query planned
+  /// those, and would drop any other row (without them a listing of the IP protocols would
+  /// carry every UNIX socket of its processes, and outgrow the flows array it reserved).
   init(
     _ sockets: [UnmatchedSocket], reader: SocketProtocolReader, coverage: DumpCoverage,
-    netns: (Int32) -> UInt64?
+    options: InspectOptions, netns: (Int32) -> UInt64?
   ) {
     for socket in sockets {
       var name: [UInt8]? = nil
@@ -119,7 +123,9 @@ struct UnlistedSockets {
         if name != nil { break }
       }
       // A name this tool has no protocol for stays counted as `other` by `proc`.
-      guard let name, let kind = SocketProtocolName(name) else { continue }
+      guard let name, let kind = SocketProtocolName(name), options.protocols.contains(kind.proto),
+        kind.family != .inet || options.ipv4, kind.family != .inet6 || options.ipv6
+      else { continue }
       let named = NamedSocket(socket: socket, kind: kind, netns: netns(socket.owners[0].pid) ?? 0)
       guard coverage.namespaces.contains(named.netns) else { continue }
       if coverage.coversWhole(netns: named.netns, proto: kind.proto, family: kind.family) {
