@@ -134,10 +134,15 @@ public final class FlowInspector {
   /// Sockets opened in other namespaces, kept between refreshes.
   private var namespaceSources: [UInt64: SockDiagSource] = [:]
 
+  /// Whether sockets no dump returned are looked for (`InspectOptions.includeUnlisted`): not
+  /// in a replay, whose sockets were recorded at another time than the descriptors now in /proc.
+  private let looksForUnlisted: Bool
+
   /// Reads from `source` only: its namespace, whatever the options say.
   public init(source: SockDiagSource) {
     self.source = source
     self.otherNamespacesUnavailable = "not in the recording"
+    self.looksForUnlisted = false
   }
 
   /// Reads the kernel, from this thread's namespace and, as root, from the others.
@@ -145,6 +150,7 @@ public final class FlowInspector {
     let recorder = try path.map { (path) throws(TransportError) in try DumpRecorder(path: path) }
     self.source = try KernelSource(recorder: recorder)
     self.otherNamespacesUnavailable = recorder == nil ? nil : "not read while recording"
+    self.looksForUnlisted = true
   }
 
   /// Dumps the requested families in each namespace asked for, scans /proc, and joins the
@@ -285,7 +291,8 @@ public final class FlowInspector {
       processes[record.pid] = OwningProcess(record, user: userNames.name(for: record.uid))
     }
     if ownerCache == nil {
-      let unmatched = OwnerJoin(scan).attach(to: &flows, unmatched: options.includeUnlisted)
+      let unmatched = OwnerJoin(scan).attach(
+        to: &flows, unmatched: options.includeUnlisted && looksForUnlisted)
       if !unmatched.isEmpty {
         let records = Dictionary(
           scan.processes.lazy.map { ($0.pid, $0.netnsInode) }, uniquingKeysWith: { a, _ in a })

@@ -74,8 +74,12 @@ import Testing
     let oracle = try lsfdSockets(pids)
     let mine = try flowscopeSockets(pids)
     #expect(!oracle.isEmpty)
-    #expect(oracle.subtracting(mine).isEmpty, "\(context): lsfd has, flowscope lacks: \(oracle.subtracting(mine).sorted { $0.lexicographicallyPrecedes($1) })")
-    #expect(mine.subtracting(oracle).isEmpty, "\(context): flowscope has, lsfd lacks: \(mine.subtracting(oracle).sorted { $0.lexicographicallyPrecedes($1) })")
+    #expect(
+      oracle.subtracting(mine).isEmpty,
+      "\(context): lsfd has, flowscope lacks: \(oracle.subtracting(mine).sorted { $0.lexicographicallyPrecedes($1) })")
+    #expect(
+      mine.subtracting(oracle).isEmpty,
+      "\(context): flowscope has, lsfd lacks: \(mine.subtracting(oracle).sorted { $0.lexicographicallyPrecedes($1) })")
   }
 
   static func unlisted(_ flows: [[String: Any]]) -> [[String: Any]] {
@@ -217,7 +221,8 @@ import Testing
     let rows = Self.unlisted(try flows(try flowscope("-a", "-P", pid, "--json", "proto == udp")))
     #expect(rows.count == 2000)
     #expect(rows.allSatisfy { $0["state"] as? String == "CLOSE" && $0["type"] as? String == "dgram" })
-    let process = try #require((try document(try flowscope("proc", "-P", pid, "--json"))["processes"] as? [[String: Any]])?.first)
+    let process = try #require(
+      (try document(try flowscope("proc", "-P", pid, "--json"))["processes"] as? [[String: Any]])?.first)
     #expect((process["sockets"] as? [String: Int])?["udp"] == 2000)
     #expect(process["unconnected"] as? [String: Int] == ["tcp": 0, "udp": 2000])
     #expect(process["flags"] as? [String] == ["socket-leak"])
@@ -245,7 +250,8 @@ import Testing
     #expect(((rows.first?["processes"] as? [[String: Any]])?.first?["fd"] as? Int) == holder.int("fd"))
     // `-p netlink` alone shows it too: netlink sockets have no state to hide them by.
     #expect(Self.unlisted(try flows(try flowscope("-p", "netlink", "-P", pid, "--json"))).count == 1)
-    let process = try #require((try document(try flowscope("proc", "-P", pid, "--json"))["processes"] as? [[String: Any]])?.first)
+    let process = try #require(
+      (try document(try flowscope("proc", "-P", pid, "--json"))["processes"] as? [[String: Any]])?.first)
     #expect((process["sockets"] as? [String: Int])?["other"] == 1)
     #expect((process["sockets"] as? [String: Int])?["unlisted"] == 1)
     #expect(process["flags"] as? [String] == [])
@@ -331,17 +337,21 @@ import Testing
     let inodes = family.info["inodes"] as? [Int] ?? []
     let fds = family.info["fds"] as? [Int] ?? []
     let rows = Self.unlisted(
-      try flows(try flowscope("-a", "-P", String(parent), "-P", String(child), "--json")))
-      .filter { inodes.contains($0["inode"] as? Int ?? -1) }
+      try flows(try flowscope("-a", "-P", String(parent), "-P", String(child), "--json"))
+    )
+    .filter { inodes.contains($0["inode"] as? Int ?? -1) }
     #expect(rows.count == 4)
     for row in rows {
       let index = try #require(inodes.firstIndex(of: row["inode"] as? Int ?? -1))
-      let owners = Set((row["processes"] as? [[String: Any]] ?? []).map { [$0["pid"] as? Int ?? 0, $0["fd"] as? Int ?? 0] })
+      let owners = Set(
+        (row["processes"] as? [[String: Any]] ?? []).map { [$0["pid"] as? Int ?? 0, $0["fd"] as? Int ?? 0] })
       #expect(owners == [[Int(parent), fds[index]], [Int(child), fds[index]]])
     }
     // Each process counts each socket once.
-    let processes = try document(
-      try flowscope("proc", "--json", "-P", String(parent), "-P", String(child)))["processes"] as? [[String: Any]] ?? []
+    let processes =
+      try document(
+        try flowscope("proc", "--json", "-P", String(parent), "-P", String(child)))["processes"] as? [[String: Any]]
+      ?? []
     #expect(processes.count == 2)
     for process in processes {
       #expect(process["unconnected"] as? [String: Int] == ["tcp": 1, "udp": 3])

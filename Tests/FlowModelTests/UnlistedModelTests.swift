@@ -14,7 +14,9 @@ struct UnlistedModelTests {
       ("AF_VSOCK", .vsock, .vsock, 0), ("SCTPv6", .sctp, .inet6, 0),
     ]
     for (name, proto, family, type) in cases {
-      #expect(SocketProtocolName(Array(name.utf8)) == SocketProtocolName(proto: proto, family: family, socketType: type), "\(name)")
+      #expect(
+        SocketProtocolName(Array(name.utf8)) == SocketProtocolName(proto: proto, family: family, socketType: type),
+        "\(name)")
     }
     for name in ["", "KCM", "ALG", "tcp", "TCP\0", "XDP"] {
       #expect(SocketProtocolName(Array(name.utf8)) == nil, "\(name)")
@@ -36,7 +38,10 @@ struct UnlistedModelTests {
     #expect(process(unconnected: UnconnectedSockets(tcp: 16)).health(defaults) == [.socketLeak])
     #expect(process(unconnected: UnconnectedSockets(tcp: 10, udp: 6)).health(defaults) == [.socketLeak])
     // With the fd flags, whatever the limit; and off at 0.
-    #expect(process(unconnected: UnconnectedSockets(udp: 60), used: 64, soft: 64).health(defaults) == [.fdExhausted, .socketLeak])
+    #expect(
+      process(unconnected: UnconnectedSockets(udp: 60), used: 64, soft: 64).health(defaults) == [
+        .fdExhausted, .socketLeak,
+      ])
     #expect(process(unconnected: UnconnectedSockets(udp: 60), soft: nil).health(defaults) == [.socketLeak])
     var off = defaults
     off.socketLeakCount = 0
@@ -49,7 +54,9 @@ struct UnlistedModelTests {
   @Test func summaryCountsUnlistedSocketsUnderTheirProtocol() {
     var flows: [Flow] = []
     for inode in 1...50 {
-      var flow = Flow(proto: .tcp, family: .inet, state: 7, socketType: 1, local: .none, remote: .none, inode: UInt64(inode), netns: 1)
+      var flow = Flow(
+        proto: .tcp, family: .inet, state: 7, socketType: 1, local: .none, remote: .none, inode: UInt64(inode), netns: 1
+      )
       flow.listedByKernel = false
       flow.owners = [FlowOwner(pid: 42, fd: Int32(inode + 2))]
       flows.append(flow)

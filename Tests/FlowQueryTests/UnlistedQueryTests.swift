@@ -33,14 +33,16 @@ struct UnlistedQueryTests {
 
   @Test func unlistedTCPIsSelectedByProtocolFamilyAndItsKnownState() throws {
     let failed = Self.unlisted(.tcp, family: .inet, type: 1, state: SocketState.close.rawValue)
-    for text in ["proto == tcp", "family == inet", "type == stream", "state == close", "state_code == 7",
-      "pid == 300", "fd == 5", "owned", "not stateless", "socket-leak", "flags == socket-leak"]
-    {
+    for text in [
+      "proto == tcp", "family == inet", "type == stream", "state == close", "state_code == 7",
+      "pid == 300", "fd == 5", "owned", "not stateless", "socket-leak", "flags == socket-leak",
+    ] {
       #expect(try matches(text, failed), "\(text)")
     }
-    for text in ["proto == udp", "family == inet6", "state == listen", "state in connected", "sport == 0",
-      "port == 0", "src in 0.0.0.0/0", "rtt > 0us", "recv_q == 0"]
-    {
+    for text in [
+      "proto == udp", "family == inet6", "state == listen", "state in connected", "sport == 0",
+      "port == 0", "src in 0.0.0.0/0", "rtt > 0us", "recv_q == 0",
+    ] {
       #expect(try !matches(text, failed), "\(text)")
     }
   }
