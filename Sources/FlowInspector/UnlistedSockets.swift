@@ -146,7 +146,7 @@ struct UnlistedSockets {
       state: unconnected ? SocketState.close.rawValue : 0, socketType: named.kind.socketType,
       local: .none, remote: .none, inode: named.socket.inode, netns: named.netns)
     flow.listedByKernel = false
-    flow.owners = FlowOwners(named.socket.owners)
+    flow.owners = named.socket.owners
     return flow
   }
 

@@ -22,6 +22,9 @@ public final class KernelSource: SockDiagSource {
   public var attempts = 3
   /// The idiag_ext bits asked of inet dumps (`SockDiagRequest.inetExtensions`: all we decode).
   public var inetExtensions = SockDiagRequest.inetExtensions
+  /// Ask for the base messages alone (no inet extensions, no show flags): which sockets exist,
+  /// by inode, at the least cost to the kernel.
+  public var inodesOnly = false
 
   public convenience init(recorder: DumpRecorder? = nil) throws(TransportError) {
     self.init(channel: try NetlinkSocket(), recorder: recorder)
@@ -60,7 +63,7 @@ public final class KernelSource: SockDiagSource {
         try socket.send(
           SockDiagRequest.encode(
             query, sequence: sequence, states: states, bytecode: bytecode,
-            extensions: inetExtensions))
+            extensions: inodesOnly ? 0 : inetExtensions, details: !inodesOnly))
         while !reader.finished {
           let datagram = try socket.receive()
           recorder?.write(query: query, datagram: datagram)
