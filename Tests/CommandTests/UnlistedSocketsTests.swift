@@ -358,4 +358,28 @@ import Testing
     }
     try Self.expectSameAsLsfd([parent, child], "inherited over fork")
   }
+
+  /// Beside many descriptors of a protocol not asked for (more than the walk threshold), a
+  /// TCP listing still lists exactly the unlisted TCP sockets.
+  @Test func manyUnixDescriptorsBesideUnlistedTCP() throws {
+    let holder = try Situation(
+      """
+      import socket, json, os, sys
+      held = []
+      for _ in range(400): held += socket.socketpair()
+      tcp = [socket.socket() for _ in range(20)]
+      print(json.dumps({"pid": os.getpid(), "inodes": [os.fstat(s.fileno()).st_ino for s in tcp]}), flush=True)
+      sys.stdin.read()
+      """)
+    let pid = String(holder.pid)
+    let rows = Self.unlisted(try flows(try flowscope("-a", "-p", "tcp", "-P", pid, "--json")))
+    #expect(Set(rows.compactMap { $0["inode"] as? Int }) == Set(holder.info["inodes"] as? [Int] ?? []))
+    #expect(rows.allSatisfy { $0["proto"] as? String == "tcp" })
+    let process = try #require(
+      (try document(try flowscope("proc", "-P", pid, "--json"))["processes"] as? [[String: Any]])?.first)
+    #expect((process["sockets"] as? [String: Int])?["tcp"] == 20)
+    #expect(((process["sockets"] as? [String: Int])?["unix"] ?? 0) >= 800)
+    #expect((process["sockets"] as? [String: Int])?["unlisted"] == 20)
+    try Self.expectSameAsLsfd([holder.pid], "many UNIX descriptors")
+  }
 }
