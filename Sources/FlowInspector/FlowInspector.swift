@@ -39,6 +39,10 @@ public struct InspectOptions: Sendable {
   /// With `pids`, keep every flow of their namespaces (others' show no owner), not only theirs:
   /// the namespace findings count every socket (`check`, `proc`).
   public var keepsNamespaceFlows = false
+  /// Also list the sockets the scanned processes hold that no dump returned (see
+  /// `UnlistedSockets`): one getxattr per such descriptor. A one-shot snapshot only (not
+  /// `watch`'s refreshes).
+  public var includeUnlisted = false
 
   /// Asks inet dumps for `tcp_info` alone: counters, RTT, windows; no memory, congestion
   /// control or TOS details.
@@ -153,6 +157,7 @@ public final class FlowInspector {
     self.source = ReplaySource.empty
     self.otherNamespacesUnavailable = "not in the recording"
     self.player = RecordingPlayer(recording)
+    self.looksForUnlisted = false
   }
 
   /// The frames of the recording being replayed (nil when live).
@@ -164,11 +169,16 @@ public final class FlowInspector {
     return captured
   }
 
+  /// Whether sockets no dump returned are looked for (`InspectOptions.includeUnlisted`): not
+  /// in a replay, whose sockets were recorded at another time than the descriptors now in /proc.
+  private let looksForUnlisted: Bool
+
   /// Reads from `source` only: its namespace, whatever the options say.
   public init(source: SockDiagSource) {
     self.player = nil
     self.source = source
     self.otherNamespacesUnavailable = "not in the recording"
+    self.looksForUnlisted = false
   }
 
   /// Reads the kernel, from this thread's namespace and, as root, from the others.
@@ -177,6 +187,7 @@ public final class FlowInspector {
     self.player = nil
     self.source = try KernelSource(recorder: recorder)
     self.otherNamespacesUnavailable = recorder == nil ? nil : "not read while recording"
+    self.looksForUnlisted = true
   }
 
   /// Dumps the requested families in each namespace asked for, scans /proc, and joins the
@@ -187,6 +198,8 @@ public final class FlowInspector {
   public func snapshot(_ options: InspectOptions, ownerCache: OwnerCache? = nil) -> Snapshot {
     if let player { return player.next() }
     var warnings: [SnapshotWarning] = []
+    // What the dumps read whole: where a missing TCP or UDP socket is known to be unconnected.
+    var coverage = DumpCoverage()
     let scanner = ProcScanner(
       options: ProcScanOptions(
         root: options.procRoot, pids: options.pids, threads: options.scanThreads,
@@ -195,9 +208,12 @@ public final class FlowInspector {
     self.ownNetns = ownNetns
     let named = readsOtherNamespaces ? NetworkNamespaces.named() : []
     var flows: [Flow] = []
-    // One allocation for the whole listing: the kernel says how many sockets are in use.
-    flows.reserveCapacity(
-      min(max(1024, ProcScanner.socketsInUse(root: options.procRoot) ?? 0), 1 << 22))
+    // One allocation for the whole listing: the kernel says how many sockets are in use. An
+    // eighth more leaves room for sockets opened meanwhile and those no dump returns (appended
+    // last): growing a 100k-flow array copies 26 MB, while pages reserved and never written
+    // cost no memory.
+    let inUse = ProcScanner.socketsInUse(root: options.procRoot) ?? 0
+    flows.reserveCapacity(min(max(1024, inUse + inUse / 8), 1 << 22))
 
     // The /proc scan and the dump of our own namespace need each other only at the join: run
     // the scan on another thread meanwhile. Given pids, the scan comes first: it is small, says
@@ -220,7 +236,7 @@ public final class FlowInspector {
     if ownFirst {
       dump(
         source, netns: ownNetns, options, previous: &previous, into: &flows, fresh: &fresh,
-        warnings: &warnings)
+        warnings: &warnings, coverage: &coverage)
     }
     sharedScan?.help()
     var scan = scanTask.wait() ?? sharedScan?.result() ?? ProcScanResult()
@@ -279,7 +295,7 @@ public final class FlowInspector {
       if target.inode == ownNetns {
         dump(
           source, netns: ownNetns, options, keeping: wantedInodes, previous: &previous,
-          into: &flows, fresh: &fresh, warnings: &warnings)
+          into: &flows, fresh: &fresh, warnings: &warnings, coverage: &coverage)
         if options.readsKernelCounters, source is KernelSource {
           counters[ownNetns] = NamespaceCounters(
             KernelCounterFiles.namespaceCounters(root: options.procRoot))
@@ -295,7 +311,7 @@ public final class FlowInspector {
         namespacesRead.insert(target.inode)
         dump(
           other, netns: target.inode, options, keeping: wantedInodes, previous: &previous,
-          into: &flows, fresh: &fresh, warnings: &warnings)
+          into: &flows, fresh: &fresh, warnings: &warnings, coverage: &coverage)
         if options.readsKernelCounters {
           let root = options.procRoot
           for path in target.paths {
@@ -335,7 +351,32 @@ public final class FlowInspector {
       processes[record.pid] = OwningProcess(record, user: userNames.name(for: record.uid))
     }
     if ownerCache == nil {
-      OwnerJoin(scan).attach(to: &flows)
+      var unmatched = OwnerJoin(scan).attach(
+        to: &flows, unmatched: options.includeUnlisted && looksForUnlisted)
+      if unmatched.count >= Self.unaskedWalkThreshold {
+        dropSocketsNotAskedFor(&unmatched, options)
+      }
+      if !unmatched.isEmpty {
+        let records = Dictionary(
+          scan.processes.lazy.map { ($0.pid, $0.netnsInode) }, uniquingKeysWith: { a, _ in a })
+        let unlisted = UnlistedSockets(
+          unmatched, reader: SocketProtocolReader(root: options.procRoot), coverage: coverage,
+          options: options, netns: { records[$0] ?? nil })
+        for named in unlisted.unknown { flows.append(UnlistedSockets.flow(named, unconnected: false)) }
+        let confirmed = confirmUnlisted(
+          unlisted.toConfirm, options, ownNetns: ownNetns, into: &flows)
+        var counts: [Int32: UnconnectedSockets] = [:]
+        for (named, unconnected) in confirmed {
+          flows.append(UnlistedSockets.flow(named, unconnected: unconnected))
+          if unconnected { UnlistedSockets.count(named, into: &counts) }
+        }
+        for (pid, count) in counts { processes[pid]?.unconnectedSockets = count }
+        if let first = unlisted.firstError {
+          warnings.append(
+            .other(
+              "\(unlisted.unreadable) socket descriptor(s) no dump listed could not be named; first: \(first)"))
+        }
+      }
     }
     if options.pids != nil && !options.keepsNamespaceFlows {
       // Asked about given processes: their flows only.
@@ -381,8 +422,10 @@ public final class FlowInspector {
   private func dump(
     _ source: SockDiagSource, netns: UInt64, _ options: InspectOptions,
     keeping wantedInodes: Set<UInt32>? = nil, previous: inout PreviousFlows?,
-    into flows: inout [Flow], fresh: inout [Int], warnings: inout [SnapshotWarning]
+    into flows: inout [Flow], fresh: inout [Int], warnings: inout [SnapshotWarning],
+    coverage: inout DumpCoverage
   ) {
+    coverage.noteRead(netns)
     // A replay holds what was recorded; only the kernel can be asked for less.
     (source as? KernelSource)?.inetExtensions = options.inetExtensions
     (source as? KernelSource)?.onDatagrams =
@@ -439,7 +482,9 @@ public final class FlowInspector {
       }
       let name = displayName(of: query)
       switch result.status {
-      case .complete: break
+      case .complete:
+        coverage.record(
+          query, netns: netns, states: statesMask(for: query, options), filtered: bytecode != nil)
       case .unsupported: warnings.append(.familyUnsupported(name))
       case .interrupted(let attempts): warnings.append(.dumpInterrupted(name, attempts: attempts))
       case .failed(let detail): warnings.append(.dumpFailed(name, detail: detail))
@@ -449,6 +494,87 @@ public final class FlowInspector {
           .other("\(name): \(result.decodeErrors) message(s) could not be decoded: \(error)"))
       }
     }
+  }
+
+  /// From how many unmatched descriptors a walk of the tables not asked for is cheaper than a
+  /// getxattr for each: a walk of an empty table costs about what a few dozen getxattr do.
+  static let unaskedWalkThreshold = 512
+
+  /// Sockets of the protocols (or families) a snapshot does not ask for are unmatched too, and
+  /// would be dropped once a getxattr named them: a TCP listing of processes holding 100k UNIX
+  /// descriptors would name every one (0.4 s). When there are many, the tables not asked for
+  /// are walked instead, in this namespace, for their inodes only (nothing decoded), and the
+  /// sockets found there are left out.
+  private func dropSocketsNotAskedFor(_ unmatched: inout [UnmatchedSocket], _ options: InspectOptions) {
+    var other = InspectOptions(
+      protocols: Set(TransportProtocol.allCases).subtracting(options.protocols))
+    if !options.ipv4 || !options.ipv6 {
+      // The family not asked for, of the protocols asked for, too.
+      other.protocols.formUnion(options.protocols)
+    }
+    // A recording would keep these walks as if they were dumps: only a live kernel is walked.
+    guard otherNamespacesUnavailable == nil, let kernel = source as? KernelSource else { return }
+    kernel.inodesOnly = true
+    defer { kernel.inodesOnly = false }
+    final class Inodes: @unchecked Sendable { var set = Set<UInt32>() }
+    let found = Inodes()
+    for query in other.queries {
+      _ = kernel.dump(
+        query, states: 0xffff_ffff, bytecode: nil,
+        keepingInodes: { inode in
+          found.set.insert(inode)
+          return false
+        }, restart: {}, record: { _ in })
+    }
+    unmatched.removeAll { found.set.contains(UInt32(truncatingIfNeeded: $0.inode)) }
+  }
+
+  /// TCP and UDP sockets a whole dump missed are in no table, unless they were created, bound
+  /// or connected while it ran (the /proc scan runs beside the dump): a busy server would
+  /// look like a leaking one. A second dump of their protocols, keeping only their inodes,
+  /// tells them apart. Those it finds are ordinary flows (appended with their owners); the
+  /// others are returned, with whether that second dump read their table whole.
+  private func confirmUnlisted(
+    _ candidates: [NamedSocket], _ options: InspectOptions, ownNetns: UInt64,
+    into flows: inout [Flow]
+  ) -> [(NamedSocket, unconnected: Bool)] {
+    guard !candidates.isEmpty else { return [] }
+    var byNamespace: [UInt64: [NamedSocket]] = [:]
+    for named in candidates { byNamespace[named.netns, default: []].append(named) }
+    var result: [(NamedSocket, unconnected: Bool)] = []
+    for (netns, sockets) in byNamespace.sorted(by: { $0.key < $1.key }) {
+      let source: SockDiagSource? = netns == ownNetns ? self.source : namespaceSources[netns]
+      guard let source else {
+        result += sockets.map { ($0, false) }
+        continue
+      }
+      var again = InspectOptions(protocols: Set(sockets.map(\.kind.proto)))
+      again.ipv4 = sockets.contains { $0.kind.family == .inet }
+      again.ipv6 = sockets.contains { $0.kind.family == .inet6 }
+      again.inetExtensions = options.inetExtensions
+      let wanted = Set(sockets.map { UInt32(truncatingIfNeeded: $0.socket.inode) })
+      var found: [Flow] = []
+      var previous: PreviousFlows? = nil
+      var fresh: [Int] = []
+      var coverage = DumpCoverage()
+      var ignored: [SnapshotWarning] = []
+      dump(
+        source, netns: netns, again, keeping: wanted, previous: &previous, into: &found,
+        fresh: &fresh, warnings: &ignored, coverage: &coverage)
+      var owners: [UInt64: FlowOwners] = [:]
+      for named in sockets { owners[named.socket.inode] = named.socket.owners }
+      var seen = Set<UInt64>()
+      for var flow in found {
+        guard let holders = owners[flow.inode], seen.insert(flow.inode).inserted else { continue }
+        flow.owners = holders
+        flows.append(flow)
+      }
+      for named in sockets where !seen.contains(named.socket.inode) {
+        let whole = coverage.coversWhole(netns: netns, proto: named.kind.proto, family: named.kind.family)
+        result.append((named, whole))
+      }
+    }
+    return result
   }
 
   /// The source for another namespace, opened once and kept; entered by the first of `paths`

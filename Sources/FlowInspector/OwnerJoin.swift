@@ -48,29 +48,56 @@ struct OwnerJoin {
 
   /// Gives every flow its owners. A large listing does it on two threads, half the flows each:
   /// the lookups are cache misses, and the join runs while the other core has nothing to do.
-  func attach(to flows: inout [Flow]) {
+  ///
+  /// Returns, when `unmatched` is asked for, the sockets of the scan that no flow claimed: one
+  /// entry per inode with its owners, in scan order. The lookup marks the slot it found in a
+  /// byte per slot (each thread its own flows' slots; a socket is one flow), so finding them
+  /// costs one pass over the slots, not a lookup per flow.
+  @discardableResult
+  func attach(to flows: inout [Flow], unmatched: Bool = false) -> [UnmatchedSocket] {
+    let matched = unmatched ? UnsafeMutableBufferPointer<UInt8>.allocate(capacity: inodes.count) : nil
+    matched?.initialize(repeating: 0)
+    defer { matched?.deallocate() }
     flows.withUnsafeMutableBufferPointer { all in
-      guard all.count >= 2 * 8192 else { return attach(to: all, all.indices) }
+      guard all.count >= 2 * 8192 else { return attach(to: all, all.indices, marking: matched) }
       let half = all.count / 2
       let halves = [0..<half, half..<all.count]
-      let shared = FlowsForThreads(flows: all)
+      let shared = FlowsForThreads(flows: all, matched: matched)
       DispatchQueue.concurrentPerform(iterations: 2) { k in
         // Each thread writes only the flows of its half.
-        attach(to: shared.flows, halves[k])
+        attach(to: shared.flows, halves[k], marking: shared.matched)
       }
     }
+    guard let matched else { return [] }
+    var found: [UnmatchedSocket] = []
+    for slot in inodes.indices where inodes[slot] != 0 && matched[slot] == 0 {
+      found.append(UnmatchedSocket(inode: UInt64(inodes[slot]), owners: owners(inSlot: slot) ?? []))
+    }
+    found.sort { ($0.owners[0].pid, $0.owners[0].fd) < ($1.owners[0].pid, $1.owners[0].fd) }
+    return found
   }
 
-  private func attach(to flows: UnsafeMutableBufferPointer<Flow>, _ rows: Range<Int>) {
+  private func attach(
+    to flows: UnsafeMutableBufferPointer<Flow>, _ rows: Range<Int>,
+    marking matched: UnsafeMutableBufferPointer<UInt8>?
+  ) {
     for index in rows {
-      if let owners = owners(of: flows[index].inode) { flows[index].owners = owners }
+      let inode = flows[index].inode
+      guard inode != 0, inode <= UInt32.max else { continue }
+      let slot = self.slot(UInt32(inode))
+      if let matched, inodes[slot] != 0 { matched[slot] = 1 }
+      if let owners = owners(inSlot: slot) { flows[index].owners = owners }
     }
   }
 
   /// The owners of `inode` in scan order (process by process, descriptor by descriptor).
   func owners(of inode: UInt64) -> FlowOwners? {
     guard inode != 0, inode <= UInt32.max else { return nil }
-    var index = last[slot(UInt32(inode))]
+    return owners(inSlot: slot(UInt32(inode)))
+  }
+
+  @inline(__always) private func owners(inSlot slot: Int) -> FlowOwners? {
+    var index = last[slot]
     guard index >= 0 else { return nil }
     let newest = owners[Int(index)]
     if newest.previous < 0 { return FlowOwners(only: newest.owner) }
@@ -83,7 +110,17 @@ struct OwnerJoin {
   }
 }
 
-/// The flows the two threads of `OwnerJoin.attach` share, each writing its own half.
+/// The flows the two threads of `OwnerJoin.attach` share, each writing its own half (and the
+/// bytes of its flows' slots).
 private struct FlowsForThreads: @unchecked Sendable {
   let flows: UnsafeMutableBufferPointer<Flow>
+  let matched: UnsafeMutableBufferPointer<UInt8>?
+}
+
+/// A socket some process holds that no dump returned: its inode and every descriptor holding
+/// it, in scan order.
+struct UnmatchedSocket {
+  var inode: UInt64
+  /// Inline for one owner: a process with 100k descriptors no flow claimed makes no array each.
+  var owners: FlowOwners
 }

@@ -19,6 +19,12 @@ extension InspectOptions {
       requestFilters[proto] = KernelRequestFilter(states: request.states, inet: request.inet)
     }
     pids = plan.pids
+    // Sockets no dump returned have no address and, mostly, no known state: worth looking for
+    // only when the query can keep such a row (every state, or a protocol without states).
+    let close = UInt32(1) << UInt32(SocketState.close.rawValue)
+    includeUnlisted = plan.protocols.contains { proto in
+      !proto.hasConnectionStates || (plan.requests[proto]?.states ?? 0xffff_ffff) & close != 0
+    }
   }
 }
 

@@ -271,7 +271,7 @@ public struct ShortName: Sendable, Hashable {
 
 /// One socket as seen in one network namespace, with every process descriptor that holds it.
 ///
-/// 256 bytes, 100k of them in a large listing: the fields are ordered so that the 4-byte ones
+/// 264 bytes, 100k of them in a large listing: the fields are ordered so that the 4-byte ones
 /// fill the gaps after the endpoints, and the optional attributes share one packed store.
 public struct Flow: Sendable, Equatable {
   public var proto: TransportProtocol
@@ -292,6 +292,13 @@ public struct Flow: Sendable, Equatable {
   public var counters: FlowCounters
   private var attributes = FlowAttributes()
   public var tcp: TCPDetails?
+  /// False for a socket found only through its owners' descriptors: no sock_diag dump returned
+  /// it (a TCP socket never connected or whose connect failed, a never-bound UDP or netlink
+  /// socket, a family without a diag module). Such a flow has no addresses, counters, queues or
+  /// cookie; its `state` is CLOSE when it is known to be neither bound nor connected, else 0
+  /// (unknown). Placed after `tcp` (73 bytes), it takes a byte of the gap before `owners`: the
+  /// flow does not grow.
+  public var listedByKernel = true
   /// Every (pid, fd) holding the socket; empty means no visible owner.
   public var owners: FlowOwners
 
@@ -353,6 +360,9 @@ public struct Flow: Sendable, Equatable {
   }
 
   public var isOwned: Bool { !owners.isEmpty }
+  /// Whether the state is known: a protocol with states, and not an unlisted socket whose
+  /// state could not be told (state 0, which no kernel state has).
+  public var hasKnownState: Bool { proto.hasConnectionStates && (listedByKernel || state != 0) }
   public var socketState: SocketState? { SocketState(rawValue: state) }
 }
 

@@ -51,6 +51,7 @@ public struct GroupSummary: Sendable, Equatable {
     sockets.udp += other.sockets.udp
     sockets.unix += other.sockets.unix
     sockets.other += other.sockets.other
+    sockets.unlisted += other.sockets.unlisted
     states.established += other.states.established
     states.listen += other.states.listen
     states.closeWait += other.states.closeWait

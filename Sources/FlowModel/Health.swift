@@ -18,6 +18,10 @@ public enum HealthFlag: String, Sendable, CaseIterable, Comparable {
   /// Namespace: the kernel dropped connection attempts at listeners (ListenDrops of
   /// /proc/net/netstat rose between two samples) and no listener there shows a full queue.
   case listenDrops = "listen-drops"
+  /// Process: it holds at least `HealthThresholds.socketLeakCount` TCP or UDP sockets that are
+  /// neither bound nor connected (found through its descriptors, listed by no kernel table):
+  /// most often failed connects whose sockets were never closed. Each holds a descriptor.
+  case socketLeak = "socket-leak"
   /// The peer closed and this side keeps the socket open (TCP CLOSE_WAIT; UNIX stream or
   /// seqpacket whose receive side was shut down by the peer).
   case peerClosed = "peer-closed"
@@ -45,13 +49,14 @@ public enum HealthFlag: String, Sendable, CaseIterable, Comparable {
     case .portsExhausted: 2
     case .orphans: 3
     case .listenDrops: 4
-    case .peerClosed: 5
-    case .recvBacklog: 6
-    case .stalled: 7
-    case .zeroWindow: 8
-    case .unreachable: 9
-    case .retransmitting: 10
-    case .idle: 11
+    case .socketLeak: 5
+    case .peerClosed: 6
+    case .recvBacklog: 7
+    case .stalled: 8
+    case .zeroWindow: 9
+    case .unreachable: 10
+    case .retransmitting: 11
+    case .idle: 12
     }
   }
 
@@ -72,7 +77,7 @@ public enum HealthFlag: String, Sendable, CaseIterable, Comparable {
 
   public var scope: Scope {
     switch self {
-    case .fdExhausted, .fdPressure: .process
+    case .fdExhausted, .fdPressure, .socketLeak: .process
     case .portsExhausted, .listenDrops: .namespace
     case .orphans: .host
     case .peerClosed, .recvBacklog, .stalled, .zeroWindow, .retransmitting, .idle, .unreachable:
@@ -99,6 +104,7 @@ public enum HealthFlag: String, Sendable, CaseIterable, Comparable {
     case .portsExhausted: 1 << 9
     case .orphans: 1 << 10
     case .listenDrops: 1 << 11
+    case .socketLeak: 1 << 12
     }
   }
 
@@ -107,7 +113,7 @@ public enum HealthFlag: String, Sendable, CaseIterable, Comparable {
   public var severity: HealthSeverity {
     switch self {
     case .fdExhausted: .critical
-    case .fdPressure, .peerClosed, .recvBacklog, .stalled, .zeroWindow, .unreachable,
+    case .fdPressure, .socketLeak, .peerClosed, .recvBacklog, .stalled, .zeroWindow, .unreachable,
       .portsExhausted, .orphans, .listenDrops:
       .warning
     case .retransmitting: .notice
@@ -196,6 +202,15 @@ public struct HealthThresholds: Sendable, Equatable {
   /// dropped between two samples (`--listen-drops`, 1). A healthy server drops none; each drop
   /// costs a client at least a 1 s SYN retry.
   public var listenDropsMinimum: UInt64 = 1
+  /// `socket-leak`: TCP and UDP sockets a process holds that are neither bound nor connected
+  /// (`--leak-threshold`, default 16; 0 turns the flag off).
+  ///
+  /// Why 16: a healthy program holds such a socket only between `socket()` and its `connect()`
+  /// or `bind()` (microseconds), or between a failed connect and its `close()`. A snapshot may
+  /// catch a busy multi-threaded client with one such socket per thread; 16 leaves room for that
+  /// burst. A leak grows without bound: at 16 it is already visible, long before it uses a
+  /// default limit of 1024 descriptors (1.6 %), so the flag warns before `fd-pressure` does.
+  public var socketLeakCount: Int = 16
 
   public init() {}
 }
@@ -329,13 +344,18 @@ extension OwningProcess {
     return Double(descriptorCount) * 100 / Double(soft)
   }
 
-  /// `fd-exhausted` or `fd-pressure`, or neither.
+  /// `fd-exhausted` or `fd-pressure` (or neither), and `socket-leak`.
   public func health(_ thresholds: HealthThresholds) -> HealthFlags {
-    guard descriptorsReadable, let soft = fdLimitSoft else { return [] }
-    if UInt64(descriptorCount) >= soft { return HealthFlags(.fdExhausted) }
-    if let percent = fdUsedPercent, percent >= thresholds.fdPressurePercent {
-      return HealthFlags(.fdPressure)
+    var flags = HealthFlags()
+    if thresholds.socketLeakCount > 0 && unconnectedSockets.total >= thresholds.socketLeakCount {
+      flags.insert(.socketLeak)
     }
-    return []
+    guard descriptorsReadable, let soft = fdLimitSoft else { return flags }
+    if UInt64(descriptorCount) >= soft {
+      flags.insert(.fdExhausted)
+    } else if let percent = fdUsedPercent, percent >= thresholds.fdPressurePercent {
+      flags.insert(.fdPressure)
+    }
+    return flags
   }
 }

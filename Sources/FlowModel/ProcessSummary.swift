@@ -2,18 +2,23 @@
 // kind and state, bytes summed over its flows, and health flags. Pure.
 
 /// Socket descriptors of a process by kind. They add up to the process's socket descriptors:
-/// `other` holds every socket not counted in the three others, including sockets the dump did
-/// not show (another network namespace, an unbound TCP socket, a family this kernel lacks).
+/// `other` holds every socket not counted in the three others (netlink, packet, raw… and any
+/// whose protocol could not be told). A socket no dump returned is counted under its protocol
+/// when its descriptor named it (`system.sockprotoname`), and also in `unlisted`.
 public struct SocketKindCounts: Sendable, Equatable {
   public var tcp = 0
   public var udp = 0
   public var unix = 0
   public var other = 0
-  public init(tcp: Int = 0, udp: Int = 0, unix: Int = 0, other: Int = 0) {
+  /// Of all the above, the descriptors of sockets that no kernel table listed (found only
+  /// through the process's descriptors). Not part of `total`.
+  public var unlisted = 0
+  public init(tcp: Int = 0, udp: Int = 0, unix: Int = 0, other: Int = 0, unlisted: Int = 0) {
     self.tcp = tcp
     self.udp = udp
     self.unix = unix
     self.other = other
+    self.unlisted = unlisted
   }
   public var total: Int { tcp + udp + unix + other }
 }
@@ -85,6 +90,7 @@ public struct ProcessSummary: Sendable, Equatable {
         case .unix: summary.sockets.unix += 1
         default: break  // counted in `other` below, from the process's socket descriptors
         }
+        if !flow.listedByKernel { summary.sockets.unlisted += 1 }
         // Bytes and flags once per socket and process, however many descriptors hold it.
         let firstForThisPID =
           owner.pid != previousPID && !flow.owners[..<position].contains { $0.pid == owner.pid }
@@ -129,7 +135,7 @@ public enum ProcessSortKey: String, Sendable, CaseIterable {
   case pid, command, user
   case fds
   case fdPercent = "fd-pct"
-  case sockets, tcp, udp, unix, other
+  case sockets, tcp, udp, unix, other, unlisted
   case established = "estab"
   case listen
   case closeWait = "close-wait"
@@ -170,6 +176,7 @@ public struct ProcessSort: Sendable {
     case .udp: .number(Double(s.sockets.udp))
     case .unix: .number(Double(s.sockets.unix))
     case .other: .number(Double(s.sockets.other))
+    case .unlisted: .number(Double(s.sockets.unlisted))
     case .established: .number(Double(s.states.established))
     case .listen: .number(Double(s.states.listen))
     case .closeWait: .number(Double(s.states.closeWait))

@@ -21,6 +21,10 @@ public struct OwningProcess: Sendable, Equatable {
   public var container: String? = nil
   /// The path of its executable (`/proc/<pid>/exe`), when asked for with the command line.
   public var executable: [UInt8]? = nil
+  /// TCP and UDP sockets it holds that are neither bound nor connected: found through its
+  /// descriptors, in a namespace whose tables were dumped whole, and listed in none of them.
+  /// What `socket-leak` counts.
+  public var unconnectedSockets = UnconnectedSockets()
 
   public init(pid: Int32, command: [UInt8]) {
     self.pid = pid
@@ -37,6 +41,18 @@ public struct OwningProcess: Sendable, Equatable {
     self.fdLimitSoft = nil
     self.fdLimitHard = nil
   }
+}
+
+/// Sockets of one process that no kernel table lists and that are known to be neither bound
+/// nor connected, by protocol (UDP counts UDP-Lite; TCP counts MPTCP).
+public struct UnconnectedSockets: Sendable, Equatable {
+  public var tcp = 0
+  public var udp = 0
+  public init(tcp: Int = 0, udp: Int = 0) {
+    self.tcp = tcp
+    self.udp = udp
+  }
+  public var total: Int { tcp + udp }
 }
 
 /// Something the run could not see, said once rather than failing the run.

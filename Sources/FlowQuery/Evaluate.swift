@@ -107,7 +107,7 @@ extension QueryTest {
     case .member(let values):
       switch field {
       case .state:
-        return flow.proto.hasConnectionStates && values.contains(UInt64(flow.state))
+        return flow.hasKnownState && values.contains(UInt64(flow.state))
       case .proto: return values.contains(flow.proto.queryValue)
       case .family: return values.contains(flow.family.queryValue)
       case .type: return values.contains(UInt64(flow.socketType))
@@ -223,22 +223,23 @@ extension Flow {
   /// The value of a number field of the socket; nil when unknown or not applicable.
   func number(_ field: QueryField) -> UInt64? {
     switch field {
-    case .stateCode: return proto.hasConnectionStates ? UInt64(state) : nil
+    case .stateCode: return hasKnownState ? UInt64(state) : nil
     case .localPort: if case .ip(_, let port) = local { return UInt64(port) } else { return nil }
     case .remotePort: if case .ip(_, let port) = remote { return UInt64(port) } else { return nil }
     case .inode: return inode
-    case .cookie: return cookie
+    case .cookie: return listedByKernel ? cookie : nil
     case .uid: return uid.map(UInt64.init)
     case .netns: return netns
-    case .interface: return UInt64(interfaceIndex)
+    case .interface: return listedByKernel ? UInt64(interfaceIndex) : nil
     case .bytesIn: return counters.bytesIn
     case .bytesOut: return counters.bytesOut
     case .packetsIn: return counters.packetsIn
     case .packetsOut: return counters.packetsOut
     case .retransBytes: return counters.bytesRetransmitted
     case .retransmitsTotal: return counters.retransmitsTotal.map(UInt64.init)
-    case .recvQ: return UInt64(receiveQueue)
-    case .sendQ: return UInt64(sendQueue)
+    // A socket no table listed has no queues, cookie or interface we know.
+    case .recvQ: return listedByKernel ? UInt64(receiveQueue) : nil
+    case .sendQ: return listedByKernel ? UInt64(sendQueue) : nil
     case .shutdown: return shutdown.map(UInt64.init)
     case .cgroupID: return cgroupID
     case .mark: return mark.map(UInt64.init)

@@ -253,7 +253,10 @@ struct RenderContext {
 
   // MARK: cells
 
-  func hasState(_ flow: Flow) -> Bool { flow.proto.hasConnectionStates }
+  func hasState(_ flow: Flow) -> Bool { flow.hasKnownState }
+
+  /// What the State column shows for a socket no kernel table listed (legend: flowscope(8)).
+  static let unlistedState: StaticString = "UNLISTED"
 
   /// A command line as one text: its arguments with spaces between.
   static func joined(_ arguments: [[UInt8]]) -> [UInt8] {
@@ -277,10 +280,11 @@ struct RenderContext {
     case .retrans: return numberWidth(flow.counters.retransmitsTotal.map(UInt64.init))
     case .netif: return flow.interfaceIndex == 0 ? 1 : nil
     case .state:
+      if !flow.listedByKernel { return Self.unlistedState.utf8CodeUnitCount }
       guard hasState(flow), let state = flow.socketState else { return nil }
       return state.name.utf8.count
-    case .local: return endpointWidth(flow.local)
-    case .remote: return flow.family == .unix ? nil : endpointWidth(flow.remote)
+    case .local: return flow.listedByKernel ? endpointWidth(flow.local) : 1
+    case .remote: return flow.family == .unix || !flow.listedByKernel ? nil : endpointWidth(flow.remote)
     case .process:
       guard let owner = primaryOwner(flow) else { return 1 }
       guard let command = sharedTexts.commandWidth(of: owner.pid), owner.pid > 0 else { return nil }
@@ -318,8 +322,11 @@ struct RenderContext {
     case .proto:
       out.append(utf8: flow.proto.rawValue)
     case .local:
+      // A socket no table listed has no address we know: not `*`, which means "any".
+      guard flow.listedByKernel else { return appendMissing(into: &out) }
       appendEndpoint(flow.local, of: flow, isRemote: false, into: &out)
     case .remote:
+      guard flow.listedByKernel else { return appendMissing(into: &out) }
       appendRemote(flow, into: &out)
     case .bytesIn: appendBytes(flow.counters.bytesIn, into: &out)
     case .bytesOut: appendBytes(flow.counters.bytesOut, into: &out)
@@ -333,7 +340,9 @@ struct RenderContext {
         appendInterface(flow.interfaceIndex, wildcard: "", into: &out)
       }
     case .state:
-      if hasState(flow), let state = flow.socketState {
+      if !flow.listedByKernel {
+        out.append(Self.unlistedState)
+      } else if hasState(flow), let state = flow.socketState {
         out.append(utf8: state.name)
       } else if hasState(flow) {
         out.appendDecimal(UInt64(flow.state))
@@ -366,8 +375,10 @@ struct RenderContext {
       } else {
         appendMissing(into: &out)
       }
-    case .sendQ: out.appendDecimal(UInt64(flow.sendQueue))
-    case .recvQ: out.appendDecimal(UInt64(flow.receiveQueue))
+    case .sendQ:
+      appendNumber(flow.listedByKernel ? UInt64(flow.sendQueue) : nil, into: &out)
+    case .recvQ:
+      appendNumber(flow.listedByKernel ? UInt64(flow.receiveQueue) : nil, into: &out)
     case .cgroup: appendNumber(flow.cgroupID, into: &out)
     case .netns:
       if let namespace = snapshot.namespaces[flow.netns] {
@@ -383,7 +394,7 @@ struct RenderContext {
       }
     case .inode: out.appendDecimal(flow.inode)
     case .uid: appendNumber(flow.uid.map(UInt64.init), into: &out)
-    case .cookie: out.appendDecimal(flow.cookie)
+    case .cookie: appendNumber(flow.listedByKernel ? flow.cookie : nil, into: &out)
     case .mark:
       guard let mark = flow.mark else { return appendMissing(into: &out) }
       if mode == .table {

@@ -147,12 +147,13 @@ public enum JSONRenderer {
       appendEndpoint(flow.remote, into: &out)
     }
     out.appendField(",\"inode\":", flow.inode)
-    out.appendField(",\"cookie\":", flow.cookie)
+    let listed = flow.listedByKernel
+    out.appendField(",\"cookie\":", listed ? flow.cookie : nil)
     out.appendField(",\"uid\":", flow.uid.map(UInt64.init))
     out.appendField(",\"netns\":", flow.netns)
     out.append(",\"netns_name\":")
     context.sharedTexts.appendJSONNamespaceName(of: flow.netns, into: &out)
-    out.appendField(",\"interface\":", UInt64(flow.interfaceIndex))
+    out.appendField(",\"interface\":", listed ? UInt64(flow.interfaceIndex) : nil)
     out.append(",\"interface_name\":")
     if flow.interfaceIndex != 0, let name = context.options.interfaceNames[flow.interfaceIndex] {
       out.appendJSONString(name)
@@ -182,8 +183,8 @@ public enum JSONRenderer {
     } else {
       out.append("null")
     }
-    out.appendField(",\"recv_q\":", UInt64(flow.receiveQueue))
-    out.appendField(",\"send_q\":", UInt64(flow.sendQueue))
+    out.appendField(",\"recv_q\":", listed ? UInt64(flow.receiveQueue) : nil)
+    out.appendField(",\"send_q\":", listed ? UInt64(flow.sendQueue) : nil)
     out.appendField(",\"shutdown\":", flow.shutdown.map(UInt64.init))
     out.appendField(",\"cgroup_id\":", flow.cgroupID)
     out.appendField(",\"mark\":", flow.mark.map(UInt64.init))
@@ -194,6 +195,7 @@ public enum JSONRenderer {
     appendOwners(flow.owners, texts: context.sharedTexts, into: &out)
     out.append("],\"flags\":")
     appendFlagArray(flow.health(context.options.health), into: &out)
+    out.append(listed ? ",\"listed_by_kernel\":true" : ",\"listed_by_kernel\":false")
   }
 
   /// The `processes` list of a flow: `{"pid","command","fd","user"}` per owner, with

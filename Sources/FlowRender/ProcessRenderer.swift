@@ -9,7 +9,7 @@ public enum ProcessColumn: String, CaseIterable, Sendable {
   case fdLimit = "fd-limit"
   case fdHard = "fd-hard"
   case fdPercent = "fd-pct"
-  case sockets, tcp, udp, unix, other
+  case sockets, tcp, udp, unix, other, unlisted
   case established = "estab"
   case listen
   case closeWait = "close-wait"
@@ -34,6 +34,7 @@ public enum ProcessColumn: String, CaseIterable, Sendable {
     case .udp: "UDP"
     case .unix: "UNIX"
     case .other: "Other"
+    case .unlisted: "Unlisted"
     case .established: "ESTAB"
     case .listen: "LISTEN"
     case .closeWait: "CLOSE-WAIT"
@@ -63,7 +64,8 @@ public enum ProcessColumn: String, CaseIterable, Sendable {
     case .tcp: "TCP socket descriptors"
     case .udp: "UDP socket descriptors"
     case .unix: "UNIX socket descriptors"
-    case .other: "other socket descriptors (netlink, packet, other namespaces, unbound, …)"
+    case .other: "other socket descriptors (netlink, packet, raw, protocols not named, …)"
+    case .unlisted: "of these, sockets no kernel table lists (found through the descriptor only)"
     case .established: "TCP sockets in ESTABLISHED"
     case .listen: "TCP sockets in LISTEN"
     case .closeWait: "TCP sockets in CLOSE-WAIT (the peer closed)"
@@ -87,7 +89,7 @@ public enum ProcessColumn: String, CaseIterable, Sendable {
   }
 
   public static let defaults: [ProcessColumn] = [
-    .pid, .command, .user, .fds, .fdLimit, .fdPercent, .tcp, .udp, .unix, .other, .established,
+    .pid, .command, .user, .fds, .fdLimit, .fdPercent, .tcp, .udp, .unix, .other, .unlisted, .established,
     .listen, .closeWait, .otherTCP, .bytesIn, .bytesOut, .flags,
   ]
 
@@ -308,6 +310,7 @@ public enum ProcessRenderer {
     case .udp: out.appendDecimal(UInt64(summary.sockets.udp))
     case .unix: out.appendDecimal(UInt64(summary.sockets.unix))
     case .other: out.appendDecimal(UInt64(summary.sockets.other))
+    case .unlisted: out.appendDecimal(UInt64(summary.sockets.unlisted))
     case .established: out.appendDecimal(UInt64(summary.states.established))
     case .listen: out.appendDecimal(UInt64(summary.states.listen))
     case .closeWait: out.appendDecimal(UInt64(summary.states.closeWait))
@@ -322,7 +325,11 @@ public enum ProcessRenderer {
         if !first { out.append(UInt8(ascii: ",")) }
         first = false
         out.append(utf8: flag.rawValue)
-        if let count = summary.flowFlagCounts.first(where: { $0.flag == flag })?.count {
+        if flag == .socketLeak {
+          out.append(UInt8(ascii: "("))
+          out.appendDecimal(UInt64(process.unconnectedSockets.total))
+          out.append(UInt8(ascii: ")"))
+        } else if let count = summary.flowFlagCounts.first(where: { $0.flag == flag })?.count {
           out.append(UInt8(ascii: "("))
           out.appendDecimal(UInt64(count))
           out.append(UInt8(ascii: ")"))
@@ -409,8 +416,8 @@ public enum ProcessRenderer {
     out.append(",\"fd_limit_hard\":")
     JSONRenderer.appendOptional(process.fdLimitHard, into: &out)
     appendSocketSums(
-      sockets: summary.sockets, states: summary.states, bytesIn: summary.bytesIn,
-      bytesOut: summary.bytesOut, flags: summary.flags, into: &out)
+      sockets: summary.sockets, unconnected: process.unconnectedSockets, states: summary.states,
+      bytesIn: summary.bytesIn, bytesOut: summary.bytesOut, flags: summary.flags, into: &out)
     out.append(",\"flag_counts\":{")
     for (index, entry) in summary.flowFlagCounts.enumerated() {
       out.append(index == 0 ? "\"" : ",\"")
@@ -424,8 +431,8 @@ public enum ProcessRenderer {
   /// `,"sockets":{…},"states":{…},"bytes_in":…,"bytes_out":…,"flags":[…]`: what a process
   /// row and a group row (`proc --by`) both sum.
   static func appendSocketSums(
-    sockets: SocketKindCounts, states: TCPStateCounts, bytesIn: UInt64?, bytesOut: UInt64?,
-    flags: HealthFlags, into out: inout OutputBuffer
+    sockets: SocketKindCounts, unconnected: UnconnectedSockets? = nil, states: TCPStateCounts,
+    bytesIn: UInt64?, bytesOut: UInt64?, flags: HealthFlags, into out: inout OutputBuffer
   ) {
     out.append(",\"sockets\":{\"tcp\":")
     out.appendDecimal(UInt64(sockets.tcp))
@@ -435,6 +442,14 @@ public enum ProcessRenderer {
     out.appendDecimal(UInt64(sockets.unix))
     out.append(",\"other\":")
     out.appendDecimal(UInt64(sockets.other))
+    out.append(",\"unlisted\":")
+    out.appendDecimal(UInt64(sockets.unlisted))
+    if let unconnected {
+      out.append("},\"unconnected\":{\"tcp\":")
+      out.appendDecimal(UInt64(unconnected.tcp))
+      out.append(",\"udp\":")
+      out.appendDecimal(UInt64(unconnected.udp))
+    }
     out.append("},\"states\":{\"established\":")
     out.appendDecimal(UInt64(states.established))
     out.append(",\"listen\":")
@@ -639,6 +654,41 @@ public enum CheckRenderer {
       out.append("; raise the limit (prlimit --pid ")
       out.appendDecimal(Int64(finding.pid ?? 0))
       out.append(" --nofile=N:N now, LimitNOFILE= in its systemd unit or ulimit -n where it starts) or look for descriptors it leaks")
+    case .socketLeak:
+      // "leaky.4242 holds 50 TCP sockets that are not connected (failed connects never
+      // closed?): each holds a descriptor; 55 of its limit of 1024 are in use; …"
+      who()
+      let counts = process?.unconnectedSockets ?? UnconnectedSockets()
+      out.append(" holds ")
+      if counts.udp == 0 {
+        count(counts.tcp, "TCP socket that is not connected", "TCP sockets that are not connected")
+        out.append(" (failed connects never closed?)")
+      } else if counts.tcp == 0 {
+        count(counts.udp, "UDP socket", "UDP sockets")
+        out.append(counts.udp == 1 ? " that is" : " that are")
+        out.append(" neither bound nor connected (created and never used or closed?)")
+      } else {
+        out.appendDecimal(UInt64(counts.tcp))
+        out.append(" TCP and ")
+        out.appendDecimal(UInt64(counts.udp))
+        out.append(" UDP sockets that are neither bound nor connected (failed connects never closed?)")
+      }
+      out.append(": each holds a descriptor; ")
+      if let process, process.descriptorsReadable {
+        out.appendDecimal(UInt64(process.descriptorCount))
+        if let soft = process.fdLimitSoft {
+          out.append(" of its limit of ")
+          out.appendDecimal(soft)
+          out.append(" are in use")
+        } else {
+          out.append(" are in use (no limit)")
+        }
+      } else {
+        out.append("its descriptors could not be counted")
+      }
+      out.append(". The app must close a socket whose connect failed; flowscope -a -P ")
+      out.appendDecimal(Int64(finding.pid ?? 0))
+      out.append(" lists them")
     case .peerClosed:
       who()
       out.append(" holds ")

@@ -26,6 +26,9 @@ public final class KernelSource: SockDiagSource {
   public var inetExtensions = SockDiagRequest.inetExtensions
   /// Given, each dump hands it the datagrams of its last attempt (`flowscope record`).
   public var onDatagrams: ((SockDiagQuery, [[UInt8]]) -> Void)? = nil
+  /// Ask for the base messages alone (no inet extensions, no show flags): which sockets exist,
+  /// by inode, at the least cost to the kernel.
+  public var inodesOnly = false
 
   public convenience init(recorder: DumpRecorder? = nil) throws(TransportError) {
     self.init(channel: try NetlinkSocket(), recorder: recorder)
@@ -66,7 +69,7 @@ public final class KernelSource: SockDiagSource {
         try socket.send(
           SockDiagRequest.encode(
             query, sequence: sequence, states: states, bytecode: bytecode,
-            extensions: inetExtensions))
+            extensions: inodesOnly ? 0 : inetExtensions, details: !inodesOnly))
         while !reader.finished {
           let datagram = try socket.receive()
           recorder?.write(query: query, datagram: datagram)

@@ -104,6 +104,33 @@ enum Sys {
     return valueOrErrno { f(fd, buffer.baseAddress, buffer.count) }
   }
 
+  // MARK: getxattr
+
+  typealias GetxattrFunction =
+    @convention(c) (UnsafePointer<CChar>?, UnsafePointer<CChar>?, UnsafeMutableRawPointer?, Int) -> Int
+
+  /// glibc's `getxattr` is declared in `<sys/xattr.h>`, which Swift's Glibc module does not
+  /// include: looked up once with `dlsym`, as `getdents64` is. nil on a libc without it.
+  struct GetxattrBox: @unchecked Sendable { let function: GetxattrFunction? }
+  static let getxattrFunction: GetxattrBox = {
+    guard let handle = dlopen(nil, RTLD_LAZY | RTLD_LOCAL), let sym = dlsym(handle, "getxattr")
+    else {
+      return GetxattrBox(function: nil)
+    }
+    return GetxattrBox(function: unsafeBitCast(sym, to: GetxattrFunction.self))
+  }()
+
+  /// Wraps `getxattr(2)`: the value of extended attribute `name` of the file at `path`
+  /// (following links, so `/proc/PID/fd/N` names the socket itself), up to `buffer.count` bytes;
+  /// returns the number of bytes written. ERANGE when the value is larger than the buffer;
+  /// ENOSYS when the libc has no `getxattr`.
+  static func getxattr(
+    _ path: UnsafePointer<CChar>, _ name: UnsafePointer<CChar>, _ buffer: UnsafeMutableRawBufferPointer
+  ) -> Result<Int, Errno> {
+    guard let f = getxattrFunction.function else { return .failure(.noFunction) }
+    return valueOrErrno { f(path, name, buffer.baseAddress, buffer.count) }
+  }
+
   // MARK: readdir fallback
 
   /// Wraps `fdopendir(3)`. On success the `DIR` owns `fd`.

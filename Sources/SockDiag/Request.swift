@@ -75,9 +75,11 @@ public struct SockDiagRequest {
   /// - `states`: bitmask `1 << state` for inet, unix and vsock; ignored by packet and netlink dumps.
   /// - `bytecode`: an inet_diag filter program, sent as INET_DIAG_REQ_BYTECODE; inet only.
   /// - `extensions`: the idiag_ext bits asked of inet dumps.
+  /// - `details`: false asks UNIX, packet and netlink dumps for no attributes (show flags 0):
+  ///   the base message alone, with its inode (a walk that only wants to know which sockets exist).
   public static func encode(
     _ query: SockDiagQuery, sequence: UInt32, states: UInt32 = 0xffff_ffff, bytecode: [UInt8]? = nil,
-    extensions: UInt8 = inetExtensions
+    extensions: UInt8 = inetExtensions, details: Bool = true
   ) -> [UInt8] {
     var message: [UInt8] = []
     message.reserveCapacity(96 + (bytecode?.count ?? 0))
@@ -136,7 +138,7 @@ public struct SockDiagRequest {
       message.appendHost(UInt16(0))  // pad
       message.appendHost(states)  // udiag_states
       message.appendHost(UInt32(0))  // udiag_ino: 0 = all
-      message.appendHost(unixShow)
+      message.appendHost(details ? unixShow : 0)
       message.appendZeros(8)  // udiag_cookie
     case .packet:
       // struct packet_diag_req (20 bytes).
@@ -144,7 +146,7 @@ public struct SockDiagRequest {
       message.append(0)
       message.appendHost(UInt16(0))
       message.appendHost(UInt32(0))  // pdiag_ino
-      message.appendHost(packetShow)
+      message.appendHost(details ? packetShow : 0)
       message.appendZeros(8)
     case .netlink:
       // struct netlink_diag_req (20 bytes).
@@ -152,7 +154,7 @@ public struct SockDiagRequest {
       message.append(netlinkAllProtocols)
       message.appendHost(UInt16(0))
       message.appendHost(UInt32(0))  // ndiag_ino
-      message.appendHost(netlinkShow)
+      message.appendHost(details ? netlinkShow : 0)
       message.appendZeros(8)
     case .vsock:
       // struct vsock_diag_req (24 bytes): protocol, ino and show must be 0.

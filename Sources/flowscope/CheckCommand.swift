@@ -20,9 +20,9 @@ struct CheckCommand: ParsableCommand {
       problems found, 1 an error, 64 a usage error, so it can run from a script or
       cron.
 
-      Checked: fd-exhausted, fd-pressure, peer-closed, recv-backlog, stalled,
-      zero-window, unreachable, retransmitting, and idle only when --idle is given.
-      The filters and the query choose processes and flows as for `flowscope proc`.
+      Checked: fd-exhausted, fd-pressure, socket-leak, peer-closed, recv-backlog,
+      stalled, zero-window, unreachable, retransmitting, and idle only when --idle is
+      given. The filters and the query choose processes and flows as for `flowscope proc`.
 
       Under "Namespaces and host", findings no process owns: ports-exhausted (a
       destination using up a namespace's local port range), orphans (against

@@ -58,6 +58,13 @@ struct HealthOptions: ParsableArguments {
       valueName: "n"))
   var listenDrops: UInt64?
 
+  @Option(
+    name: .customLong("leak-threshold"),
+    help: ArgumentHelp(
+      "Flag processes holding at least this many TCP/UDP sockets that are neither bound nor connected as socket-leak (default 16; 0: never).",
+      valueName: "sockets"))
+  var leakThreshold: Int?
+
   func validate() throws {
     if let synRetries, synRetries == 0 { throw ValidationError("--syn-retries must be at least 1.") }
     if let portsThreshold, !(portsThreshold > 0 && portsThreshold <= 100) {
@@ -67,6 +74,9 @@ struct HealthOptions: ParsableArguments {
       throw ValidationError("--orphans-threshold must be a percentage above 0, at most 100.")
     }
     if let listenDrops, listenDrops == 0 { throw ValidationError("--listen-drops must be at least 1.") }
+    if let leakThreshold, leakThreshold < 0 {
+      throw ValidationError("--leak-threshold must be a number of sockets, 0 or more.")
+    }
     if let idle, !(idle > 0) { throw ValidationError("--idle must be a positive number of seconds.") }
     if let stall, !(stall > 0) { throw ValidationError("--stall must be a positive number of seconds.") }
     if let recvBacklog, recvBacklog == 0 { throw ValidationError("--recv-backlog must be at least 1.") }
@@ -85,6 +95,7 @@ struct HealthOptions: ParsableArguments {
     if let portsThreshold { thresholds.portsPercent = portsThreshold }
     if let orphansThreshold { thresholds.orphansPercent = orphansThreshold }
     if let listenDrops { thresholds.listenDropsMinimum = listenDrops }
+    if let leakThreshold { thresholds.socketLeakCount = leakThreshold }
     return thresholds
   }
 }

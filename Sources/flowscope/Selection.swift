@@ -28,7 +28,11 @@ struct CommandSelection {
     // query chooses afterwards.
     plan = scope == .processes ? KernelPlan(.constant(true), candidates: Selection.candidates) : selection.plan
     inspect = InspectOptions(plan: plan)
-    if scope == .processes { inspect.pids = selection.plan.pids }
+    if scope == .processes {
+      inspect.pids = selection.plan.pids
+      // Every socket descriptor counts, whether a kernel table lists it or not.
+      inspect.includeUnlisted = true
+    }
     inspect.procRoot = debug.procRoot
     // The command line and executable are read only when something needs them.
     if query.mentions([.exe, .cmdline]) { inspect.readCommandLine = true }

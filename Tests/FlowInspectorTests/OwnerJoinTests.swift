@@ -65,3 +65,56 @@ struct OwnerJoinTests {
     #expect(wide.owners(of: 5) == nil)
   }
 }
+
+@Suite("Sockets no dump returned")
+struct UnmatchedSocketTests {
+  @Test func theJoinReturnsTheSocketsNoFlowClaimedWithAllTheirOwners() {
+    let scan = ProcScanResult(processes: [
+      ProcessRecord(pid: 10, sockets: [SocketDescriptor(fd: 3, inode: 7), SocketDescriptor(fd: 4, inode: 8)]),
+      ProcessRecord(pid: 11, sockets: [SocketDescriptor(fd: 5, inode: 9), SocketDescriptor(fd: 6, inode: 8)]),
+    ])
+    var flows = [
+      Flow(proto: .tcp, family: .inet, state: 1, socketType: 1, local: .none, remote: .none, inode: 7, netns: 1)
+    ]
+    let unmatched = OwnerJoin(scan).attach(to: &flows, unmatched: true)
+    #expect(flows[0].owners == [FlowOwner(pid: 10, fd: 3)])
+    #expect(unmatched.map(\.inode) == [8, 9])
+    #expect(unmatched[0].owners == [FlowOwner(pid: 10, fd: 4), FlowOwner(pid: 11, fd: 6)])
+    #expect(unmatched[1].owners == [FlowOwner(pid: 11, fd: 5)])
+    // Not asked: nothing looked for.
+    var again = flows
+    #expect(OwnerJoin(scan).attach(to: &again).isEmpty)
+  }
+
+  @Test func largeJoinsFindThemOnTwoThreads() {
+    var sockets: [SocketDescriptor] = []
+    var flows: [Flow] = []
+    for i in 0..<20_000 {
+      sockets.append(SocketDescriptor(fd: Int32(i), inode: UInt64(100_000 + i)))
+      if i % 100 != 0 {
+        flows.append(
+          Flow(proto: .udp, family: .inet, state: 7, socketType: 2, local: .none, remote: .none, inode: UInt64(100_000 + i), netns: 1))
+      }
+    }
+    let unmatched = OwnerJoin(ProcScanResult(processes: [ProcessRecord(pid: 5, sockets: sockets)]))
+      .attach(to: &flows, unmatched: true)
+    #expect(unmatched.map(\.inode) == stride(from: 0, to: 20_000, by: 100).map { UInt64(100_000 + $0) })
+    #expect(flows.allSatisfy { $0.owners.count == 1 })
+  }
+
+  @Test func onlyWholeDumpsSayAMissingSocketIsInNoTable() {
+    var coverage = DumpCoverage()
+    coverage.noteRead(1)
+    coverage.record(.inet(family: 0, proto: .tcp), netns: 1, states: 0xffff_ffff, filtered: false)
+    coverage.record(.inet(family: 2, proto: .udp), netns: 1, states: 0xffff_ffff, filtered: true)
+    coverage.record(.inet(family: 10, proto: .udp), netns: 1, states: 1 << 1, filtered: false)
+    #expect(coverage.coversWhole(netns: 1, proto: .tcp, family: .inet))
+    #expect(coverage.coversWhole(netns: 1, proto: .tcp, family: .inet6))
+    #expect(!coverage.coversWhole(netns: 2, proto: .tcp, family: .inet))
+    #expect(!coverage.coversWhole(netns: 1, proto: .udp, family: .inet))
+    #expect(coverage.filtered(netns: 1, proto: .udp, family: .inet))
+    #expect(coverage.filtered(netns: 1, proto: .udp, family: .inet6))
+    #expect(!coverage.filtered(netns: 1, proto: .raw, family: .inet))
+    #expect(coverage.namespaces == [1])
+  }
+}
