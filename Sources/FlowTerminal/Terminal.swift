@@ -145,14 +145,7 @@ public final class TerminalSession {
   }
 
   /// The terminal's size (TIOCGWINSZ on the output), or 24×80 when it cannot say.
-  public var size: TerminalSize {
-    var size = winsize()
-    // ioctl(2) TIOCGWINSZ
-    if ioctl(outputFD, UInt(TIOCGWINSZ), &size) == 0, size.ws_row > 0, size.ws_col > 0 {
-      return TerminalSize(rows: Int(size.ws_row), columns: Int(size.ws_col))
-    }
-    return TerminalSize(rows: 24, columns: 80)
-  }
+  public var size: TerminalSize { terminalSize(of: outputFD) ?? TerminalSize(rows: 24, columns: 80) }
 
   /// Writes all of `bytes` to the terminal; false if it failed (EIO after a hangup, …).
   @discardableResult
@@ -277,3 +270,11 @@ public func waitForInput(_ fds: [Int32], timeout: Double?) -> [Int32] {
 
 /// Whether `fd` is a terminal.
 public func isTerminal(_ fd: Int32) -> Bool { isatty(fd) == 1 }
+
+/// The size of the terminal on `fd` (TIOCGWINSZ); nil when it is not a terminal or cannot say.
+public func terminalSize(of fd: Int32) -> TerminalSize? {
+  var size = winsize()
+  // ioctl(2) TIOCGWINSZ
+  guard ioctl(fd, UInt(TIOCGWINSZ), &size) == 0, size.ws_row > 0, size.ws_col > 0 else { return nil }
+  return TerminalSize(rows: Int(size.ws_row), columns: Int(size.ws_col))
+}

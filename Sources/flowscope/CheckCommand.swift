@@ -98,12 +98,7 @@ struct CheckCommand: ParsableCommand {
       CheckRenderer.renderJSON(
         findings, system: system, snapshot: snapshot, thresholds: thresholds, into: &buffer)
     } else {
-      let colour: Bool =
-        switch color {
-        case .always: true
-        case .never: false
-        case .auto: Terminal.stdoutIsTerminal && getenv("NO_COLOR").map { $0.pointee == 0 } ?? true
-        }
+      let colour = color.enabled()
       CheckRenderer.renderTable(
         findings, system: system, namespaces: snapshot.namespaces, thresholds: thresholds,
         color: colour, into: &buffer)

@@ -141,11 +141,7 @@ extension TableLook {
     render.health = thresholds
     let terminal = Terminal.stdoutIsTerminal
     render.terminalWidth = terminal ? Terminal.width : nil
-    switch color {
-    case .always: render.color = true
-    case .never: render.color = false
-    case .auto: render.color = terminal && getenv("NO_COLOR").map { $0.pointee == 0 } ?? true
-    }
+    render.color = color.enabled(terminal: terminal)
     return render
   }
 }

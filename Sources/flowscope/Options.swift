@@ -1,4 +1,8 @@
 import ArgumentParser
+
+#if canImport(Glibc)
+  import Glibc
+#endif
 import FlowModel
 import FlowRender
 
@@ -79,7 +83,19 @@ struct FilterOptions: ParsableArguments {
 /// How to print. Shared by every subcommand that prints.
 struct OutputOptions: ParsableArguments, TableLook {
   enum Format: String, ExpressibleByArgument, CaseIterable { case table, json, ndjson, csv }
-  enum ColorMode: String, ExpressibleByArgument, CaseIterable { case auto, always, never }
+  enum ColorMode: String, ExpressibleByArgument, CaseIterable {
+    case auto, always, never
+
+    /// Whether to colour: `auto` colours a terminal unless NO_COLOR is set and not empty
+    /// (no-color.org). The one place this rule is written.
+    func enabled(terminal: Bool = Terminal.stdoutIsTerminal) -> Bool {
+      switch self {
+      case .always: true
+      case .never: false
+      case .auto: terminal && getenv("NO_COLOR").map { $0.pointee == 0 } ?? true
+      }
+    }
+  }
 
   @Option(help: "Output format.")
   var format: Format = .table

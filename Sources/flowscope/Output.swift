@@ -1,4 +1,5 @@
 import FlowRender
+import FlowTerminal
 
 #if canImport(Glibc)
   import Glibc
@@ -16,12 +17,7 @@ enum Terminal {
   static var stdoutIsTerminal: Bool { isatty(1) == 1 }
 
   /// Columns of the terminal on stdout, if it is one.
-  static var width: Int? {
-    var size = winsize()
-    // ioctl(2) TIOCGWINSZ
-    guard ioctl(1, UInt(TIOCGWINSZ), &size) == 0, size.ws_col > 0 else { return nil }
-    return Int(size.ws_col)
-  }
+  static var width: Int? { terminalSize(of: 1)?.columns }
 }
 
 /// Writes all of `bytes` to `fd`, retrying short writes and EINTR.

@@ -100,12 +100,7 @@ struct ProcCommand: ParsableCommand {
     render.columns = (try? chosenColumns()) ?? ProcessColumn.defaults
     render.header = !output.noHeader
     render.exactBytes = output.bytes
-    switch output.color {
-    case .always: render.color = true
-    case .never: render.color = false
-    case .auto:
-      render.color = Terminal.stdoutIsTerminal && getenv("NO_COLOR").map { $0.pointee == 0 } ?? true
-    }
+    render.color = output.color.enabled()
 
     do {
       for repetition in 0..<repetitions {

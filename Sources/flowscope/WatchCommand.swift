@@ -63,7 +63,7 @@ struct WatchCommand: ParsableCommand {
 
   @Option(
     help: ArgumentHelp(
-      "Sort by: rate, rate-in, rate-out, bytes-in, bytes-out, proto, local, remote, state, process, pid, command, flows; a leading - sorts ascending.",
+      "Sort by: rate, rate-in, rate-out, bytes-in, bytes-out, proto, local, remote, state, process, pid, command, flows; a leading - sorts descending (default -rate).",
       valueName: "field"))
   var sort: String?
 
@@ -93,11 +93,12 @@ struct WatchCommand: ParsableCommand {
     }
   }
 
-  /// `rate` (busiest first) or `-rate` (ascending).
+  /// `-rate` (busiest first) or `rate` (ascending): a leading `-` sorts descending, as in
+  /// `flow` and `proc`.
   static func parseSort(_ text: String) -> (WatchSortField, Bool)? {
-    let ascending = text.hasPrefix("-")
-    guard let field = WatchSortField(rawValue: String(text.dropFirst(ascending ? 1 : 0))) else { return nil }
-    return (field, !ascending)
+    let descending = text.hasPrefix("-")
+    guard let field = WatchSortField(rawValue: String(text.dropFirst(descending ? 1 : 0))) else { return nil }
+    return (field, descending)
   }
 
   func run() throws {
@@ -266,12 +267,8 @@ struct ScreenLoop {
       model.sort = field
       model.descending = descending
     }
-    model.color =
-      switch command.color {
-      case .always: true
-      case .never: false
-      case .auto: getenv("NO_COLOR").map { $0.pointee == 0 } ?? true
-      }
+    // The screen is a terminal, whatever stdout was.
+    model.color = command.color.enabled(terminal: true)
     let size = session.size
     model.rows = size.rows
     model.columns = size.columns
