@@ -53,6 +53,7 @@ let package = Package(
     ),
     .testTarget(name: "SockDiagTests", dependencies: ["SockDiag"], resources: [.copy("Fixtures")]),
     .testTarget(name: "ProcFSTests", dependencies: ["ProcFS"]),
+    .testTarget(name: "NetlinkTransportTests", dependencies: ["NetlinkTransport", "SockDiag"]),
     .testTarget(name: "FlowModelTests", dependencies: ["FlowModel"]),
     .testTarget(name: "FlowQueryTests", dependencies: ["FlowQuery", "FlowModel", "SockDiag"]),
     .testTarget(name: "FlowRecordingTests", dependencies: ["FlowRecording", "FlowModel", "SockDiag"]),

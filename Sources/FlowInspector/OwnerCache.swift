@@ -211,49 +211,10 @@ public final class OwnerCache: @unchecked Sendable {
   /// Start time and command from `<root>/<pid>/stat`, and `st_size` of `<root>/<pid>/fd`
   /// (-1 when unreadable). nil when the process is gone.
   private func probe(_ root: String, _ pid: Int32) -> (start: UInt64, size: Int64, command: [UInt8])? {
-    let directory = "\(root)/\(pid)"
-    // open(2), read(2)
-    let fd = open(directory + "/stat", O_RDONLY | O_CLOEXEC)
-    guard fd >= 0 else { return nil }
-    var count = 0
-    while count < buffer.count {
-      let n = buffer.withUnsafeMutableBytes { Glibc.read(fd, $0.baseAddress! + count, $0.count - count) }
-      if n < 0 && errno == EINTR { continue }
-      if n <= 0 { break }
-      count += n
+    ProcScanner.probe(root: root, pid: pid, buffer: &buffer).map {
+      ($0.startTimeTicks, $0.descriptorSize, $0.command)
     }
-    close(fd)
-    guard count > 0,
-      let stat = buffer.withUnsafeBytes({ try? ProcParsers.stat(UnsafeRawBufferPointer(rebasing: $0[0..<count])) })
-    else { return nil }
-    var info = Glibc.stat()
-    // fstatat(2): st_size of a /proc fd directory is the number of open descriptors.
-    let size: Int64 = fstatat(AT_FDCWD, directory + "/fd", &info, 0) == 0 ? Int64(info.st_size) : -1
-    return (stat.startTimeTicks, size, stat.command)
   }
 
-  /// The numeric entries of `root`: one directory read.
-  private func listPIDs(_ root: String) -> [Int32] {
-    // opendir(3), readdir(3)
-    guard let directory = opendir(root) else { return [] }
-    defer { closedir(directory) }
-    var pids: [Int32] = []
-    pids.reserveCapacity(entries.count + 64)
-    while let entry = readdir(directory) {
-      let pid = withUnsafeBytes(of: &entry.pointee.d_name) { raw -> Int32? in
-        var value: Int32 = 0
-        var digits = 0
-        for byte in raw {
-          if byte == 0 { break }
-          guard byte >= 0x30 && byte <= 0x39, digits < 10 else { return nil }
-          value = value &* 10 &+ Int32(byte - 0x30)
-          digits += 1
-        }
-        return digits > 0 && value > 0 ? value : nil
-      }
-      if let pid { pids.append(pid) }
-    }
-    pids.sort()
-    return pids
-  }
+  private func listPIDs(_ root: String) -> [Int32] { ProcScanner.listPIDs(root: root) }
 }
