@@ -24,6 +24,7 @@ public struct FlowEventTracker {
   }
 
   struct Tuple: Hashable {
+    var netns: UInt64
     var proto: TransportProtocol
     var local: Endpoint
     var remote: Endpoint
@@ -36,8 +37,8 @@ public struct FlowEventTracker {
   private var closed: [UInt64: Int] = [:]
   /// Scans merged so far.
   public private(set) var scans = 0
-  /// The network namespace whose sockets the destroy messages are about: flowscope's own.
-  /// Flows of other namespaces in a scan are ignored (0: take every flow).
+  /// The network namespace whose sockets are followed; flows of other namespaces in a scan are
+  /// ignored. 0: every namespace (the destroy messages then say which namespace they came from).
   public var netns: UInt64
 
   public init(netns: UInt64 = 0) { self.netns = netns }
@@ -77,7 +78,7 @@ public struct FlowEventTracker {
       } else if flow.inode != 0 {
         entries[flow.cookie] = Entry(
           flow: flow, processes: processes, firstSeen: snapshot.time, lastScan: scans)
-        byTuple[Tuple(proto: flow.proto, local: flow.local, remote: flow.remote)] = flow.cookie
+        byTuple[Tuple(netns: flow.netns, proto: flow.proto, local: flow.local, remote: flow.remote)] = flow.cookie
         if scans > 1 {
           fresh.append(
             FlowEvent(
@@ -91,7 +92,8 @@ public struct FlowEventTracker {
     let stale = entries.filter { $0.value.lastScan < scans - 1 }
     for (cookie, entry) in stale {
       entries[cookie] = nil
-      let tuple = Tuple(proto: entry.flow.proto, local: entry.flow.local, remote: entry.flow.remote)
+      let tuple = Tuple(
+        netns: entry.flow.netns, proto: entry.flow.proto, local: entry.flow.local, remote: entry.flow.remote)
       if byTuple[tuple] == cookie { byTuple[tuple] = nil }
     }
     closed = closed.filter { $0.value >= scans - 2 }
@@ -103,9 +105,9 @@ public struct FlowEventTracker {
 
   /// The close of `socket` (decoded from a destroy message, read at `time`), with the owner and
   /// first-seen time the scans remembered. The socket is then forgotten.
-  public mutating func close(_ socket: InetSocket, at time: Double) -> FlowEvent {
-    var flow = Flow(inet: socket, netns: netns)
-    let tuple = Tuple(proto: flow.proto, local: flow.local, remote: flow.remote)
+  public mutating func close(_ socket: InetSocket, at time: Double, netns: UInt64? = nil) -> FlowEvent {
+    var flow = Flow(inet: socket, netns: netns ?? self.netns)
+    let tuple = Tuple(netns: flow.netns, proto: flow.proto, local: flow.local, remote: flow.remote)
     var cookie = flow.cookie
     if entries[cookie] == nil, let byAddress = byTuple[tuple],
       cookie == 0 || entries[byAddress]?.flow.cookie == 0
@@ -159,6 +161,11 @@ public struct FlowEventMonitorOptions: Sendable {
   public var handleSignals = false
   /// Stop after this many seconds.
   public var duration: Double? = nil
+  /// Follow the closes of every network namespace the scans find (root), not only the one
+  /// flowscope runs in: a destroy socket is opened inside each as it appears.
+  public var everyNamespace = false
+  /// Follow this namespace alone (`--netns`): its inode, and a path to enter it by.
+  public var namespace: (inode: UInt64, path: String)? = nil
 
   public init(inspect: InspectOptions, groups: [DestroyGroup]) {
     self.inspect = inspect
@@ -197,23 +204,87 @@ public enum FlowEventVerdict { case goOn, stop }
 /// scan may have seen the socket before it died.
 public final class FlowEventMonitor {
   private let options: FlowEventMonitorOptions
-  private let socket: DestroyEventSocket
+  /// The destroy sockets: flowscope's own namespace first, then each other one followed.
+  private var sockets: [Subscription]
   private var tracker = FlowEventTracker()
   public private(set) var summary = FlowEventSummary()
-  private var reportedDrops: UInt64 = 0
+  /// Namespaces a destroy socket could not be opened in: not tried again.
+  private var unreachable = Set<UInt64>()
+
+  /// One namespace's destroy socket; the groups announce the sockets of the namespace the
+  /// socket was opened in.
+  final class Subscription {
+    let netns: UInt64
+    let socket: DestroyEventSocket
+    var reportedDrops: UInt64
+
+    init(netns: UInt64, socket: DestroyEventSocket) {
+      self.netns = netns
+      self.socket = socket
+      reportedDrops = socket.droppedMessages() ?? 0
+    }
+  }
 
   /// Opens the destroy socket and joins its groups; throws when that is not allowed.
   public init(options: FlowEventMonitorOptions) throws(TransportError) {
     self.options = options
-    socket = try DestroyEventSocket(groups: options.groups, bufferBytes: options.bufferBytes)
-    // The destroy groups announce the sockets of the namespace the socket was opened in.
-    tracker.netns =
-      ProcScanner(options: ProcScanOptions(root: options.inspect.procRoot)).ownNetnsInode() ?? 0
-    reportedDrops = socket.droppedMessages() ?? 0
+    if let namespace = options.namespace {
+      let groups = options.groups
+      let bytes = options.bufferBytes
+      let opened = try runInNetworkNamespace(at: namespace.path) {
+        SubscriptionResult(Result { () throws(TransportError) in try DestroyEventSocket(groups: groups, bufferBytes: bytes) })
+      }
+      sockets = [Subscription(netns: namespace.inode, socket: try opened.value.get())]
+      tracker.netns = namespace.inode
+      return
+    }
+    let own = ProcScanner(options: ProcScanOptions(root: options.inspect.procRoot)).ownNetnsInode() ?? 0
+    sockets = [
+      Subscription(netns: own, socket: try DestroyEventSocket(groups: options.groups, bufferBytes: options.bufferBytes))
+    ]
+    tracker.netns = options.everyNamespace ? 0 : own
   }
 
-  public var receiveBufferBytes: Int { socket.receiveBufferBytes }
-  public var bufferForced: Bool { socket.forcedBuffer }
+  public var receiveBufferBytes: Int { sockets[0].socket.receiveBufferBytes }
+  public var bufferForced: Bool { sockets[0].socket.forcedBuffer }
+
+  /// Opens destroy sockets in the namespaces of `snapshot` not followed yet.
+  private func subscribe(to snapshot: Snapshot) -> [String] {
+    var failures: [String] = []
+    var followed = Set(sockets.map(\.netns))
+    for inode in snapshot.namespaces.keys.sorted() where !followed.contains(inode) && !unreachable.contains(inode) {
+      // A name under /run/netns outlives processes; else a process in it.
+      var paths: [String] = []
+      if let name = snapshot.namespaces[inode]?.name { paths.append("/run/netns/\(name)") }
+      for process in snapshot.processes.values where process.netns == inode && paths.count < 4 {
+        paths.append("\(options.inspect.procRoot)/\(process.pid)/ns/net")
+      }
+      var opened: Subscription? = nil
+      var lastError: TransportError? = nil
+      for path in paths {
+        do {
+          let groups = options.groups
+          let bytes = options.bufferBytes
+          let result = try runInNetworkNamespace(at: path) {
+            SubscriptionResult(Result { () throws(TransportError) in try DestroyEventSocket(groups: groups, bufferBytes: bytes) })
+          }
+          opened = Subscription(netns: inode, socket: try result.value.get())
+          break
+        } catch {
+          lastError = error
+        }
+      }
+      followed.insert(inode)
+      if let opened {
+        sockets.append(opened)
+      } else {
+        unreachable.insert(inode)
+        let name = snapshot.namespaces[inode]?.label ?? String(inode)
+        failures.append("netns \(name): closes not followed: \(lastError.map { "\($0)" } ?? "no process to enter it by")")
+      }
+    }
+    return failures
+  }
 
   public func run(_ handler: (FlowEventReport) -> FlowEventVerdict) -> FlowEventSummary {
     // Signals first, so the scanner thread (and the threads it starts) inherit the mask.
@@ -224,7 +295,15 @@ public final class FlowEventMonitor {
     scanner.start()
 
     let deadline = options.duration.map { monotonicNow() + $0 }
-    var held: [(InetSocket, Double)] = []
+    // The wake pipe, the signals, then one destroy socket per namespace followed.
+    var descriptors = [
+      pollfd(fd: scanner.wakeFD, events: Int16(POLLIN), revents: 0),
+      pollfd(fd: signalFD, events: Int16(POLLIN), revents: 0),
+    ]
+    for subscription in sockets {
+      descriptors.append(pollfd(fd: subscription.socket.fileDescriptor, events: Int16(POLLIN), revents: 0))
+    }
+    var held: [(InetSocket, Double, UInt64)] = []
     var stopping = false
 
     func deliver(_ report: FlowEventReport) {
@@ -234,8 +313,8 @@ public final class FlowEventMonitor {
         if summary.endedBy.isEmpty { summary.endedBy = "count" }
       }
     }
-    func emitClose(_ socket: InetSocket, at time: Double) {
-      let event = tracker.close(socket, at: time)
+    func emitClose(_ socket: InetSocket, at time: Double, netns: UInt64) {
+      let event = tracker.close(socket, at: time, netns: netns)
       summary.closes += 1
       if !event.wasSeen { summary.unknownOwners += 1 }
       deliver(.event(event))
@@ -252,7 +331,14 @@ public final class FlowEventMonitor {
         // before it was merged, so they go first.
         let pending = held
         held.removeAll()
-        for (socket, time) in pending { emitClose(socket, at: time) }
+        for (socket, time, netns) in pending { emitClose(socket, at: time, netns: netns) }
+        if options.everyNamespace {
+          let before = sockets.count
+          for failure in subscribe(to: snapshot) { deliver(.warning(failure)) }
+          for subscription in sockets[before...] {
+            descriptors.append(pollfd(fd: subscription.socket.fileDescriptor, events: Int16(POLLIN), revents: 0))
+          }
+        }
         if first {
           deliver(.ready(flows: tracker.count))
         } else if options.reportNew {
@@ -263,21 +349,23 @@ public final class FlowEventMonitor {
         }
       }
     }
-    func checkDrops() {
+    func checkDrops(_ subscription: Subscription) {
+      let socket = subscription.socket
       guard let drops = socket.droppedMessages() else {
         deliver(.lost(count: nil, bufferBytes: socket.receiveBufferBytes))
         return
       }
-      if drops > reportedDrops {
-        let count = drops - reportedDrops
-        reportedDrops = drops
+      if drops > subscription.reportedDrops {
+        let count = drops - subscription.reportedDrops
+        subscription.reportedDrops = drops
         summary.lost += count
         deliver(.lost(count: count, bufferBytes: socket.receiveBufferBytes))
       }
     }
     /// Reads what is queued now, at most 256 messages: the loop comes back for more after a
     /// look at the scanner. True when it stopped with more perhaps still queued.
-    @discardableResult func readSocket() -> Bool {
+    @discardableResult func readSocket(_ subscription: Subscription) -> Bool {
+      let socket = subscription.socket
       for _ in 0..<256 {
         let received: DestroyReceive
         do {
@@ -293,7 +381,7 @@ public final class FlowEventMonitor {
           summary.overruns += 1
           let grown = min(max(socket.receiveBufferBytes, options.bufferBytes) * 2, options.maximumBufferBytes)
           socket.setBuffer(bytes: grown)
-          checkDrops()
+          checkDrops(subscription)
         case .datagram(let bytes, let group):
           guard let group else { continue }  // not a multicast message
           let now = currentTime()
@@ -306,9 +394,9 @@ public final class FlowEventMonitor {
           }
           for socket in decoded.sockets {
             if !held.isEmpty || (!tracker.knows(cookie: socket.cookie) && scanner.inFlight) {
-              held.append((socket, now))
+              held.append((socket, now, subscription.netns))
             } else {
-              emitClose(socket, at: now)
+              emitClose(socket, at: now, netns: subscription.netns)
             }
           }
         }
@@ -320,14 +408,10 @@ public final class FlowEventMonitor {
     /// no close is lost uncounted; bounded in time in case closes keep coming faster.
     func drainSocket() {
       let giveUp = monotonicNow() + 5
-      while readSocket() && monotonicNow() < giveUp {}
+      for subscription in sockets {
+        while readSocket(subscription) && monotonicNow() < giveUp {}
+      }
     }
-
-    var descriptors = [
-      pollfd(fd: socket.fileDescriptor, events: Int16(POLLIN), revents: 0),
-      pollfd(fd: scanner.wakeFD, events: Int16(POLLIN), revents: 0),
-      pollfd(fd: signalFD, events: Int16(POLLIN), revents: 0),
-    ]
     while !stopping {
       var timeout: Int32 = -1
       if let deadline {
@@ -347,7 +431,7 @@ public final class FlowEventMonitor {
         deliver(.warning("poll: \(String(cString: strerror(errno)))"))
         break
       }
-      if descriptors[2].revents != 0 {
+      if descriptors[1].revents != 0 {
         let signal = signals?.take()
         summary.endedBy = signal == SIGINT ? "SIGINT" : "SIGTERM"
         // A second Ctrl-C or SIGTERM must not kill the summary: once the signals are unblocked
@@ -358,19 +442,27 @@ public final class FlowEventMonitor {
         drainSocket()
         break
       }
-      if descriptors[1].revents != 0 {
+      if descriptors[0].revents != 0 {
         scanner.drainWake()
         mergeScans()
       }
-      if descriptors[0].revents != 0 { readSocket() }
+      for index in 2..<descriptors.count where descriptors[index].revents != 0 {
+        readSocket(sockets[index - 2])
+      }
     }
     // Whatever is still held has no scan left to wait for.
     let pending = held
     held.removeAll()
-    for (socket, time) in pending { emitClose(socket, at: time) }
-    checkDrops()
+    for (socket, time, netns) in pending { emitClose(socket, at: time, netns: netns) }
+    for subscription in sockets { checkDrops(subscription) }
     return summary
   }
+}
+
+/// A destroy socket made on a namespace's thread, handed to the monitor, which alone uses it.
+private final class SubscriptionResult: @unchecked Sendable {
+  let value: Result<DestroyEventSocket, TransportError>
+  init(_ value: Result<DestroyEventSocket, TransportError>) { self.value = value }
 }
 
 /// The thread that scans: a `FlowInspector` of its own (it is not shared), a queue of

@@ -80,6 +80,14 @@ enum NamespaceSpec: Equatable {
 }
 
 /// `--netns NAME|PATH|PID` → the namespace's inode and a path to enter it by.
+/// The namespace `--netns SPEC` names (a name under /run/netns, a path, a pid): its inode and
+/// a path to enter it by; a description of what is wrong otherwise.
+public func networkNamespaceTarget(_ spec: String, procRoot: String = "/proc") -> Result<
+  (inode: UInt64, path: String), NamespaceLookupError
+> {
+  resolveNamespace(spec, procRoot: procRoot, named: NetworkNamespaces.named())
+}
+
 func resolveNamespace(_ spec: String, procRoot: String, named: [NamedNetworkNamespace])
   -> Result<(inode: UInt64, path: String), NamespaceLookupError>
 {

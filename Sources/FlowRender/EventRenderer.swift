@@ -201,6 +201,8 @@ public enum EventRenderer {
     JSONRenderer.appendOptional(flow.uid.map(UInt64.init), into: &out)
     out.append(",\"interface\":")
     out.appendDecimal(UInt64(flow.interfaceIndex))
+    out.append(",\"netns\":")
+    out.appendDecimal(flow.netns)
     out.append(",\"first_seen\":")
     if let firstSeen = event.firstSeen {
       out.append(UInt8(ascii: "\""))

@@ -63,10 +63,6 @@ struct EventsCommand: ParsableCommand {
     if let count, count < 1 { throw ValidationError("--count must be at least 1.") }
     if let duration, !(duration > 0) { throw ValidationError("--duration must be a positive number of seconds.") }
     if buffer < 1 { throw ValidationError("--buffer must be at least 1 MiB.") }
-    if filters.netns != nil {
-      throw ValidationError(
-        "events follows flowscope's own network namespace; run it inside another one with ip netns exec.")
-    }
     let namesStates = try filters.parsedExpression().mentions([.state, .stateCode])
     if !filters.state.isEmpty || filters.listening || namesStates {
       throw ValidationError(
@@ -93,8 +89,17 @@ struct EventsCommand: ParsableCommand {
     var (selection, protocols) = try selection()
     if try selection.explain(filters, what: "closed flows") { return }
     selection.inspect.protocols = protocols
-    // The kernel announces the closes of flowscope's own network namespace only.
-    selection.inspect.namespaces = .own
+    // The kernel announces the closes of a namespace to sockets opened inside it: one per
+    // namespace followed. As root, every namespace the scans find; else flowscope's own.
+    var namespace: (inode: UInt64, path: String)? = nil
+    if let netns = filters.netns {
+      switch networkNamespaceTarget(netns, procRoot: debug.procRoot) {
+      case .success(let target): namespace = target
+      case .failure(let error): throw ValidationError("--netns: \(error).")
+      }
+    } else if geteuid() != 0 || filters.hostNetns {
+      selection.inspect.namespaces = .own
+    }
     // Every state but the kernel's own leftovers (TIME_WAIT and request sockets have no owner).
     let skipped: [SocketState] = [.timeWait, .synReceived, .newSynReceived]
     selection.inspect.states = skipped.reduce(UInt32(0xffff_ffff)) { $0 & ~(1 << UInt32($1.rawValue)) }
@@ -117,6 +122,8 @@ struct EventsCommand: ParsableCommand {
     options.reportNew = new
     options.handleSignals = true
     options.duration = duration
+    options.namespace = namespace
+    options.everyNamespace = namespace == nil && selection.inspect.namespaces == .all
 
     let monitor: FlowEventMonitor
     do {

@@ -288,3 +288,52 @@ struct EventsHelpTests {
     #expect(outcome.stderr.contains("every socket ends in state CLOSE"))
   }
 }
+
+/// `events` in other network namespaces: a connection closed inside a test namespace is logged
+/// with its owner and its namespace, when following every namespace and with `--netns`.
+@Suite(.serialized, .enabled(if: runningAsRoot, "entering namespaces and the destroy groups need root"))
+struct EventsNamespaceTests {
+  static let script = """
+    import json, os, socket, sys
+    lst = socket.socket(); lst.bind(('127.0.0.1', 0)); lst.listen(8)
+    print(json.dumps({'pid': os.getpid(), 'port': lst.getsockname()[1],
+      'netns': os.stat('/proc/self/ns/net').st_ino}), flush=True)
+    sys.stdin.readline()
+    c = socket.create_connection(lst.getsockname()); s, _ = lst.accept()
+    c.sendall(b'x' * 777); s.recv(1000)
+    sys.stdin.readline()
+    c.close(); s.close()
+    sys.stdin.readline()
+    """
+
+  @Test(arguments: [false, true])
+  func aCloseInsideATestNamespaceIsLoggedWithItsOwnerAndNamespace(byName: Bool) throws {
+    let namespace = "fs-events-\(getpid())-\(byName ? 1 : 0)"
+    #expect(shell("ip netns add \(namespace) && ip -n \(namespace) link set lo up").status == 0)
+    defer { _ = shell("ip netns delete \(namespace)") }
+    let peer = try Situation(Self.script, prefix: ["/usr/sbin/ip", "netns", "exec", namespace])
+    defer { peer.say("done") }
+    let port = peer.int("port")
+    let arguments =
+      ["events", "--json", "--port", String(port), "--scan-interval", "0.3", "--count", "2", "--duration", "20"]
+      + (byName ? ["--netns", namespace] : [])
+    let events = try Running(flowscopeBinary, arguments)
+    #expect(events.wait(seconds: 15) { _, err in err.contains("watching") }, "\(events.stderr)")
+    peer.say("connect")
+    // A scan sees the connection, and (following every namespace) opens that namespace's socket.
+    usleep(1_500_000)
+    peer.say("close")
+    events.finish()
+    #expect(events.process.terminationStatus == 0, "\(events.stderr)")
+    let objects = try events.stdout.split(separator: "\n").map {
+      try #require(try JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any])
+    }
+    #expect(objects.count == 2, "\(events.stdout)\n\(events.stderr)")
+    for object in objects {
+      #expect(object["netns"] as? Int == peer.int("netns"), "\(object)")
+      #expect(object["owner"] as? String == "known", "\(object)")
+      #expect(((object["processes"] as? [[String: Any]])?.first?["pid"] as? Int) == Int(peer.pid))
+    }
+    #expect(objects.contains { ($0["bytes_out"] as? Int ?? 0) >= 777 })
+  }
+}

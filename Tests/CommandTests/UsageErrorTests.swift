@@ -59,7 +59,6 @@ import Testing
       "events", ["--json", "--count", "1", "--duration", "0.5"],
       [
         (["-p", "unix"], "events follows tcp and udp only"),
-        (["--netns", "nope"], "events follows flowscope's own network namespace"),
       ]
     ),
   ]
