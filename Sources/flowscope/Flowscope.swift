@@ -16,7 +16,7 @@ struct Flowscope: ParsableCommand {
       stderr.
       """,
     version: flowscopeVersion,
-    subcommands: [FlowCommand.self, ProcCommand.self, CheckCommand.self, EventsCommand.self, WatchCommand.self, BenchFloorCommand.self, BenchDecodeCommand.self],
+    subcommands: [FlowCommand.self, ProcCommand.self, CheckCommand.self, EventsCommand.self, WatchCommand.self, MetricsCommand.self, ServeCommand.self, BenchFloorCommand.self, BenchDecodeCommand.self],
     defaultSubcommand: FlowCommand.self
   )
 

@@ -1,0 +1,159 @@
+import FlowModel
+
+// The counters kept across collections, so that they never go backwards: each socket's last
+// seen byte and retransmit counts are remembered by cookie, and only what grew since is added
+// to its group. A closed socket's final counters (from the sock_diag destroy messages) add the
+// bytes of its last interval; a socket that vanishes without one keeps what it had added. A
+// group whose processes come and go keeps its counters. Pure: no I/O.
+
+/// What a group's counters hold for one protocol.
+public struct GroupCounters: Sendable, Equatable {
+  public var receivedBytes: UInt64 = 0
+  public var sentBytes: UInt64 = 0
+  public var retransmittedSegments: UInt64 = 0
+  /// Whether any socket of the group and protocol had byte counters (UDP, UNIX... have none).
+  public var hasBytes = false
+  /// Whether any had a retransmission count (TCP).
+  public var hasRetransmits = false
+  public init() {}
+}
+
+/// A group and a protocol: the key of the counters.
+public struct CounterKey: Hashable, Sendable {
+  public var group: GroupKey
+  public var proto: TransportProtocol
+  public init(group: GroupKey, proto: TransportProtocol) {
+    self.group = group
+    self.proto = proto
+  }
+}
+
+public struct CounterLedger: Sendable {
+  struct Tracked {
+    var key: CounterKey
+    var received: UInt64
+    var sent: UInt64
+    var retransmits: UInt64
+    /// The collection that last saw it in a dump.
+    var lastSeen: Int
+    /// Closed by a destroy message: a later sighting of the cookie (the TIME_WAIT socket that
+    /// inherits it) adds nothing.
+    var closed: Bool
+  }
+
+  public private(set) var counters: [CounterKey: GroupCounters] = [:]
+  private var tracked: [UInt64: Tracked] = [:]
+  /// Collections absorbed so far.
+  public private(set) var collections = 0
+  /// Closes whose final counters were added to a group.
+  public private(set) var closesFolded: UInt64 = 0
+  /// Closes of sockets no collection saw (born and gone between two): no group to add them to.
+  public private(set) var closesUnattributed: UInt64 = 0
+  /// Keeps at most this many groups' counters; beyond, the ones idle longest are forgotten.
+  public var maximumGroups: Int
+
+  public init(maximumGroups: Int = 100_000) { self.maximumGroups = maximumGroups }
+
+  /// Sockets remembered now.
+  public var trackedCount: Int { tracked.count }
+
+  /// The group a socket's counters are kept under, if it was seen before.
+  public func group(ofCookie cookie: UInt64) -> GroupKey? { tracked[cookie]?.key.group }
+
+  /// Adds the growth of each flow's counters to its group. `group(flow)` is the flow's group,
+  /// nil to leave it out (a flow the selection refused is never passed in). A flow already
+  /// known keeps the group it was first counted under (an orphan finishing its FIN exchange
+  /// has no owner any more).
+  public mutating func absorb(_ flows: [Flow], group: (Flow) -> GroupKey?) {
+    collections += 1
+    for flow in flows where flow.cookie != 0 {
+      let received = flow.counters.bytesIn
+      let sent = flow.counters.bytesOut
+      let retransmits = flow.counters.retransmitsTotal.map(UInt64.init)
+      if var entry = tracked[flow.cookie] {
+        entry.lastSeen = collections
+        if !entry.closed {
+          add(&entry, received: received, sent: sent, retransmits: retransmits)
+        }
+        tracked[flow.cookie] = entry
+      } else {
+        guard received != nil || sent != nil || retransmits != nil else { continue }
+        guard let key = group(flow).map({ CounterKey(group: $0, proto: flow.proto) }) else { continue }
+        var entry = Tracked(
+          key: key, received: 0, sent: 0, retransmits: 0, lastSeen: collections, closed: false)
+        add(&entry, received: received, sent: sent, retransmits: retransmits)
+        tracked[flow.cookie] = entry
+      }
+    }
+    // A socket gone from two collections in a row without a destroy message (UDP in another
+    // namespace, a lost message): forget it; what it added stays added.
+    tracked = tracked.filter { $0.value.lastSeen >= collections - 1 }
+    trimGroups()
+  }
+
+  /// The final counters of a closed socket (from a destroy message). Adds what grew since the
+  /// last collection to the group it was counted under. Returns whether the socket was known.
+  @discardableResult
+  public mutating func close(_ flow: Flow) -> Bool {
+    guard var entry = tracked[flow.cookie], !entry.closed else {
+      if tracked[flow.cookie] == nil { closesUnattributed += 1 }
+      return false
+    }
+    add(
+      &entry, received: flow.counters.bytesIn, sent: flow.counters.bytesOut,
+      retransmits: flow.counters.retransmitsTotal.map(UInt64.init))
+    entry.closed = true
+    tracked[flow.cookie] = entry
+    closesFolded += 1
+    return true
+  }
+
+  /// The counters of the groups that had any, in group order.
+  public func sorted() -> [(CounterKey, GroupCounters)] {
+    counters.sorted { a, b in
+      a.key.group != b.key.group ? a.key.group < b.key.group : a.key.proto.rawValue < b.key.proto.rawValue
+    }
+  }
+
+  private mutating func add(_ entry: inout Tracked, received: UInt64?, sent: UInt64?, retransmits: UInt64?) {
+    var totals = counters[entry.key] ?? GroupCounters()
+    // A counter smaller than last time (a TIME_WAIT socket reports none) adds nothing.
+    if let received {
+      totals.hasBytes = true
+      if received > entry.received {
+        totals.receivedBytes &+= received - entry.received
+        entry.received = received
+      }
+    }
+    if let sent {
+      totals.hasBytes = true
+      if sent > entry.sent {
+        totals.sentBytes &+= sent - entry.sent
+        entry.sent = sent
+      }
+    }
+    if let retransmits {
+      totals.hasRetransmits = true
+      if retransmits > entry.retransmits {
+        totals.retransmittedSegments &+= retransmits - entry.retransmits
+        entry.retransmits = retransmits
+      }
+    }
+    counters[entry.key] = totals
+    lastActive[entry.key] = collections
+  }
+
+  private var lastActive: [CounterKey: Int] = [:]
+
+  /// Past `maximumGroups`, forgets the groups idle longest (their series then go stale; a
+  /// bound on memory for `--by pid` under churn).
+  private mutating func trimGroups() {
+    guard counters.count > maximumGroups else { return }
+    let live = Set(tracked.values.map(\.key))
+    let idle = lastActive.filter { !live.contains($0.key) }.sorted { $0.value < $1.value }
+    for (key, _) in idle.prefix(counters.count - maximumGroups) {
+      counters[key] = nil
+      lastActive[key] = nil
+    }
+  }
+}
