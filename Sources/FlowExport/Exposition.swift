@@ -17,10 +17,26 @@ public enum ExpositionFormat: Sendable {
     }
   }
 
-  /// OpenMetrics when an HTTP `Accept` header asks for it, else the Prometheus text format.
+  /// OpenMetrics when an HTTP `Accept` header prefers it (its `q` at least that of any
+  /// text/plain or */*), else the Prometheus text format.
   public static func negotiate(accept: String?) -> ExpositionFormat {
     guard let accept else { return .prometheus }
-    return accept.contains("application/openmetrics-text") ? .openMetrics : .prometheus
+    var openMetrics = -1.0
+    var text = -1.0
+    for part in accept.split(separator: ",") {
+      let fields = part.split(separator: ";").map { $0.trimmingCharacters(in: " ") }
+      guard let type = fields.first?.lowercased() else { continue }
+      var quality = 1.0
+      for field in fields.dropFirst() where field.hasPrefix("q=") {
+        quality = Double(field.dropFirst(2)) ?? 0
+      }
+      if type == "application/openmetrics-text" {
+        openMetrics = max(openMetrics, quality)
+      } else if type == "text/plain" || type == "*/*" || type == "text/*" {
+        text = max(text, quality)
+      }
+    }
+    return openMetrics > 0 && openMetrics >= text ? .openMetrics : .prometheus
   }
 }
 
@@ -208,5 +224,11 @@ public struct ExpositionWriter {
     } else {
       out.append(utf8: String(value))
     }
+  }
+}
+
+extension Substring {
+  func trimmingCharacters(in character: Character) -> String {
+    String(drop { $0 == character }.reversed().drop { $0 == character }.reversed())
   }
 }

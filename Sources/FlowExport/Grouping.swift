@@ -45,13 +45,13 @@ public struct Grouping: Sendable, Equatable {
   public var isPerProcess: Bool { dimensions.contains(.pid) }
 
   /// The label values of a process's group, in `dimensions` order.
-  func key(of process: OwningProcess, namespaces: [UInt64: NetworkNamespace]) -> GroupKey {
+  public func key(of process: OwningProcess, namespaces: [UInt64: NetworkNamespace]) -> GroupKey {
     GroupKey(values: dimensions.map { labelValue($0, process: process, namespaces: namespaces) })
   }
 
   /// The group of a socket no visible process holds: `?` for what only a process can say,
   /// the socket's own uid and namespace for the rest.
-  func key(ofUnowned flow: Flow, namespaces: [UInt64: NetworkNamespace]) -> GroupKey {
+  public func key(ofUnowned flow: Flow, namespaces: [UInt64: NetworkNamespace]) -> GroupKey {
     GroupKey(
       values: dimensions.map { dimension -> [UInt8] in
         switch dimension {
@@ -99,11 +99,5 @@ public struct GroupKey: Hashable, Sendable, Comparable {
   public static func < (a: GroupKey, b: GroupKey) -> Bool {
     for (x, y) in zip(a.values, b.values) where x != y { return x.lexicographicallyPrecedes(y) }
     return a.values.count < b.values.count
-  }
-}
-
-extension Substring {
-  fileprivate func trimmingCharacters(in character: Character) -> String {
-    String(drop { $0 == character }.reversed().drop { $0 == character }.reversed())
   }
 }
