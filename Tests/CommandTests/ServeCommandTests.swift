@@ -13,7 +13,8 @@ import Testing
 /// `sink` mode listens on 127.0.0.1 and reads every connection to its end (prints the port);
 /// `peer PORT` mode obeys lines `open`, `send N BYTES`, `close N`, each answered with `ok`.
 private let peerScript = #"""
-  import ctypes, socket, sys, threading
+  import ctypes, signal, socket, sys, threading
+  signal.alarm(180)
   ctypes.CDLL(None).prctl(15, sys.argv[1].encode('latin-1'), 0, 0, 0)
   if sys.argv[2] == 'sink':
       server = socket.socket()
@@ -301,6 +302,11 @@ func startServe(_ extra: [String] = []) throws -> (Spawned, UInt16) {
     // Prometheus read every scrape.
     let up = prometheus.query("up{job=\"flowscope\"}")
     #expect(up?.first?.1 == 1)
+    // The dashboard's queries are valid PromQL with data behind them.
+    for expression in try dashboardExpressions().runnable {
+      let result = prometheus.query(expression)
+      #expect(result != nil, "Prometheus refused the dashboard's \(expression)")
+    }
   }
 
   @Test(.enabled(if: promtoolInstalled && python3Installed))
