@@ -302,7 +302,15 @@ func startServe(_ extra: [String] = []) throws -> (Spawned, UInt16) {
     // Prometheus read every scrape.
     let up = prometheus.query("up{job=\"flowscope\"}")
     #expect(up?.first?.1 == 1)
-    // The dashboard's queries are valid PromQL with data behind them.
+    // The README's three questions run.
+    let readme = try String(contentsOf: packageRoot.appendingPathComponent("README.md"), encoding: .utf8)
+    let block = try #require(readme.components(separatedBy: "```promql\n").dropFirst().first?.components(separatedBy: "```").first)
+    let questions = block.split(separator: "\n").filter { !$0.hasPrefix("#") }.map(String.init)
+    #expect(questions.count == 3)
+    for question in questions {
+      #expect(prometheus.query(question) != nil, "Prometheus refused the README's \(question)")
+    }
+    // The dashboard's queries are valid PromQL.
     for expression in try dashboardExpressions().runnable {
       let result = prometheus.query(expression)
       #expect(result != nil, "Prometheus refused the dashboard's \(expression)")
