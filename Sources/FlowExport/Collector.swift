@@ -90,20 +90,28 @@ public final class MetricsCollector: @unchecked Sendable {
     for flow in closed { ledger.close(flow) }
 
     let grouping = options.grouping
-    let namespaces = snapshot.namespaces
-    let processes = snapshot.processes
-    let ledgerNow = ledger
-    let groupOf: (Flow) -> GroupKey = { flow in
+    var table = GroupTable(grouping: grouping, namespaces: snapshot.namespaces)
+    // Each flow's group: its first visible owner's, else the one its counters were first kept
+    // under (an orphan finishing its close), else the unowned group of its uid and namespace.
+    var flowGroups: [Int] = []
+    flowGroups.reserveCapacity(snapshot.flows.count)
+    for flow in snapshot.flows {
+      var number: Int? = nil
       for owner in flow.owners {
-        if let process = processes[owner.pid] { return grouping.key(of: process, namespaces: namespaces) }
+        if let process = snapshot.processes[owner.pid] {
+          number = table.number(of: process)
+          break
+        }
       }
-      return ledgerNow.group(ofCookie: flow.cookie) ?? grouping.key(ofUnowned: flow, namespaces: namespaces)
+      if number == nil, let known = ledger.group(ofCookie: flow.cookie) { number = table.number(of: known) }
+      flowGroups.append(number ?? table.number(ofUnowned: flow))
     }
-    ledger.absorb(snapshot.flows, group: groupOf)
+    let keys = table.keys
+    ledger.absorb(snapshot.flows) { index, _ in keys[flowGroups[index]] }
 
     var report = MetricsReport(grouping: grouping)
     report.groups = MetricsReport.build(
-      snapshot: snapshot, grouping: grouping, thresholds: options.thresholds, groupOf: groupOf)
+      snapshot: snapshot, thresholds: options.thresholds, flowGroups: flowGroups, table: &table)
     report.counters = ledger.sorted()
     report.limitSeries(to: options.maxSeries)
     seriesDropped &+= UInt64(report.droppedSeries)

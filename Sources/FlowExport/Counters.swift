@@ -30,7 +30,8 @@ public struct CounterKey: Hashable, Sendable {
 
 public struct CounterLedger: Sendable {
   struct Tracked {
-    var key: CounterKey
+    /// Where its group's counters are in `totals`.
+    var slot: Int
     var received: UInt64
     var sent: UInt64
     var retransmits: UInt64
@@ -41,7 +42,12 @@ public struct CounterLedger: Sendable {
     var closed: Bool
   }
 
-  public private(set) var counters: [CounterKey: GroupCounters] = [:]
+  // The counters by slot: a flow's bytes are added by array index, not by hashing its group's
+  // label values (100k flows per collection).
+  private var slots: [CounterKey: Int] = [:]
+  private var slotKeys: [CounterKey?] = []
+  private var totals: [GroupCounters] = []
+  private var lastActive: [Int] = []
   private var tracked: [UInt64: Tracked] = [:]
   /// Collections absorbed so far.
   public private(set) var collections = 0
@@ -58,15 +64,24 @@ public struct CounterLedger: Sendable {
   public var trackedCount: Int { tracked.count }
 
   /// The group a socket's counters are kept under, if it was seen before.
-  public func group(ofCookie cookie: UInt64) -> GroupKey? { tracked[cookie]?.key.group }
+  public func group(ofCookie cookie: UInt64) -> GroupKey? {
+    tracked[cookie].flatMap { slotKeys[$0.slot]?.group }
+  }
 
-  /// Adds the growth of each flow's counters to its group. `group(flow)` is the flow's group,
-  /// nil to leave it out (a flow the selection refused is never passed in). A flow already
-  /// known keeps the group it was first counted under (an orphan finishing its FIN exchange
-  /// has no owner any more).
-  public mutating func absorb(_ flows: [Flow], group: (Flow) -> GroupKey?) {
+  /// Every group's counters.
+  public var counters: [CounterKey: GroupCounters] {
+    var all: [CounterKey: GroupCounters] = [:]
+    for (slot, key) in slotKeys.enumerated() { if let key { all[key] = totals[slot] } }
+    return all
+  }
+
+  /// Adds the growth of each flow's counters to its group. `group(index, flow)` is the group of
+  /// `flows[index]`, nil to leave it out; it is asked only for flows seen for the first time: a
+  /// flow already known keeps the group it was first counted under (an orphan finishing its FIN
+  /// exchange has no owner any more).
+  public mutating func absorb(_ flows: [Flow], group: (Int, Flow) -> GroupKey?) {
     collections += 1
-    for flow in flows where flow.cookie != 0 {
+    for (index, flow) in flows.enumerated() where flow.cookie != 0 {
       let received = flow.counters.bytesIn
       let sent = flow.counters.bytesOut
       let retransmits = flow.counters.retransmitsTotal.map(UInt64.init)
@@ -78,16 +93,17 @@ public struct CounterLedger: Sendable {
         tracked[flow.cookie] = entry
       } else {
         guard received != nil || sent != nil || retransmits != nil else { continue }
-        guard let key = group(flow).map({ CounterKey(group: $0, proto: flow.proto) }) else { continue }
+        guard let key = group(index, flow).map({ CounterKey(group: $0, proto: flow.proto) }) else { continue }
         var entry = Tracked(
-          key: key, received: 0, sent: 0, retransmits: 0, lastSeen: collections, closed: false)
+          slot: slot(of: key), received: 0, sent: 0, retransmits: 0, lastSeen: collections, closed: false)
         add(&entry, received: received, sent: sent, retransmits: retransmits)
         tracked[flow.cookie] = entry
       }
     }
     // A socket gone from two collections in a row without a destroy message (UDP in another
     // namespace, a lost message): forget it; what it added stays added.
-    tracked = tracked.filter { $0.value.lastSeen >= collections - 1 }
+    let stale = tracked.compactMap { $0.value.lastSeen < collections - 1 ? $0.key : nil }
+    for cookie in stale { tracked[cookie] = nil }
     trimGroups()
   }
 
@@ -115,45 +131,68 @@ public struct CounterLedger: Sendable {
     }
   }
 
+  private mutating func slot(of key: CounterKey) -> Int {
+    if let slot = slots[key] { return slot }
+    slotKeys.append(key)
+    totals.append(GroupCounters())
+    lastActive.append(collections)
+    slots[key] = totals.count - 1
+    return totals.count - 1
+  }
+
   private mutating func add(_ entry: inout Tracked, received: UInt64?, sent: UInt64?, retransmits: UInt64?) {
-    var totals = counters[entry.key] ?? GroupCounters()
+    let slot = entry.slot
     // A counter smaller than last time (a TIME_WAIT socket reports none) adds nothing.
     if let received {
-      totals.hasBytes = true
+      totals[slot].hasBytes = true
       if received > entry.received {
-        totals.receivedBytes &+= received - entry.received
+        totals[slot].receivedBytes &+= received - entry.received
         entry.received = received
       }
     }
     if let sent {
-      totals.hasBytes = true
+      totals[slot].hasBytes = true
       if sent > entry.sent {
-        totals.sentBytes &+= sent - entry.sent
+        totals[slot].sentBytes &+= sent - entry.sent
         entry.sent = sent
       }
     }
     if let retransmits {
-      totals.hasRetransmits = true
+      totals[slot].hasRetransmits = true
       if retransmits > entry.retransmits {
-        totals.retransmittedSegments &+= retransmits - entry.retransmits
+        totals[slot].retransmittedSegments &+= retransmits - entry.retransmits
         entry.retransmits = retransmits
       }
     }
-    counters[entry.key] = totals
-    lastActive[entry.key] = collections
+    lastActive[slot] = collections
   }
 
-  private var lastActive: [CounterKey: Int] = [:]
-
   /// Past `maximumGroups`, forgets the groups idle longest (their series then go stale; a
-  /// bound on memory for `--by pid` under churn).
+  /// bound on memory for `--by pid` under churn), and compacts the slots.
   private mutating func trimGroups() {
-    guard counters.count > maximumGroups else { return }
-    let live = Set(tracked.values.map(\.key))
-    let idle = lastActive.filter { !live.contains($0.key) }.sorted { $0.value < $1.value }
-    for (key, _) in idle.prefix(counters.count - maximumGroups) {
-      counters[key] = nil
-      lastActive[key] = nil
+    guard slots.count > maximumGroups else { return }
+    let live = Set(tracked.values.map(\.slot))
+    let idle = slots.values.filter { !live.contains($0) }.sorted { lastActive[$0] < lastActive[$1] }
+    for slot in idle.prefix(slots.count - maximumGroups) {
+      if let key = slotKeys[slot] { slots[key] = nil }
+      slotKeys[slot] = nil
     }
+    // Compact: the kept slots renumbered in order.
+    var renumbered = [Int](repeating: -1, count: slotKeys.count)
+    var keys: [CounterKey?] = []
+    var kept: [GroupCounters] = []
+    var active: [Int] = []
+    for (slot, key) in slotKeys.enumerated() where key != nil {
+      renumbered[slot] = keys.count
+      keys.append(key)
+      kept.append(totals[slot])
+      active.append(lastActive[slot])
+    }
+    slotKeys = keys
+    totals = kept
+    lastActive = active
+    slots = [:]
+    for (slot, key) in keys.enumerated() { slots[key!] = slot }
+    for cookie in Array(tracked.keys) { tracked[cookie]!.slot = renumbered[tracked[cookie]!.slot] }
   }
 }

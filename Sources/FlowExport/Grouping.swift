@@ -83,6 +83,49 @@ public struct Grouping: Sendable, Equatable {
   }
 }
 
+/// The groups of one collection, each given a number once: a flow's group is found by its
+/// owner's pid (or its uid and namespace when unowned) without hashing label values per flow.
+public struct GroupTable {
+  public let grouping: Grouping
+  let namespaces: [UInt64: NetworkNamespace]
+  public private(set) var keys: [GroupKey] = []
+  private var numbers: [GroupKey: Int] = [:]
+  private var byPID: [Int32: Int] = [:]
+  private var byUnowned: [UnownedKey: Int] = [:]
+
+  struct UnownedKey: Hashable {
+    var uid: UInt32?
+    var netns: UInt64
+  }
+
+  public init(grouping: Grouping, namespaces: [UInt64: NetworkNamespace]) {
+    self.grouping = grouping
+    self.namespaces = namespaces
+  }
+
+  public mutating func number(of key: GroupKey) -> Int {
+    if let number = numbers[key] { return number }
+    keys.append(key)
+    numbers[key] = keys.count - 1
+    return keys.count - 1
+  }
+
+  public mutating func number(of process: OwningProcess) -> Int {
+    if let number = byPID[process.pid] { return number }
+    let number = number(of: grouping.key(of: process, namespaces: namespaces))
+    byPID[process.pid] = number
+    return number
+  }
+
+  public mutating func number(ofUnowned flow: Flow) -> Int {
+    let unowned = UnownedKey(uid: flow.uid, netns: flow.netns)
+    if let number = byUnowned[unowned] { return number }
+    let number = number(of: grouping.key(ofUnowned: flow, namespaces: namespaces))
+    byUnowned[unowned] = number
+    return number
+  }
+}
+
 /// The label value of what cannot be known (a socket with no visible owner).
 let unknownValue: [UInt8] = [UInt8(ascii: "?")]
 

@@ -71,35 +71,57 @@ public struct MetricsReport: Sendable {
     snapshot: Snapshot, grouping: Grouping, thresholds: HealthThresholds,
     groupOf: (Flow) -> GroupKey
   ) -> [GroupKey: GroupGauges] {
-    var groups: [GroupKey: GroupGauges] = [:]
+    var table = GroupTable(grouping: grouping, namespaces: snapshot.namespaces)
+    let numbers = snapshot.flows.map { table.number(of: groupOf($0)) }
+    return build(snapshot: snapshot, thresholds: thresholds, flowGroups: numbers, table: &table)
+  }
+
+  /// The same, with each flow's group number in `flowGroups` (`table`'s numbers).
+  public static func build(
+    snapshot: Snapshot, thresholds: HealthThresholds, flowGroups: [Int], table: inout GroupTable
+  ) -> [GroupKey: GroupGauges] {
+    var gauges: [GroupGauges] = []
+    var used: [Bool] = []
+    func grow() {
+      while gauges.count < table.keys.count {
+        gauges.append(GroupGauges())
+        used.append(false)
+      }
+    }
+    grow()
     var owners = Set<Int32>()
-    for flow in snapshot.flows {
-      let key = groupOf(flow)
+    for (flow, number) in zip(snapshot.flows, flowGroups) {
       let state = flow.proto.hasConnectionStates ? stateLabel(flow.state) : "none"
-      groups[key, default: GroupGauges()].sockets[SocketSeries(proto: flow.proto, state: state), default: 0] += 1
-      for flag in flow.health(thresholds) {
-        groups[key, default: GroupGauges()].flaggedFlows[flag, default: 0] += 1
+      used[number] = true
+      gauges[number].sockets[SocketSeries(proto: flow.proto, state: state), default: 0] += 1
+      let flags = flow.health(thresholds)
+      if !flags.isEmpty {
+        for flag in flags { gauges[number].flaggedFlows[flag, default: 0] += 1 }
       }
       for owner in flow.owners { owners.insert(owner.pid) }
     }
     for pid in owners {
       guard let process = snapshot.processes[pid] else { continue }
-      let key = grouping.key(of: process, namespaces: snapshot.namespaces)
-      var gauges = groups[key, default: GroupGauges()]
-      gauges.processes += 1
+      let number = table.number(of: process)
+      grow()
+      used[number] = true
+      var group = gauges[number]
+      group.processes += 1
       if process.descriptorsReadable {
-        gauges.openFDs += process.descriptorCount
+        group.openFDs += process.descriptorCount
         if let soft = process.fdLimitSoft {
-          gauges.maxFDs &+= soft
-          gauges.hasFDLimit = true
+          group.maxFDs &+= soft
+          group.hasFDLimit = true
         }
         if let percent = process.fdUsedPercent {
-          gauges.worstFDRatio = max(gauges.worstFDRatio ?? 0, percent / 100)
+          group.worstFDRatio = max(group.worstFDRatio ?? 0, percent / 100)
         }
       }
-      for flag in process.health(thresholds) { gauges.flaggedProcesses[flag, default: 0] += 1 }
-      groups[key] = gauges
+      for flag in process.health(thresholds) { group.flaggedProcesses[flag, default: 0] += 1 }
+      gauges[number] = group
     }
+    var groups: [GroupKey: GroupGauges] = [:]
+    for number in gauges.indices where used[number] { groups[table.keys[number]] = gauges[number] }
     return groups
   }
 

@@ -26,7 +26,7 @@ struct LedgerTests {
 
   @Test func growthIsAddedAndAVanishedFlowKeepsWhatItAdded() {
     var ledger = CounterLedger()
-    let group: (Flow) -> GroupKey? = { _ in web }
+    let group: (Int, Flow) -> GroupKey? = { _, _ in web }
     ledger.absorb([tcp(cookie: 1, sent: 100), tcp(cookie: 2, sent: 50)], group: group)
     #expect(sent(ledger, web) == 150)
     ledger.absorb([tcp(cookie: 1, sent: 130), tcp(cookie: 2, sent: 50)], group: group)
@@ -42,7 +42,7 @@ struct LedgerTests {
 
   @Test func aCloseAddsTheLastIntervalOnceAndTheTimeWaitSocketAddsNothing() {
     var ledger = CounterLedger()
-    ledger.absorb([tcp(cookie: 7, sent: 1000, retransmits: 1)], group: { _ in web })
+    ledger.absorb([tcp(cookie: 7, sent: 1000, retransmits: 1)], group: { _, _ in web })
     let folded = ledger.close(tcp(cookie: 7, sent: 1500, retransmits: 2))
     #expect(folded)
     #expect(sent(ledger, web) == 1500)
@@ -50,7 +50,7 @@ struct LedgerTests {
     // The same close again, and the TIME_WAIT socket with the cookie and no counters.
     let again = ledger.close(tcp(cookie: 7, sent: 1500))
     #expect(!again)
-    ledger.absorb([tcp(cookie: 7, sent: nil, received: nil, retransmits: nil)], group: { _ in db })
+    ledger.absorb([tcp(cookie: 7, sent: nil, received: nil, retransmits: nil)], group: { _, _ in db })
     #expect(sent(ledger, web) == 1500)
     #expect(sent(ledger, db) == 0)
     // A close of a socket no collection saw has no group.
@@ -62,9 +62,9 @@ struct LedgerTests {
 
   @Test func anOrphanKeepsTheGroupItWasFirstCountedUnder() {
     var ledger = CounterLedger()
-    ledger.absorb([tcp(cookie: 3, sent: 10)], group: { _ in web })
+    ledger.absorb([tcp(cookie: 3, sent: 10)], group: { _, _ in web })
     // Its process closed the descriptor: the caller now gives another group.
-    ledger.absorb([tcp(cookie: 3, sent: 25)], group: { _ in db })
+    ledger.absorb([tcp(cookie: 3, sent: 25)], group: { _, _ in db })
     #expect(sent(ledger, web) == 25)
     #expect(ledger.group(ofCookie: 3) == web)
   }
@@ -85,7 +85,7 @@ struct LedgerTests {
         live[nextCookie] = 0
         nextCookie += 1
       }
-      ledger.absorb(live.map { tcp(cookie: $0.key, sent: $0.value) }, group: { _ in web })
+      ledger.absorb(live.map { tcp(cookie: $0.key, sent: $0.value) }, group: { _, _ in web })
       let now = sent(ledger, web)
       #expect(now >= previous)
       previous = now
