@@ -85,7 +85,8 @@ final class MetricsHandler: ChannelInboundHandler {
   private func handle(_ head: HTTPRequestHead, context: ChannelHandlerContext) {
     let path = head.uri.split(separator: "?", maxSplits: 1).first.map(String.init) ?? "/"
     guard head.method == .GET || head.method == .HEAD else {
-      respond(context, head, status: .methodNotAllowed, type: "text/plain; charset=utf-8", body: Array("GET only\n".utf8))
+      respond(
+        context, head, status: .methodNotAllowed, type: "text/plain; charset=utf-8", body: Array("GET only\n".utf8))
       return
     }
     switch path {
@@ -106,7 +107,9 @@ final class MetricsHandler: ChannelInboundHandler {
     case "/":
       respond(context, head, status: .ok, type: "text/html; charset=utf-8", body: Array(Self.indexPage.utf8))
     default:
-      respond(context, head, status: .notFound, type: "text/plain; charset=utf-8", body: Array("not found; try /metrics\n".utf8))
+      respond(
+        context, head, status: .notFound, type: "text/plain; charset=utf-8",
+        body: Array("not found; try /metrics\n".utf8))
     }
   }
 

@@ -14,7 +14,9 @@ struct ExportOptions: ParsableArguments {
 
   @Option(
     name: .customLong("max-series"),
-    help: ArgumentHelp("At most this many per-group series; the groups with fewest sockets are dropped and counted (default 10000).", valueName: "n"))
+    help: ArgumentHelp(
+      "At most this many per-group series; the groups with fewest sockets are dropped and counted (default 10000).",
+      valueName: "n"))
   var maxSeries: Int = 10_000
 
   func validate() throws {

@@ -47,12 +47,16 @@ struct ServeCommand: ParsableCommand {
 
   @Option(
     name: .customLong("min-interval"),
-    help: ArgumentHelp("Collect at most once per this many seconds; scrapes in between get the last result (default 5).", valueName: "seconds"))
+    help: ArgumentHelp(
+      "Collect at most once per this many seconds; scrapes in between get the last result (default 5).",
+      valueName: "seconds"))
   var minInterval: Double = 5
 
   @Option(
     name: .customLong("scrape-timeout"),
-    help: ArgumentHelp("A scrape waits at most this long for a collection, then gets the last result (default 10).", valueName: "seconds"))
+    help: ArgumentHelp(
+      "A scrape waits at most this long for a collection, then gets the last result (default 10).", valueName: "seconds"
+    ))
   var scrapeTimeout: Double = 10
 
   @OptionGroup var debug: DebugOptions
@@ -60,8 +64,12 @@ struct ServeCommand: ParsableCommand {
   func validate() throws {
     _ = try CommandSelection(ExportOptions.everyState(filters), scope: .flows, debug: debug)
     _ = try Self.parseListen(listen)
-    if !(minInterval >= 0) || !minInterval.isFinite { throw ValidationError("--min-interval must be 0 or more seconds.") }
-    if !(scrapeTimeout > 0) || !scrapeTimeout.isFinite { throw ValidationError("--scrape-timeout must be a positive number of seconds.") }
+    if !(minInterval >= 0) || !minInterval.isFinite {
+      throw ValidationError("--min-interval must be 0 or more seconds.")
+    }
+    if !(scrapeTimeout > 0) || !scrapeTimeout.isFinite {
+      throw ValidationError("--scrape-timeout must be a positive number of seconds.")
+    }
   }
 
   /// `HOST:PORT`, `[V6]:PORT` or `PORT` (loopback).

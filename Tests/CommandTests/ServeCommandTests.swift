@@ -283,14 +283,17 @@ func startServe(_ extra: [String] = []) throws -> (Spawned, UInt16) {
     // backslash doubled.
     let shown = hostile.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "\n", with: "\\x0a")
     let evilSockets = prometheus.query("flowscope_sockets{command=~\"ev.*\", state=\"established\"}")
-    #expect(evilSockets?.contains { $0.0["command"] == shown && $0.1 == 1 } == true, "\(String(describing: evilSockets))")
+    #expect(
+      evilSockets?.contains { $0.0["command"] == shown && $0.1 == 1 } == true, "\(String(describing: evilSockets))")
 
     // A close between two scrapes: the counter keeps its bytes (and, with the destroy messages
     // of root, gains the FIN that bytes_acked counts at the end).
     #expect(peer.command("close 1", expectOKs: 5))
     prometheus.wait(seconds: 30, for: "flowscope_sockets{command=\"\(name)\"}") { $0.first?.1 == 1 }
     // Two more collections, so the close's destroy message is read.
-    prometheus.wait(seconds: 30, for: "flowscope_closed_flows_total{attributed=\"true\"}") { ($0.first?.1 ?? 0) >= 1 || !runningAsRoot }
+    prometheus.wait(seconds: 30, for: "flowscope_closed_flows_total{attributed=\"true\"}") {
+      ($0.first?.1 ?? 0) >= 1 || !runningAsRoot
+    }
     usleep(3_000_000)
     let resets = prometheus.query("resets(flowscope_sent_bytes_total{command=\"\(name)\"}[5m])")
     #expect(resets?.count == 1)
@@ -308,7 +311,8 @@ func startServe(_ extra: [String] = []) throws -> (Spawned, UInt16) {
     #expect(up?.first?.1 == 1, "serve: \(serve.stderr) prometheus: \(prometheus.server.stderr)")
     // The README's three questions run.
     let readme = try String(contentsOf: packageRoot.appendingPathComponent("README.md"), encoding: .utf8)
-    let block = try #require(readme.components(separatedBy: "```promql\n").dropFirst().first?.components(separatedBy: "```").first)
+    let block = try #require(
+      readme.components(separatedBy: "```promql\n").dropFirst().first?.components(separatedBy: "```").first)
     let questions = block.split(separator: "\n").filter { !$0.hasPrefix("#") }.map(String.init)
     #expect(questions.count == 3)
     for question in questions {
@@ -371,13 +375,15 @@ func startServe(_ extra: [String] = []) throws -> (Spawned, UInt16) {
     let results = Results()
     DispatchQueue.concurrentPerform(iterations: 8) { _ in
       let body = httpGet(port: port, "/metrics")?.body ?? Data()
-      let line = String(decoding: body, as: UTF8.self)
+      let line =
+        String(decoding: body, as: UTF8.self)
         .split(separator: "\n").first { $0.hasPrefix("flowscope_scrape_duration_seconds ") }.map(String.init) ?? ""
       results.lock.lock()
       results.lines.append(line)
       results.lock.unlock()
     }
-    let later = String(decoding: httpGet(port: port, "/metrics")?.body ?? Data(), as: UTF8.self)
+    let later =
+      String(decoding: httpGet(port: port, "/metrics")?.body ?? Data(), as: UTF8.self)
       .split(separator: "\n").first { $0.hasPrefix("flowscope_scrape_duration_seconds ") }.map(String.init) ?? ""
     #expect(!later.isEmpty)
     #expect(Set(results.lines) == [later])

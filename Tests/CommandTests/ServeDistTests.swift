@@ -41,7 +41,9 @@ func dashboardExpressions() throws -> (raw: [String], runnable: [String]) {
       #expect(exposition.contains("# TYPE \(name) "), "the dashboard queries \(name), which flowscope does not export")
     }
     // The panels the issue asks for.
-    for needed in ["flowscope_sockets", "flowscope_sent_bytes_total", "flowscope_fd_usage_ratio", "flowscope_flagged_flows"] {
+    for needed in [
+      "flowscope_sockets", "flowscope_sent_bytes_total", "flowscope_fd_usage_ratio", "flowscope_flagged_flows",
+    ] {
       #expect(used.contains(needed))
     }
   }
@@ -96,7 +98,8 @@ func dashboardExpressions() throws -> (raw: [String], runnable: [String]) {
     #expect(unreadable(service.text) != nil)
     #expect(unreadable(service.text) == unreadable(root.text))
     // Without them, nobody cannot read root's processes.
-    let plain = try run("/usr/bin/setpriv", ["--reuid=65534", "--regid=65534", "--clear-groups", binary.path, "metrics"])
+    let plain = try run(
+      "/usr/bin/setpriv", ["--reuid=65534", "--regid=65534", "--clear-groups", binary.path, "metrics"])
     #expect(unreadable(plain.text) != unreadable(root.text))
 
     // And serve joins the destroy groups with them.

@@ -76,7 +76,9 @@ struct LedgerTests {
     var nextCookie: UInt64 = 1
     var previous: UInt64 = 0
     for _ in 0..<200 {
-      for cookie in Array(live.keys) where Bool.random(using: &generator) { live[cookie]! += UInt64.random(in: 0..<1000) }
+      for cookie in Array(live.keys) where Bool.random(using: &generator) {
+        live[cookie]! += UInt64.random(in: 0..<1000)
+      }
       if Int.random(in: 0..<3, using: &generator) == 0, let cookie = live.keys.randomElement() {
         let final = live.removeValue(forKey: cookie)! + 10
         ledger.close(tcp(cookie: cookie, sent: final))
