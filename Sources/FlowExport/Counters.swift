@@ -81,23 +81,31 @@ public struct CounterLedger: Sendable {
   /// exchange has no owner any more).
   public mutating func absorb(_ flows: [Flow], group: (Int, Flow) -> GroupKey?) {
     collections += 1
-    for (index, flow) in flows.enumerated() where flow.cookie != 0 {
-      let received = flow.counters.bytesIn
-      let sent = flow.counters.bytesOut
-      let retransmits = flow.counters.retransmitsTotal.map(UInt64.init)
-      if var entry = tracked[flow.cookie] {
-        entry.lastSeen = collections
-        if !entry.closed {
+    // Read in place: copying each 200-byte flow out of the array costs more than the sums.
+    flows.withUnsafeBufferPointer { flows in
+      for index in flows.indices where flows[index].cookie != 0 {
+        let cookie = flows[index].cookie
+        let counters = flows[index].counters
+        let received = counters.bytesIn
+        let sent = counters.bytesOut
+        let retransmits = counters.retransmitsTotal.map(UInt64.init)
+        // One hash per known socket: its entry is updated where it lies.
+        if let position = tracked.index(forKey: cookie) {
+          tracked.values[position].lastSeen = collections
+          if !tracked.values[position].closed {
+            Self.add(
+              &tracked.values[position], totals: &totals, lastActive: &lastActive, collections: collections,
+              received: received, sent: sent, retransmits: retransmits)
+          }
+        } else {
+          let flow = flows[index]
+          guard received != nil || sent != nil || retransmits != nil else { continue }
+          guard let key = group(index, flow).map({ CounterKey(group: $0, proto: flow.proto) }) else { continue }
+          var entry = Tracked(
+            slot: slot(of: key), received: 0, sent: 0, retransmits: 0, lastSeen: collections, closed: false)
           add(&entry, received: received, sent: sent, retransmits: retransmits)
+          tracked[cookie] = entry
         }
-        tracked[flow.cookie] = entry
-      } else {
-        guard received != nil || sent != nil || retransmits != nil else { continue }
-        guard let key = group(index, flow).map({ CounterKey(group: $0, proto: flow.proto) }) else { continue }
-        var entry = Tracked(
-          slot: slot(of: key), received: 0, sent: 0, retransmits: 0, lastSeen: collections, closed: false)
-        add(&entry, received: received, sent: sent, retransmits: retransmits)
-        tracked[flow.cookie] = entry
       }
     }
     // A socket gone from two collections in a row without a destroy message (UDP in another
@@ -141,6 +149,15 @@ public struct CounterLedger: Sendable {
   }
 
   private mutating func add(_ entry: inout Tracked, received: UInt64?, sent: UInt64?, retransmits: UInt64?) {
+    Self.add(
+      &entry, totals: &totals, lastActive: &lastActive, collections: collections, received: received, sent: sent,
+      retransmits: retransmits)
+  }
+
+  private static func add(
+    _ entry: inout Tracked, totals: inout [GroupCounters], lastActive: inout [Int], collections: Int,
+    received: UInt64?, sent: UInt64?, retransmits: UInt64?
+  ) {
     let slot = entry.slot
     // A counter smaller than last time (a TIME_WAIT socket reports none) adds nothing.
     if let received {

@@ -51,7 +51,11 @@ func stateLabel(_ state: UInt8) -> String { stateLabels[Int(state)] }
 
 public struct SocketSeries: Hashable, Sendable {
   public var proto: TransportProtocol
-  public var state: String
+  /// The kernel's state number; `SocketSeries.stateless` for protocols without states.
+  public var stateCode: UInt16
+  static let stateless: UInt16 = 0x100
+  /// The `state` label: as a query names it, `none` without states.
+  public var state: String { stateCode == Self.stateless ? "none" : stateLabel(UInt8(stateCode)) }
 }
 
 public struct MetricsReport: Sendable {
@@ -91,9 +95,9 @@ public struct MetricsReport: Sendable {
     grow()
     var owners = Set<Int32>()
     for (flow, number) in zip(snapshot.flows, flowGroups) {
-      let state = flow.proto.hasConnectionStates ? stateLabel(flow.state) : "none"
+      let state = flow.proto.hasConnectionStates ? UInt16(flow.state) : SocketSeries.stateless
       used[number] = true
-      gauges[number].sockets[SocketSeries(proto: flow.proto, state: state), default: 0] += 1
+      gauges[number].sockets[SocketSeries(proto: flow.proto, stateCode: state), default: 0] += 1
       let flags = flow.health(thresholds)
       if !flags.isEmpty {
         for flag in flags { gauges[number].flaggedFlows[flag, default: 0] += 1 }

@@ -2,6 +2,7 @@ import ArgumentParser
 import FlowExport
 import FlowInspector
 import FlowModel
+import FlowQuery
 
 /// What `metrics` and `serve` share: the grouping and the series limit. The selection is the
 /// `FilterOptions` of every command.
@@ -39,6 +40,10 @@ struct ExportOptions: ParsableArguments {
   ) throws -> (MetricsOptions, CommandSelection) {
     let selection = try CommandSelection(Self.everyState(filters), scope: .flows, debug: debug)
     var options = MetricsOptions(inspect: selection.inspect, query: selection.query)
+    // The metrics need tcp_info alone (counters, the flags); a query may need more.
+    if !selection.query.mentions([.congestion, .tos, .drops, .mark, .cgroupID]) {
+      options.inspect.askForCountersOnly()
+    }
     options.grouping = try grouping()
     options.thresholds = health.thresholds
     options.maxSeries = maxSeries
