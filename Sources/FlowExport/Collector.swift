@@ -37,7 +37,11 @@ public struct MetricsOptions: Sendable {
 public final class MetricsCollector: @unchecked Sendable {
   public let options: MetricsOptions
   private let inspector: FlowInspector
-  private let cache = OwnerCache()
+  /// `watch`'s cache, but a socket whose owner it cannot name (a process that closed one
+  /// connection and opened another between two collections: its descriptor count did not move)
+  /// sends every collection to a full re-read, not once per 5 s: collections are already at
+  /// most one per --min-interval, and bytes counted under the wrong group stay there.
+  private let cache = OwnerCache(fullRescanInterval: 0)
   private var destroySocket: DestroyEventSocket?
   /// Why the destroy groups could not be joined (said once by the caller), nil when joined.
   public private(set) var destroyProblem: String?

@@ -40,6 +40,10 @@ public struct CounterLedger: Sendable {
     /// Closed by a destroy message: a later sighting of the cookie (the TIME_WAIT socket that
     /// inherits it) adds nothing.
     var closed: Bool
+    /// Seen once with no owner, nothing added yet: the owner cache names the owners of a new
+    /// socket of a known process one refresh later, so its counters wait for the next sighting
+    /// (then go to the owner's group, or to `slot`, the unowned one).
+    var pending = false
   }
 
   // The counters by slot: a flow's bytes are added by array index, not by hashing its group's
@@ -90,7 +94,17 @@ public struct CounterLedger: Sendable {
         let sent = counters.bytesOut
         let retransmits = counters.retransmitsTotal.map(UInt64.init)
         // One hash per known socket: its entry is updated where it lies.
-        if let position = tracked.index(forKey: cookie) {
+        if let position = tracked.index(forKey: cookie), tracked.values[position].pending {
+          var entry = tracked.values[position]
+          let flow = flows[index]
+          if !flow.owners.isEmpty, let key = group(index, flow) {
+            entry.slot = slot(of: CounterKey(group: key, proto: flow.proto))
+          }
+          entry.pending = false
+          entry.lastSeen = collections
+          add(&entry, received: received, sent: sent, retransmits: retransmits)
+          tracked[cookie] = entry
+        } else if let position = tracked.index(forKey: cookie) {
           tracked.values[position].lastSeen = collections
           if !tracked.values[position].closed {
             Self.add(
@@ -103,7 +117,11 @@ public struct CounterLedger: Sendable {
           guard let key = group(index, flow).map({ CounterKey(group: $0, proto: flow.proto) }) else { continue }
           var entry = Tracked(
             slot: slot(of: key), received: 0, sent: 0, retransmits: 0, lastSeen: collections, closed: false)
-          add(&entry, received: received, sent: sent, retransmits: retransmits)
+          if flow.owners.isEmpty {
+            entry.pending = true
+          } else {
+            add(&entry, received: received, sent: sent, retransmits: retransmits)
+          }
           tracked[cookie] = entry
         }
       }
@@ -123,6 +141,8 @@ public struct CounterLedger: Sendable {
       if tracked[flow.cookie] == nil { closesUnattributed += 1 }
       return false
     }
+    // A pending socket's counters go to the group it waits in (the unowned one).
+    entry.pending = false
     add(
       &entry, received: flow.counters.bytesIn, sent: flow.counters.bytesOut,
       retransmits: flow.counters.retransmitsTotal.map(UInt64.init))

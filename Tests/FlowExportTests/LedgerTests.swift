@@ -14,9 +14,16 @@ struct LedgerTests {
       local: .ip(.v4(0x7f00_0001), port: 1000), remote: .ip(.v4(0x7f00_0001), port: 2000),
       inode: cookie, netns: 0)
     flow.cookie = cookie
+    flow.owners = [FlowOwner(pid: 1, fd: 3)]
     flow.counters.bytesOut = sent
     flow.counters.bytesIn = received
     flow.counters.retransmitsTotal = retransmits
+    return flow
+  }
+
+  func unownedFlow(cookie: UInt64, sent: UInt64) -> Flow {
+    var flow = tcp(cookie: cookie, sent: sent)
+    flow.owners = []
     return flow
   }
 
@@ -58,6 +65,29 @@ struct LedgerTests {
     #expect(!unknown)
     #expect(ledger.closesUnattributed == 1)
     #expect(ledger.closesFolded == 1)
+  }
+
+  @Test func aSocketFirstSeenWithoutOwnerWaitsOneCollectionForIt() {
+    var ledger = CounterLedger()
+    let unowned = GroupKey(values: [Array("?".utf8)])
+    var flow = tcp(cookie: 5, sent: 100)
+    flow.owners = []
+    // A new socket of a known process: the owner cache names it one refresh later.
+    ledger.absorb([flow], group: { _, _ in unowned })
+    #expect(sent(ledger, unowned) == 0)
+    flow.owners = [FlowOwner(pid: 10, fd: 3)]
+    flow.counters.bytesOut = 150
+    ledger.absorb([flow], group: { _, _ in web })
+    #expect(sent(ledger, web) == 150)
+    #expect(sent(ledger, unowned) == 0)
+    // Unowned twice: it is the unowned group's.
+    ledger.absorb([unownedFlow(cookie: 6, sent: 10)], group: { _, _ in unowned })
+    ledger.absorb([unownedFlow(cookie: 6, sent: 20)], group: { _, _ in unowned })
+    #expect(sent(ledger, unowned) == 20)
+    // Closed while pending: its final counters still count.
+    ledger.absorb([unownedFlow(cookie: 7, sent: 10)], group: { _, _ in unowned })
+    ledger.close(tcp(cookie: 7, sent: 30))
+    #expect(sent(ledger, unowned) == 50)
   }
 
   @Test func anOrphanKeepsTheGroupItWasFirstCountedUnder() {
