@@ -389,6 +389,37 @@ func startServe(_ extra: [String] = []) throws -> (Spawned, UInt16) {
     #expect(Set(results.lines) == [later])
   }
 
+  /// A long-lived process closes one connection and opens another between two scrapes (its
+  /// descriptor count does not move): the new connection's bytes are still its group's.
+  @Test(.enabled(if: python3Installed))
+  func aKnownProcessesNewConnectionIsCountedUnderItsGroup() throws {
+    let name = "fsq\(UInt32.random(in: 100_000...999_999))"
+    let sink = try Spawned("/usr/bin/python3", ["-c", peerScript, "fssink", "sink"])
+    defer { sink.stop() }
+    #expect(sink.wait(seconds: 10) { out, _ in out.hasSuffix("\n") })
+    let peer = try Spawned(
+      "/usr/bin/python3", ["-c", peerScript, name, "peer", sink.stdout.trimmingCharacters(in: .whitespacesAndNewlines)])
+    defer { peer.stop() }
+    #expect(peer.command("open", expectOKs: 1))
+    #expect(peer.command("send 0 100", expectOKs: 2))
+    let (serve, port) = try startServe(["--min-interval", "0"])
+    defer { serve.stop() }
+    func sent() -> Double? {
+      let body = String(decoding: httpGet(port: port, "/metrics")?.body ?? Data(), as: UTF8.self)
+      let line = body.split(separator: "\n").first { $0.hasPrefix("flowscope_sent_bytes_total{command=\"\(name)\"") }
+      return line.flatMap { Double($0.split(separator: " ").last ?? "") }
+    }
+    #expect(sent() == 101)
+    #expect(peer.command("close 0", expectOKs: 3))
+    #expect(peer.command("open", expectOKs: 4))
+    #expect(peer.command("send 1 7777", expectOKs: 5))
+    usleep(200_000)
+    _ = sent()
+    let total = sent() ?? 0
+    // 101 + 7778 (its SYN), and as root the first connection's FIN from its destroy message.
+    #expect(total == (runningAsRoot ? 7880 : 7879), "\(serve.stderr)")
+  }
+
   @Test func textfileIsWrittenWhole() throws {
     let directory = NSTemporaryDirectory() + "fs-textfile-\(getpid())"
     try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
