@@ -57,8 +57,8 @@ install: build
 	  > $(DESTDIR)$(PREFIX)/share/fish/vendor_completions.d/flowscope.fish
 
 # flowscope_<version>_<arch>.deb: the release binary, man page, completions and docs, with
-# Depends computed from what the binary links (scripts/build-deb, packaging/deb/). No systemd
-# unit yet: one for `flowscope serve` goes in once that command exists.
+# Depends computed from what the binary links (scripts/build-deb, packaging/deb/). The systemd
+# unit for `flowscope serve` is in dist/flowscope.service; the package does not ship it yet.
 deb: build deb-deps
 	./scripts/build-deb
 

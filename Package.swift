@@ -10,6 +10,8 @@ let package = Package(
   dependencies: [
     .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
     .package(url: "https://github.com/apple/swift-system", from: "1.8.1"),
+    // The HTTP/1 server of `flowscope serve` (NIOHTTP1 alone: no framework on top, see README).
+    .package(url: "https://github.com/apple/swift-nio", from: "2.101.3"),
   ],
   targets: [
     // libmnl and the linux/*diag.h headers, with inline shims for what Swift cannot import.
@@ -41,13 +43,24 @@ let package = Package(
     .target(name: "FlowKill", dependencies: ["FlowModel", "FlowQuery", "FlowInspector"]),
     // Renderers: table, JSON, NDJSON and CSV of flows, processes and findings, the watch screen.
     .target(name: "FlowRender", dependencies: ["FlowModel"]),
+    // The metrics exporter: grouping, counters kept across closes, the exposition writer, and
+    // the HTTP endpoint of `flowscope serve`.
+    .target(
+      name: "FlowExport",
+      dependencies: [
+        "FlowModel", "FlowInspector", "FlowQuery", "FlowRender", "NetlinkTransport", "SockDiag",
+        .product(name: "NIOCore", package: "swift-nio"),
+        .product(name: "NIOPosix", package: "swift-nio"),
+        .product(name: "NIOHTTP1", package: "swift-nio"),
+      ]
+    ),
     // The watch screen's terminal: raw mode, alternate screen, size, signals, key decoding.
     .target(name: "FlowTerminal"),
     .executableTarget(
       name: "flowscope",
       dependencies: [
         "FlowInspector", "FlowRender", "FlowModel", "FlowTerminal", "FlowKill", "FlowQuery", "FlowRecording",
-        "NetlinkTransport", "SockDiag", "ProcFS",
+        "FlowExport", "NetlinkTransport", "SockDiag", "ProcFS",
         .product(name: "ArgumentParser", package: "swift-argument-parser"),
       ]
     ),
@@ -57,6 +70,9 @@ let package = Package(
     .testTarget(name: "FlowModelTests", dependencies: ["FlowModel"]),
     .testTarget(name: "FlowQueryTests", dependencies: ["FlowQuery", "FlowModel", "SockDiag"]),
     .testTarget(name: "FlowRecordingTests", dependencies: ["FlowRecording", "FlowModel", "SockDiag"]),
+    .testTarget(
+      name: "FlowExportTests",
+      dependencies: ["FlowExport", "FlowModel", "FlowInspector", "FlowQuery", "SockDiag"]),
     .testTarget(name: "FlowTerminalTests", dependencies: ["FlowTerminal"]),
     .testTarget(
       name: "FlowKillTests", dependencies: ["FlowKill", "FlowModel", "FlowQuery", "FlowInspector", "ProcFS"]),

@@ -43,7 +43,7 @@ extension Flow {
     }
   }
 
-  init(inet socket: InetSocket, netns: UInt64) {
+  public init(inet socket: InetSocket, netns: UInt64) {
     let socketType: UInt8 =
       switch socket.proto {
       case .tcp, .mptcp: 1

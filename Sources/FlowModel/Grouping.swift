@@ -4,7 +4,7 @@
 // users' when unprivileged) get a group of their own, so that the totals add up. Pure.
 
 /// What `proc --by` groups by.
-public enum GroupKey: String, Sendable, CaseIterable {
+public enum GroupBy: String, Sendable, CaseIterable {
   case command, unit, container, user, netns
   /// The remote address and port of each connection.
   case remote
@@ -87,7 +87,7 @@ extension GroupSummary {
   /// largest first (by sockets, then name), with the sockets of no visible owner in a group of
   /// their own. With `top`, the groups past the first `top` are summed into one `(other)`.
   public static func group(
-    _ summaries: [ProcessSummary], snapshot: Snapshot, by key: GroupKey, thresholds: HealthThresholds,
+    _ summaries: [ProcessSummary], snapshot: Snapshot, by key: GroupBy, thresholds: HealthThresholds,
     top: Int? = nil
   ) -> [GroupSummary] {
     var groups: [[UInt8]: GroupSummary] = [:]
@@ -133,7 +133,7 @@ extension GroupSummary {
     return ordered
   }
 
-  static func groupName(_ process: OwningProcess, key: GroupKey, snapshot: Snapshot) -> [UInt8] {
+  static func groupName(_ process: OwningProcess, key: GroupBy, snapshot: Snapshot) -> [UInt8] {
     switch key {
     case .command: return process.command
     case .unit: return process.unit.map { Array($0.utf8) } ?? none

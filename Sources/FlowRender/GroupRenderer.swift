@@ -6,7 +6,7 @@ public enum GroupRenderer {
     case name, processes, descriptors, sockets, tcp, udp, unix, other, established, listen
     case closeWait, bytesIn, bytesOut, flags
 
-    func title(_ key: GroupKey) -> String {
+    func title(_ key: GroupBy) -> String {
       switch self {
       case .name:
         switch key {
@@ -56,7 +56,7 @@ public enum GroupRenderer {
     var isNumeric: Bool { self != .name && self != .flags }
 
     /// The columns of `key`: connections have no descriptors, nor sockets of other kinds.
-    static func of(_ key: GroupKey) -> [Column] {
+    static func of(_ key: GroupBy) -> [Column] {
       key.groupsConnections ? [.name, .processes, .sockets, .tcp, .udp, .established, .closeWait, .bytesIn, .bytesOut, .flags]
         : allCases
     }
@@ -89,7 +89,7 @@ public enum GroupRenderer {
   }
 
   public static func renderTable(
-    _ groups: [GroupSummary], by key: GroupKey, snapshot: Snapshot, header: Bool, exactBytes: Bool,
+    _ groups: [GroupSummary], by key: GroupBy, snapshot: Snapshot, header: Bool, exactBytes: Bool,
     into out: inout OutputBuffer
   ) {
     let columns = Column.of(key)
@@ -190,7 +190,7 @@ public enum GroupRenderer {
   }
 
   public static func renderCSV(
-    _ groups: [GroupSummary], by key: GroupKey, snapshot: Snapshot, header: Bool, into out: inout OutputBuffer
+    _ groups: [GroupSummary], by key: GroupBy, snapshot: Snapshot, header: Bool, into out: inout OutputBuffer
   ) {
     let columns = Column.of(key)
     let context = RenderContext(snapshot, options: RenderOptions(), mode: .csv, namingPeers: false)
@@ -212,7 +212,7 @@ public enum GroupRenderer {
 
   /// `{"version":1,"host":…,"time":…,"by":"unit","groups":[{…}],"warnings":[…]}`.
   public static func renderJSON(
-    _ groups: [GroupSummary], by key: GroupKey, snapshot: Snapshot, into out: inout OutputBuffer
+    _ groups: [GroupSummary], by key: GroupBy, snapshot: Snapshot, into out: inout OutputBuffer
   ) {
     out.append("{\"version\":")
     out.appendDecimal(UInt64(JSONRenderer.formatVersion))

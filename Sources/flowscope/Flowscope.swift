@@ -18,7 +18,8 @@ struct Flowscope: ParsableCommand {
     version: flowscopeVersion,
     subcommands: [
       FlowCommand.self, ProcCommand.self, CheckCommand.self, EventsCommand.self, WatchCommand.self,
-      KillCommand.self, RecordCommand.self, BenchFloorCommand.self, BenchDecodeCommand.self,
+      KillCommand.self, RecordCommand.self, MetricsCommand.self, ServeCommand.self,
+      BenchFloorCommand.self, BenchDecodeCommand.self,
     ],
     defaultSubcommand: FlowCommand.self
   )

@@ -39,9 +39,9 @@ struct ProcCommand: ParsableCommand {
 
   @Option(
     help: ArgumentHelp(
-      "Sum per group instead of per process: \(GroupKey.allCases.map(\.rawValue).joined(separator: ", ")).",
+      "Sum per group instead of per process: \(GroupBy.allCases.map(\.rawValue).joined(separator: ", ")).",
       valueName: "key"))
-  var by: GroupKey?
+  var by: GroupBy?
 
   @Option(help: ArgumentHelp("With --by: the N largest groups, the rest summed as (other).", valueName: "n"))
   var top: Int?
@@ -170,4 +170,4 @@ struct ProcCommand: ParsableCommand {
   }
 }
 
-extension GroupKey: ExpressibleByArgument {}
+extension GroupBy: ExpressibleByArgument {}

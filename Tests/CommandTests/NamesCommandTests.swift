@@ -67,6 +67,10 @@ struct NamesCommandTests {
       let groups = try #require(document["groups"] as? [[String: Any]])
       #expect(groups.map { $0["name"] as? String } == [service])
       #expect((groups.first?["sockets"] as? [String: Any])?["tcp"] as? Int == 1)
+      // And a label of the metrics.
+      let metrics = try run(flowscopeBinary, ["metrics", "--by", "unit", "-P", String(web.pid)])
+      #expect(metrics.status == 0, "\(metrics.stderr)")
+      #expect(metrics.text.contains("flowscope_sockets{unit=\"\(service)\",proto=\"tcp\",state=\"listen\"} 1"), "\(metrics.text)")
     }
     let pod = "0b7a9c1e_3f4d_4a5b_9c8d_\(String(format: "%012x", Int(getpid())))"
     let containerID = String(repeating: "ab", count: 32)

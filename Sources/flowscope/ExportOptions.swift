@@ -1,0 +1,61 @@
+import ArgumentParser
+import FlowExport
+import FlowInspector
+import FlowModel
+import FlowQuery
+
+/// What `metrics` and `serve` share: the grouping and the series limit. The selection is the
+/// `FilterOptions` of every command.
+struct ExportOptions: ParsableArguments {
+  @Option(
+    help: ArgumentHelp(
+      "Group by: command (default), user, netns, pid; comma-separated or repeated for several labels. pid gives a series per process.",
+      valueName: "label"))
+  var by: [String] = []
+
+  @Option(
+    name: .customLong("max-series"),
+    help: ArgumentHelp(
+      "At most this many per-group series; the groups with fewest sockets are dropped and counted (default 10000).",
+      valueName: "n"))
+  var maxSeries: Int = 10_000
+
+  func validate() throws {
+    _ = try grouping()
+    if maxSeries < 1 { throw ValidationError("--max-series must be at least 1.") }
+  }
+
+  func grouping() throws -> Grouping {
+    do {
+      return try Grouping.parse(by)
+    } catch {
+      throw ValidationError(error.description)
+    }
+  }
+
+  /// The collection's options: the selection's plan, every socket state unless the selection
+  /// names states (a listener is part of a service's picture), the grouping.
+  func metricsOptions(
+    _ filters: FilterOptions, health: HealthOptions, debug: DebugOptions
+  ) throws -> (MetricsOptions, CommandSelection) {
+    let selection = try CommandSelection(Self.everyState(filters), scope: .flows, debug: debug)
+    var options = MetricsOptions(inspect: selection.inspect, query: selection.query)
+    // The metrics need tcp_info alone (counters, the flags); a query may need more.
+    if !selection.query.mentions([.congestion, .tos, .drops, .mark, .cgroupID]) {
+      options.inspect.askForCountersOnly()
+    }
+    options.grouping = try grouping()
+    options.thresholds = health.thresholds
+    options.maxSeries = maxSeries
+    options.version = flowscopeVersion
+    return (options, selection)
+  }
+
+  /// `flow` shows connected sockets unless told otherwise; metrics count every state unless
+  /// the selection says which.
+  static func everyState(_ filters: FilterOptions) -> FilterOptions {
+    var filters = filters
+    if !filters.listening { filters.all = true }
+    return filters
+  }
+}
