@@ -57,8 +57,8 @@ install: build
 	  > $(DESTDIR)$(PREFIX)/share/fish/vendor_completions.d/flowscope.fish
 
 # flowscope_<version>_<arch>.deb: the release binary, man page, completions and docs, with
-# Depends computed from what the binary links (scripts/build-deb, packaging/deb/). The systemd
-# unit for `flowscope serve` is in dist/flowscope.service; the package does not ship it yet.
+# Depends computed from what the binary links (scripts/build-deb, packaging/deb/), with the
+# systemd unit of `flowscope serve` (dist/flowscope.service), installed but not enabled.
 deb: build deb-deps
 	./scripts/build-deb
 

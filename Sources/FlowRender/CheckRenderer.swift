@@ -44,13 +44,8 @@ public enum CheckRenderer {
     _ findings: [Finding], system: [Finding] = [], snapshot: Snapshot,
     thresholds: HealthThresholds, into out: inout OutputBuffer
   ) {
-    out.append("{\"version\":")
-    out.appendDecimal(UInt64(JSONRenderer.formatVersion))
-    out.append(",\"host\":")
-    out.appendJSONString(snapshot.host)
-    out.append(",\"time\":\"")
-    appendRFC3339(snapshot.time, into: &out)
-    out.append("\",\"problems\":[")
+    JSONRenderer.appendDocumentStart(snapshot, into: &out)
+    out.append(",\"problems\":[")
     var sentence = OutputBuffer(capacity: 512)
     for (index, finding) in findings.enumerated() {
       out.append(index == 0 ? "\n{\"severity\":\"" : ",\n{\"severity\":\"")

@@ -160,13 +160,8 @@ public enum GroupRenderer {
 
   /// The tree as JSON: `{"version":1,…,"tree":[{"pid","ppid","command","depth","total":{…}}]}`.
   public static func renderTreeJSON(_ rows: [TreeRow], snapshot: Snapshot, into out: inout OutputBuffer) {
-    out.append("{\"version\":")
-    out.appendDecimal(UInt64(JSONRenderer.formatVersion))
-    out.append(",\"host\":")
-    out.appendJSONString(snapshot.host)
-    out.append(",\"time\":\"")
-    appendRFC3339(snapshot.time, into: &out)
-    out.append("\",\"tree\":[")
+    JSONRenderer.appendDocumentStart(snapshot, into: &out)
+    out.append(",\"tree\":[")
     for (index, row) in rows.enumerated() {
       out.append(index == 0 ? "\n{\"pid\":" : ",\n{\"pid\":")
       out.appendDecimal(Int64(row.summary.pid))
@@ -214,13 +209,8 @@ public enum GroupRenderer {
   public static func renderJSON(
     _ groups: [GroupSummary], by key: GroupBy, snapshot: Snapshot, into out: inout OutputBuffer
   ) {
-    out.append("{\"version\":")
-    out.appendDecimal(UInt64(JSONRenderer.formatVersion))
-    out.append(",\"host\":")
-    out.appendJSONString(snapshot.host)
-    out.append(",\"time\":\"")
-    appendRFC3339(snapshot.time, into: &out)
-    out.append("\",\"by\":\"")
+    JSONRenderer.appendDocumentStart(snapshot, into: &out)
+    out.append(",\"by\":\"")
     out.append(utf8: key.rawValue)
     out.append("\",\"groups\":[")
     for (index, group) in groups.enumerated() {

@@ -15,13 +15,8 @@ public enum JSONRenderer {
     _ snapshot: Snapshot, options: RenderOptions, into out: inout OutputBuffer
   ) {
     let context = RenderContext(snapshot, options: options, mode: .csv, namingPeers: false)
-    out.append("{\"version\":")
-    out.appendDecimal(UInt64(formatVersion))
-    out.append(",\"host\":")
-    out.appendJSONString(snapshot.host)
-    out.append(",\"time\":\"")
-    appendRFC3339(snapshot.time, into: &out)
-    out.append("\",\"flows\":[")
+    JSONRenderer.appendDocumentStart(snapshot, into: &out)
+    out.append(",\"flows\":[")
     appendFlowObjects(snapshot.flows, framing: .document, context: context, into: &out)
     if !snapshot.flows.isEmpty { out.append(UInt8(ascii: "\n")) }
     JSONRenderer.appendWarningsAndClose(snapshot.warnings, into: &out)
@@ -230,6 +225,18 @@ public enum JSONRenderer {
     } else {
       out.append("null")
     }
+  }
+
+  /// Starts a document: `{"version":1,"host":…,"time":"…"` (every JSON document of every
+  /// command begins so; the caller goes on with `,"key":`).
+  static func appendDocumentStart(_ snapshot: Snapshot, into out: inout OutputBuffer) {
+    out.append("{\"version\":")
+    out.appendDecimal(UInt64(formatVersion))
+    out.append(",\"host\":")
+    out.appendJSONString(snapshot.host)
+    out.append(",\"time\":\"")
+    appendRFC3339(snapshot.time, into: &out)
+    out.append(UInt8(ascii: "\""))
   }
 
   /// Ends a document: its list of items, then `"warnings":[…]}` and a newline.

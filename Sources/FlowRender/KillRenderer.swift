@@ -80,13 +80,8 @@ public enum KillRenderer {
   public static func renderJSON(_ report: KillReport, options: RenderOptions, into out: inout OutputBuffer) {
     let snapshot = report.snapshot
     let context = RenderContext(snapshot, options: options, mode: .csv, namingPeers: false)
-    out.append("{\"version\":")
-    out.appendDecimal(UInt64(JSONRenderer.formatVersion))
-    out.append(",\"host\":")
-    out.appendJSONString(snapshot.host)
-    out.append(",\"time\":\"")
-    appendRFC3339(snapshot.time, into: &out)
-    out.append("\",\"dry_run\":")
+    JSONRenderer.appendDocumentStart(snapshot, into: &out)
+    out.append(",\"dry_run\":")
     out.append(report.dryRun ? "true" : "false")
     out.append(",\"summary\":{\"selected\":")
     out.appendDecimal(UInt64(report.outcomes.count))

@@ -351,13 +351,8 @@ public enum ProcessRenderer {
     _ summaries: [ProcessSummary], snapshot: Snapshot, system: [Finding] = [],
     thresholds: HealthThresholds = HealthThresholds(), into out: inout OutputBuffer
   ) {
-    out.append("{\"version\":")
-    out.appendDecimal(UInt64(JSONRenderer.formatVersion))
-    out.append(",\"host\":")
-    out.appendJSONString(snapshot.host)
-    out.append(",\"time\":\"")
-    appendRFC3339(snapshot.time, into: &out)
-    out.append("\",\"processes\":[")
+    JSONRenderer.appendDocumentStart(snapshot, into: &out)
+    out.append(",\"processes\":[")
     for (index, summary) in summaries.enumerated() {
       out.append(index == 0 ? "\n{" : ",\n{")
       appendProcessFields(summary, namespaces: snapshot.namespaces, into: &out)
