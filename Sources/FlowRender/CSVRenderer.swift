@@ -12,19 +12,28 @@ public enum CSVRenderer {
     let columns = options.columns
     guard !columns.isEmpty else { return }
     let context = RenderContext(snapshot, options: options, mode: .csv)
-    if options.header {
-      for (j, column) in columns.enumerated() {
-        if j > 0 { out.append(UInt8(ascii: ",")) }
-        out.append(utf8: column.rawValue)
-      }
+    appendTable(
+      snapshot.flows, columns: columns, header: options.header ? columns.map(\.rawValue) : nil,
+      into: &out
+    ) { column, flow, field in context.appendCell(column, of: flow, into: &field) }
+  }
+
+  /// A header row (when given), then one row per item, a field per column from `cell`: the
+  /// tables of flows, processes and groups.
+  static func appendTable<Row, Column>(
+    _ rows: [Row], columns: [Column], header: [String]?, into out: inout OutputBuffer,
+    cell: (Column, Row, inout OutputBuffer) -> Void
+  ) {
+    if let header {
+      out.append(utf8: header.joined(separator: ","))
       out.append("\r\n")
     }
     var field = OutputBuffer(capacity: 256)
-    for flow in snapshot.flows {
+    for row in rows {
       for (j, column) in columns.enumerated() {
         if j > 0 { out.append(UInt8(ascii: ",")) }
         field.removeAll()
-        context.appendCell(column, of: flow, into: &field)
+        cell(column, row, &field)
         appendField(field.bytes, into: &out)
       }
       out.append("\r\n")

@@ -189,19 +189,8 @@ public enum GroupRenderer {
   ) {
     let columns = Column.of(key)
     let context = RenderContext(snapshot, options: RenderOptions(), mode: .csv, namingPeers: false)
-    if header {
-      out.append(utf8: columns.map(\.csvName).joined(separator: ","))
-      out.append("\r\n")
-    }
-    var field = OutputBuffer(capacity: 64)
-    for group in groups {
-      for (j, column) in columns.enumerated() {
-        if j > 0 { out.append(UInt8(ascii: ",")) }
-        field.removeAll()
-        appendCell(column, of: group, context: context, into: &field)
-        CSVRenderer.appendField(field.bytes, into: &out)
-      }
-      out.append("\r\n")
+    CSVRenderer.appendTable(groups, columns: columns, header: header ? columns.map(\.csvName) : nil, into: &out) {
+      column, group, field in appendCell(column, of: group, context: context, into: &field)
     }
   }
 

@@ -252,23 +252,9 @@ public enum ProcessRenderer {
     let columns = options.columns
     guard !columns.isEmpty else { return }
     let context = RenderContext(snapshot, options: RenderOptions(), mode: .csv, namingPeers: false)
-    if options.header {
-      for (j, column) in columns.enumerated() {
-        if j > 0 { out.append(UInt8(ascii: ",")) }
-        out.append(utf8: column.rawValue)
-      }
-      out.append("\r\n")
-    }
-    var field = OutputBuffer(capacity: 256)
-    for summary in summaries {
-      for (j, column) in columns.enumerated() {
-        if j > 0 { out.append(UInt8(ascii: ",")) }
-        field.removeAll()
-        appendCell(column, of: summary, context: context, into: &field)
-        CSVRenderer.appendField(field.bytes, into: &out)
-      }
-      out.append("\r\n")
-    }
+    CSVRenderer.appendTable(
+      summaries, columns: columns, header: options.header ? columns.map(\.rawValue) : nil, into: &out
+    ) { column, summary, field in appendCell(column, of: summary, context: context, into: &field) }
   }
 
   static func appendCell(

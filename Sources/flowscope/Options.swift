@@ -103,29 +103,7 @@ struct OutputOptions: ParsableArguments, TableLook {
   @Flag(name: [.customShort("J"), .long], help: "JSON output (same as --format json).")
   var json = false
 
-  @Option(
-    name: [.customShort("o"), .long],
-    help: ArgumentHelp(
-      "Columns, comma-separated; a leading + adds to the default ones (see COLUMNS in the man page).",
-      valueName: "list"))
-  var columns: [String] = []
-
-  @Option(
-    parsing: .unconditional,
-    help: ArgumentHelp("Sort by this column; a leading - sorts descending (--sort -bytes-in).", valueName: "field"))
-  var sort: String?
-
-  @Flag(name: [.customShort("H"), .customLong("no-header")], help: "Leave out the header line.")
-  var noHeader = false
-
-  @Flag(help: "Do not truncate columns to the terminal width.")
-  var wide = false
-
-  @Flag(help: "Print exact byte counts instead of human units.")
-  var bytes = false
-
-  @Option(help: "Colour: auto (a terminal without NO_COLOR), always or never.")
-  var color: ColorMode = .auto
+  @OptionGroup var look: TableLookOptions
 
   @Flag(name: [.short, .long], help: "Numeric addresses and ports (the default).")
   var numeric = false
@@ -149,6 +127,12 @@ struct KillOutputOptions: ParsableArguments, TableLook {
   @Flag(name: [.customShort("J"), .long], help: "The report as one JSON document (docs/json.md).")
   var json = false
 
+  @OptionGroup var look: TableLookOptions
+}
+
+/// What the table of flows looks like: the options `OutputOptions` and `KillOutputOptions`
+/// share, declared once.
+struct TableLookOptions: ParsableArguments {
   @Option(
     name: [.customShort("o"), .long],
     help: ArgumentHelp(
@@ -174,13 +158,18 @@ struct KillOutputOptions: ParsableArguments, TableLook {
   var color: OutputOptions.ColorMode = .auto
 }
 
-/// What the table of flows looks like: shared by `OutputOptions` and `KillOutputOptions`.
+/// Reads the shared table options through their group.
 protocol TableLook {
-  var columns: [String] { get }
-  var noHeader: Bool { get }
-  var wide: Bool { get }
-  var bytes: Bool { get }
-  var color: OutputOptions.ColorMode { get }
+  var look: TableLookOptions { get }
+}
+
+extension TableLook {
+  var columns: [String] { look.columns }
+  var sort: String? { look.sort }
+  var noHeader: Bool { look.noHeader }
+  var wide: Bool { look.wide }
+  var bytes: Bool { look.bytes }
+  var color: OutputOptions.ColorMode { look.color }
 }
 
 extension TableLook {

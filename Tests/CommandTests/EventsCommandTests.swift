@@ -44,77 +44,13 @@ private let workerScript = """
   sys.stdin.readline()
   """
 
-/// A process whose stdout and stderr are collected as they come.
-private final class Running: @unchecked Sendable {
-  let process = Process()
-  let input = Pipe()
-  private let lock = NSLock()
-  private var out = Data()
-  private var err = Data()
-  private let group = DispatchGroup()
-
-  init(_ executable: String, _ arguments: [String]) throws {
-    process.executableURL = URL(fileURLWithPath: executable)
-    process.arguments = arguments
-    let outPipe = Pipe()
-    let errPipe = Pipe()
-    process.standardOutput = outPipe
-    process.standardError = errPipe
-    process.standardInput = input
-    try process.run()
-    for (pipe, isOut) in [(outPipe, true), (errPipe, false)] {
-      group.enter()
-      DispatchQueue.global().async {
-        let handle = pipe.fileHandleForReading
-        while true {
-          let chunk = handle.availableData
-          if chunk.isEmpty { break }
-          self.lock.lock()
-          if isOut { self.out.append(chunk) } else { self.err.append(chunk) }
-          self.lock.unlock()
-        }
-        self.group.leave()
-      }
-    }
-  }
-
-  var stdout: String {
-    lock.lock()
-    defer { lock.unlock() }
-    return String(decoding: out, as: UTF8.self)
-  }
-  var stderr: String {
-    lock.lock()
-    defer { lock.unlock() }
-    return String(decoding: err, as: UTF8.self)
-  }
-
-  /// Waits until `condition` holds on (stdout, stderr), up to `seconds`.
-  func wait(seconds: Double, until condition: (String, String) -> Bool) -> Bool {
-    let end = Date().addingTimeInterval(seconds)
-    while Date() < end {
-      if condition(stdout, stderr) { return true }
-      usleep(20_000)
-    }
-    return condition(stdout, stderr)
-  }
-
-  func say(_ line: String) { input.fileHandleForWriting.write(Data((line + "\n").utf8)) }
-
-  func finish() {
-    try? input.fileHandleForWriting.close()
-    process.waitUntilExit()
-    group.wait()
-  }
-}
-
 private func port(_ endpoint: Any?) -> Int? { (endpoint as? [String: Any])?["port"] as? Int }
 
 @Suite(.serialized, .enabled(if: runningAsRoot, "the destroy groups need CAP_NET_ADMIN"))
 struct EventsCommandTests {
   /// The worker, ready to open `connections` connections, and the port it listens on.
-  private func startWorker(connections: Int) throws -> (Running, Int) {
-    let worker = try Running("/usr/bin/python3", ["-c", workerScript, String(connections), "0"])
+  private func startWorker(connections: Int) throws -> (Spawned, Int) {
+    let worker = try Spawned("/usr/bin/python3", ["-c", workerScript, String(connections), "0"])
     #expect(worker.wait(seconds: 10) { out, _ in out.contains("\n") })
     let words = worker.stdout.split(whereSeparator: \.isWhitespace)
     let port = Int(words.dropFirst().first ?? "")
@@ -123,7 +59,7 @@ struct EventsCommandTests {
   }
 
   @Test func closesCarryOwnerAddressesAndCountersAndUnknownOwnersAreMarked() throws {
-    let worker = try Running("/usr/bin/python3", ["-c", workerScript, "0", "2"])
+    let worker = try Spawned("/usr/bin/python3", ["-c", workerScript, "0", "2"])
     defer { worker.finish() }
     #expect(worker.wait(seconds: 10) { out, _ in out.contains("\n") })
     let fields = worker.stdout.split(whereSeparator: \.isWhitespace)
@@ -131,7 +67,7 @@ struct EventsCommandTests {
     let listenPort = try #require(Int(fields.dropFirst().first ?? ""))
 
     // 2 pairs (4 sockets) + the unseen pair (2) + the UDP socket + the listener.
-    let events = try Running(
+    let events = try Spawned(
       flowscopeBinary,
       ["events", "--json", "--port", String(listenPort), "--scan-interval", "30", "--count", "8",
        "--duration", "20"])
@@ -193,7 +129,7 @@ struct EventsCommandTests {
     let (worker, listenPort) = try startWorker(connections: burst)
     defer { worker.finish() }
     let expected = 2 * burst + 2  // both ends of each, the UDP socket and the listener
-    let events = try Running(
+    let events = try Spawned(
       flowscopeBinary,
       ["events", "--json", "--port", String(listenPort), "--count", String(expected),
        "--duration", "25"])
@@ -230,7 +166,7 @@ struct EventsCommandTests {
     let (worker, listenPort) = try startWorker(connections: burst)
     defer { worker.finish() }
     let expected = 2 * burst + 2  // both ends of each, the UDP socket and the listener
-    let events = try Running(
+    let events = try Spawned(
       flowscopeBinary, ["events", "--json", "--port", String(listenPort), "--duration", "60"])
     #expect(events.wait(seconds: 15) { _, err in err.contains("watching") }, "\(events.stderr)")
     let pid = events.process.processIdentifier
@@ -317,7 +253,7 @@ struct EventsNamespaceTests {
     let arguments =
       ["events", "--json", "--port", String(port), "--scan-interval", "0.3", "--count", "2", "--duration", "20"]
       + (byName ? ["--netns", namespace] : [])
-    let events = try Running(flowscopeBinary, arguments)
+    let events = try Spawned(flowscopeBinary, arguments)
     #expect(events.wait(seconds: 15) { _, err in err.contains("watching") }, "\(events.stderr)")
     peer.say("connect")
     // A scan sees the connection, and (following every namespace) opens that namespace's socket.

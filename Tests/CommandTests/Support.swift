@@ -176,3 +176,85 @@ final class BinaryForNobody {
 
   deinit { try? FileManager.default.removeItem(atPath: directory) }
 }
+
+/// A child process whose stdout and stderr are collected as they come; ended by closing its
+/// input (`finish`) or by its pid (`stop`: SIGTERM, then SIGKILL).
+final class Spawned: @unchecked Sendable {
+  let process = Process()
+  let input = Pipe()
+  private let lock = NSLock()
+  private var out = Data()
+  private var err = Data()
+  private let group = DispatchGroup()
+
+  init(_ executable: String, _ arguments: [String]) throws {
+    process.executableURL = URL(fileURLWithPath: executable)
+    process.arguments = arguments
+    let outPipe = Pipe()
+    let errPipe = Pipe()
+    process.standardOutput = outPipe
+    process.standardError = errPipe
+    process.standardInput = input
+    try process.run()
+    for (pipe, isOut) in [(outPipe, true), (errPipe, false)] {
+      group.enter()
+      DispatchQueue.global().async {
+        let handle = pipe.fileHandleForReading
+        while true {
+          let chunk = handle.availableData
+          if chunk.isEmpty { break }
+          self.lock.lock()
+          if isOut { self.out.append(chunk) } else { self.err.append(chunk) }
+          self.lock.unlock()
+        }
+        self.group.leave()
+      }
+    }
+  }
+
+  var stdout: String {
+    lock.lock()
+    defer { lock.unlock() }
+    return String(decoding: out, as: UTF8.self)
+  }
+  var stderr: String {
+    lock.lock()
+    defer { lock.unlock() }
+    return String(decoding: err, as: UTF8.self)
+  }
+
+  func wait(seconds: Double, until condition: (String, String) -> Bool) -> Bool {
+    let end = Date().addingTimeInterval(seconds)
+    while Date() < end {
+      if condition(stdout, stderr) { return true }
+      usleep(20_000)
+    }
+    return condition(stdout, stderr)
+  }
+
+  func say(_ line: String) { input.fileHandleForWriting.write(Data((line + "\n").utf8)) }
+
+  /// Closes its input and waits for it to end.
+  func finish() {
+    try? input.fileHandleForWriting.close()
+    process.waitUntilExit()
+    group.wait()
+  }
+
+  /// Sends a line and waits for the n-th `ok`.
+  func command(_ line: String, expectOKs count: Int) -> Bool {
+    input.fileHandleForWriting.write(Data((line + "\n").utf8))
+    return wait(seconds: 10) { out, _ in out.components(separatedBy: "ok\n").count - 1 >= count }
+  }
+
+  func stop() {
+    let pid = process.processIdentifier
+    if process.isRunning { kill(pid, SIGTERM) }
+    let end = Date().addingTimeInterval(5)
+    while process.isRunning && Date() < end { usleep(20_000) }
+    if process.isRunning { kill(pid, SIGKILL) }
+    try? input.fileHandleForWriting.close()
+    process.waitUntilExit()
+    group.wait()
+  }
+}
