@@ -232,7 +232,8 @@ public final class FlowEventMonitor {
       let groups = options.groups
       let bytes = options.bufferBytes
       let opened = try runInNetworkNamespace(at: namespace.path) {
-        SubscriptionResult(Result { () throws(TransportError) in try DestroyEventSocket(groups: groups, bufferBytes: bytes) })
+        SubscriptionResult(
+          Result { () throws(TransportError) in try DestroyEventSocket(groups: groups, bufferBytes: bytes) })
       }
       sockets = [Subscription(netns: namespace.inode, socket: try opened.value.get())]
       tracker.netns = namespace.inode
@@ -266,7 +267,8 @@ public final class FlowEventMonitor {
           let groups = options.groups
           let bytes = options.bufferBytes
           let result = try runInNetworkNamespace(at: path) {
-            SubscriptionResult(Result { () throws(TransportError) in try DestroyEventSocket(groups: groups, bufferBytes: bytes) })
+            SubscriptionResult(
+              Result { () throws(TransportError) in try DestroyEventSocket(groups: groups, bufferBytes: bytes) })
           }
           opened = Subscription(netns: inode, socket: try result.value.get())
           break
@@ -280,7 +282,8 @@ public final class FlowEventMonitor {
       } else {
         unreachable.insert(inode)
         let name = snapshot.namespaces[inode]?.label ?? String(inode)
-        failures.append("netns \(name): closes not followed: \(lastError.map { "\($0)" } ?? "no process to enter it by")")
+        failures.append(
+          "netns \(name): closes not followed: \(lastError.map { "\($0)" } ?? "no process to enter it by")")
       }
     }
     return failures

@@ -90,9 +90,11 @@ final class RecordingPlayer: @unchecked Sendable {
   /// The next frame's snapshot; the last one again once all were played.
   func next() -> Snapshot {
     guard !recording.frames.isEmpty else {
-      return Snapshot(time: 0, host: recording.header.host, flows: [], processes: [:], warnings: [
-        .other("the recording holds no snapshot")
-      ])
+      return Snapshot(
+        time: 0, host: recording.header.host, flows: [], processes: [:],
+        warnings: [
+          .other("the recording holds no snapshot")
+        ])
     }
     let frame = recording.frames[min(played, recording.frames.count - 1)]
     played += 1
@@ -116,6 +118,7 @@ extension FlowInspector {
     let frame = try bytes.withUnsafeBytes { raw throws(RecordingError) in
       try RawDump.frame(raw, inetProtocol: rawInetProtocol, time: currentTime(), host: hostName())
     }
-    return FlowInspector(replaying: Recording(header: RecordingHeader(host: hostName(), kernel: "", writer: "ss -D"), frames: [frame]))
+    return FlowInspector(
+      replaying: Recording(header: RecordingHeader(host: hostName(), kernel: "", writer: "ss -D"), frames: [frame]))
   }
 }

@@ -123,7 +123,8 @@ extension GroupSummary {
       if unowned.sockets.total > 0 { groups[noOwner] = unowned }
     }
     var ordered = groups.values.sorted {
-      $0.sockets.total != $1.sockets.total ? $0.sockets.total > $1.sockets.total : $0.name.lexicographicallyPrecedes($1.name)
+      $0.sockets.total != $1.sockets.total
+        ? $0.sockets.total > $1.sockets.total : $0.name.lexicographicallyPrecedes($1.name)
     }
     if let top, top >= 0, ordered.count > top {
       var rest = GroupSummary(name: other)

@@ -258,7 +258,8 @@ extension Flow {
       }
       return flags
     }
-    let sending = state == .established || state == .closeWait || state == .finWait1
+    let sending =
+      state == .established || state == .closeWait || state == .finWait1
       || state == .lastAck || state == .closing
     let queued = sendQueue > 0 || tcp.unacked > 0
     // tcpi_snd_wnd is the peer's advertised window; it only says something while data waits.

@@ -64,7 +64,9 @@ enum Lexer {
         }
       case "&", "|":
         guard peek(1) == scalar else {
-          throw QueryError("'\(scalar)' alone means nothing; write '\(scalar)\(scalar)' or '\(scalar == "&" ? "and" : "or")'", at: start..<start + 1)
+          throw QueryError(
+            "'\(scalar)' alone means nothing; write '\(scalar)\(scalar)' or '\(scalar == "&" ? "and" : "or")'",
+            at: start..<start + 1)
         }
         index += 2
         tokens.append(Token(kind: scalar == "&" ? .and : .or, range: start..<index))

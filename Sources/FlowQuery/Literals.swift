@@ -54,7 +54,9 @@ enum Literals {
   }
 
   /// `digits × scale ÷ divisor`, exact for whole results.
-  private static func scaled(_ magnitude: Double, _ digits: Substring, by scale: UInt64, over divisor: UInt64) -> NumberLiteral {
+  private static func scaled(_ magnitude: Double, _ digits: Substring, by scale: UInt64, over divisor: UInt64)
+    -> NumberLiteral
+  {
     if let whole = UInt64(digits) {
       let (product, overflow) = whole.multipliedReportingOverflow(by: scale)
       if !overflow && product % divisor == 0 { return NumberLiteral(exactly: product / divisor) }
@@ -65,7 +67,8 @@ enum Literals {
   static func expectation(_ unit: NumberUnit, _ unitRequired: Bool) -> String {
     switch unit {
     case .bytes: "expected a size such as 4096 or 10KiB"
-    case .micros, .millis: unitRequired ? "expected a duration such as 200ms or 5s" : "expected a number or a duration such as 200ms"
+    case .micros, .millis:
+      unitRequired ? "expected a duration such as 200ms or 5s" : "expected a number or a duration such as 200ms"
     case .percent: "expected a percentage such as 80"
     case .count: "expected a number"
     }

@@ -130,7 +130,9 @@ public struct QueryParser {
     }
     if field.kind == .boolean {
       if case .comparison = current.kind {
-        throw QueryError("'\(field.rawValue)' is true or false: write '\(field.rawValue)' or 'not \(field.rawValue)'", at: current.range)
+        throw QueryError(
+          "'\(field.rawValue)' is true or false: write '\(field.rawValue)' or 'not \(field.rawValue)'",
+          at: current.range)
       }
       return .test(.isTrue(field))
     }
@@ -202,7 +204,9 @@ public struct QueryParser {
     }
   }
 
-  private mutating func comparison(_ field: QueryField, named name: String, op: String, operatorToken: Token) throws(QueryError) -> QueryTest {
+  private mutating func comparison(_ field: QueryField, named name: String, op: String, operatorToken: Token)
+    throws(QueryError) -> QueryTest
+  {
     let isList = op == "in" || op == "has"
     let tokens = try values(after: operatorToken, allowList: isList)
     func refuse(_ allowed: String) -> QueryError {
@@ -214,7 +218,9 @@ public struct QueryParser {
     case .number(let unit, let unitRequired):
       guard !["=~", "!~", "has", "contains"].contains(op) else { throw refuse("== != < <= > >= or in") }
       var ranges: [NumberRange] = []
-      for token in tokens { ranges.append(try numberRange(token, field: field, unit: unit, unitRequired: unitRequired)) }
+      for token in tokens {
+        ranges.append(try numberRange(token, field: field, unit: unit, unitRequired: unitRequired))
+      }
       if let numberOp = NumberOperator(rawValue: op), ranges.count == 1, ranges[0].lower == ranges[0].upper {
         return QueryTest(field: field, comparison: .number(numberOp == .notEqual ? .equal : numberOp, ranges[0].lower))
       }
@@ -259,7 +265,9 @@ public struct QueryParser {
     }
   }
 
-  private func numberRange(_ token: Token, field: QueryField, unit: NumberUnit, unitRequired: Bool) throws(QueryError) -> NumberRange {
+  private func numberRange(_ token: Token, field: QueryField, unit: NumberUnit, unitRequired: Bool) throws(QueryError)
+    -> NumberRange
+  {
     let text = token.text
     var parts: [String] = [text]
     let characters = Array(text)
@@ -267,14 +275,18 @@ public struct QueryParser {
       parts = [String(characters[..<dot]), String(characters[(dot + 2)...])]
     }
     var bounds: [NumberLiteral] = []
-    for part in parts { bounds.append(try number(part, token: token, field: field, unit: unit, unitRequired: unitRequired)) }
+    for part in parts {
+      bounds.append(try number(part, token: token, field: field, unit: unit, unitRequired: unitRequired))
+    }
     if bounds.count == 2, bounds[0].value > bounds[1].value {
       throw QueryError("this range is empty: \(bounds[0]) is above \(bounds[1])", at: token.range)
     }
     return NumberRange(bounds[0], bounds.last!)
   }
 
-  private func number(_ text: String, token: Token, field: QueryField, unit: NumberUnit, unitRequired: Bool) throws(QueryError) -> NumberLiteral {
+  private func number(_ text: String, token: Token, field: QueryField, unit: NumberUnit, unitRequired: Bool)
+    throws(QueryError) -> NumberLiteral
+  {
     switch field {
     case .localPort, .remotePort, .port:
       guard let port = Literals.port(text) else {

@@ -84,7 +84,8 @@ public struct NumberLiteral: Sendable, Equatable, CustomStringConvertible {
 
   public init(_ value: Double) {
     self.value = value
-    exact = value >= 0 && value < 18_446_744_073_709_551_616.0 && value.rounded() == value
+    exact =
+      value >= 0 && value < 18_446_744_073_709_551_616.0 && value.rounded() == value
       ? UInt64(value) : nil
   }
   public init(exactly value: UInt64) {
@@ -150,7 +151,8 @@ extension QueryExpression {
   private func names(_ state: UInt8, negated: Bool) -> Bool {
     switch self {
     case .constant: return false
-    case .and(let a, let b), .or(let a, let b): return a.names(state, negated: negated) || b.names(state, negated: negated)
+    case .and(let a, let b), .or(let a, let b):
+      return a.names(state, negated: negated) || b.names(state, negated: negated)
     case .not(let a): return a.names(state, negated: !negated)
     case .test(let test):
       guard !negated else { return false }

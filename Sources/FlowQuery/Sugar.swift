@@ -111,14 +111,16 @@ public struct Selection: Sendable {
     }
     // Owners.
     if !flags.pids.isEmpty {
-      parts.append(.test(QueryTest(field: .pid, comparison: Self.values(flags.pids.map { UInt64(bitPattern: Int64($0)) }))))
+      parts.append(
+        .test(QueryTest(field: .pid, comparison: Self.values(flags.pids.map { UInt64(bitPattern: Int64($0)) }))))
     }
     if !flags.commands.isEmpty {
       parts.append(
         .any(
           flags.commands.map { name in
             let bytes = Array(name.utf8)
-            return .test(QueryTest(field: .command, comparison: .text(flags.exactCommand ? .equals([bytes]) : .contains(bytes))))
+            return .test(
+              QueryTest(field: .command, comparison: .text(flags.exactCommand ? .equals([bytes]) : .contains(bytes))))
           }))
     }
     if !flags.users.isEmpty {
@@ -146,7 +148,8 @@ public struct Selection: Sendable {
     if !flags.ports.isEmpty {
       parts.append(.test(QueryTest(field: .port, comparison: Self.values(flags.ports.map(UInt64.init)))))
     }
-    for (texts, field) in [(flags.local, QueryField.localAddress), (flags.remote, .remoteAddress)] where !texts.isEmpty {
+    for (texts, field) in [(flags.local, QueryField.localAddress), (flags.remote, .remoteAddress)] where !texts.isEmpty
+    {
       var matches: [AddressMatch] = []
       for text in texts {
         guard let match = parseAddressMatch(text) else {

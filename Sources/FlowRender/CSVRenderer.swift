@@ -44,8 +44,7 @@ public enum CSVRenderer {
     var needsQuotes = field.first == 0x20 || field.last == 0x20
     if !needsQuotes {
       for byte in field
-      where byte == UInt8(ascii: ",") || byte == UInt8(ascii: "\"") || byte == 0x0A || byte == 0x0D
-      {
+      where byte == UInt8(ascii: ",") || byte == UInt8(ascii: "\"") || byte == 0x0A || byte == 0x0D {
         needsQuotes = true
         break
       }

@@ -133,7 +133,10 @@ public enum CheckRenderer {
       guard !finding.endpoints.isEmpty else { return }
       out.append(preposition)
       for (i, endpoint) in finding.endpoints.enumerated() {
-        if i > 0 { out.append(i == finding.endpoints.count - 1 && finding.endpointCount == finding.endpoints.count ? " and " : ", ") }
+        if i > 0 {
+          out.append(
+            i == finding.endpoints.count - 1 && finding.endpointCount == finding.endpoints.count ? " and " : ", ")
+        }
         appendEndpointText(endpoint, sanitize: sanitize, into: &out)
       }
       if finding.endpointCount > finding.endpoints.count {
@@ -173,7 +176,9 @@ public enum CheckRenderer {
       }
       out.append("; raise the limit (prlimit --pid ")
       out.appendDecimal(Int64(finding.pid ?? 0))
-      out.append(" --nofile=N:N now, LimitNOFILE= in its systemd unit or ulimit -n where it starts) or look for descriptors it leaks")
+      out.append(
+        " --nofile=N:N now, LimitNOFILE= in its systemd unit or ulimit -n where it starts) or look for descriptors it leaks"
+      )
     case .socketLeak:
       // "leaky.4242 holds 50 TCP sockets that are not connected (failed connects never
       // closed?): each holds a descriptor; 55 of its limit of 1024 are in use; …"
@@ -217,7 +222,8 @@ public enum CheckRenderer {
         out.append(" (CLOSE_WAIT)")
         endpoints(" to ")
         out.append(": the app must close ")
-        out.append(finding.flowCount == 1 ? "it; its next request on it will fail" : "them; its next request on them will fail")
+        out.append(
+          finding.flowCount == 1 ? "it; its next request on it will fail" : "them; its next request on them will fail")
       } else if finding.tcpCount == 0 {
         count(finding.flowCount, "UNIX socket whose peer hung up", "UNIX sockets whose peer hung up")
         endpoints(" on ")
@@ -274,7 +280,9 @@ public enum CheckRenderer {
       out.append(" has ")
       count(finding.flowCount, "connection", "connections")
       endpoints(" to ")
-      out.append(" whose peer accepts no more data (zero window): the application at the other end is not reading, so sending blocks")
+      out.append(
+        " whose peer accepts no more data (zero window): the application at the other end is not reading, so sending blocks"
+      )
     case .retransmitting:
       who()
       out.append(" is retransmitting on ")
@@ -290,7 +298,8 @@ public enum CheckRenderer {
       endpoints(" to ")
       out.append(" stuck in SYN_SENT (")
       count(finding.retries, "SYN retry", "SYN retries")
-      out.append("): the peer is not answering; a firewall drops the SYNs, the host is down, or its listener's queue is full")
+      out.append(
+        "): the peer is not answering; a firewall drops the SYNs, the host is down, or its listener's queue is full")
     case .portsExhausted, .orphans, .listenDrops:
       break
     case .idle:

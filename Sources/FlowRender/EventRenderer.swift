@@ -94,7 +94,11 @@ public enum EventRenderer {
     }
 
     start = out.count
-    if let rtt = flow.tcp?.rttMicros { appendDuration(micros: UInt64(rtt), into: &out) } else { out.append(UInt8(ascii: "-")) }
+    if let rtt = flow.tcp?.rttMicros {
+      appendDuration(micros: UInt64(rtt), into: &out)
+    } else {
+      out.append(UInt8(ascii: "-"))
+    }
     pad(from: start, to: widths[10], into: &out)
 
     appendOwners(event, into: &out)

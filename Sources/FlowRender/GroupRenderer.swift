@@ -57,7 +57,8 @@ public enum GroupRenderer {
 
     /// The columns of `key`: connections have no descriptors, nor sockets of other kinds.
     static func of(_ key: GroupBy) -> [Column] {
-      key.groupsConnections ? [.name, .processes, .sockets, .tcp, .udp, .established, .closeWait, .bytesIn, .bytesOut, .flags]
+      key.groupsConnections
+        ? [.name, .processes, .sockets, .tcp, .udp, .established, .closeWait, .bytesIn, .bytesOut, .flags]
         : allCases
     }
   }

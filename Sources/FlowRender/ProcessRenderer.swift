@@ -242,7 +242,9 @@ public enum ProcessRenderer {
     out.append("; beyond it needs root)\n")
     out.append("  systemd service:  LimitNOFILE=N in its unit ([Service]), then restart it\n")
     out.append("  from a shell:     ulimit -n N before starting it; /etc/security/limits.conf for logins\n")
-    out.append("A limit that keeps being reached can also mean descriptors leak: look for sockets it never closes (flowscope -P PID -a).\n")
+    out.append(
+      "A limit that keeps being reached can also mean descriptors leak: look for sockets it never closes (flowscope -P PID -a).\n"
+    )
   }
 
   public static func renderCSV(

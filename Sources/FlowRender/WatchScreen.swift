@@ -559,14 +559,19 @@ public enum WatchScreen {
     var cells: [Cell] =
       switch model.view {
       case .flows:
-        [.flow(.proto), .flow(.local), .flow(.remote), .flow(.state), .rateIn, .rateOut, .bytesIn, .bytesOut, .flow(.process)]
+        [
+          .flow(.proto), .flow(.local), .flow(.remote), .flow(.state), .rateIn, .rateOut, .bytesIn, .bytesOut,
+          .flow(.process),
+        ]
       case .processes: [.pid, .command, .user, .flows, .new, .closed, .rateIn, .rateOut, .bytesIn, .bytesOut]
       }
     let processes = mergedProcesses(model)
     var render = RenderOptions()
     render.exactBytes = model.exactBytes
     let context = RenderContext(
-      Snapshot(time: model.snapshot.time, host: model.snapshot.host, flows: model.snapshot.flows, processes: processes, warnings: []),
+      Snapshot(
+        time: model.snapshot.time, host: model.snapshot.host, flows: model.snapshot.flows, processes: processes,
+        warnings: []),
       options: render, mode: .table, namingPeers: false)
     let first = min(max(0, model.scroll), max(0, rows.count - available))
     let shown = rows[first..<min(rows.count, first + available)]

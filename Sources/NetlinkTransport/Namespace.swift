@@ -87,9 +87,12 @@ private final class NamespaceCall<T: Sendable>: AnyNamespaceCall, @unchecked Sen
     }
     defer { close(targetFD) }
     // setns(2) into the target namespace, for this thread only.
-    if case .failure(let error) = retryingInterrupts("setns \(path)", failed: { $0 < 0 }, {
-      fs_setns(targetFD, fs_clone_newnet())
-    }) {
+    if case .failure(let error) = retryingInterrupts(
+      "setns \(path)", failed: { $0 < 0 },
+      {
+        fs_setns(targetFD, fs_clone_newnet())
+      })
+    {
       result = .failure(error)
       return
     }

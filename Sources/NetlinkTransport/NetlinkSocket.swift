@@ -54,9 +54,12 @@ public final class NetlinkSocket {
     self.handle = handle
     self.buffer = .allocate(byteCount: Self.receiveBufferSize, alignment: 8)
     // mnl_socket_bind(3): pid 0 lets the kernel pick our port id.
-    if case .failure(let error) = retryingInterrupts("mnl_socket_bind", failed: { $0 < 0 }, {
-      mnl_socket_bind(handle, groups, 0)
-    }) {
+    if case .failure(let error) = retryingInterrupts(
+      "mnl_socket_bind", failed: { $0 < 0 },
+      {
+        mnl_socket_bind(handle, groups, 0)
+      })
+    {
       mnl_socket_close(handle)
       buffer.deallocate()
       throw error
@@ -88,9 +91,12 @@ public final class NetlinkSocket {
     // mnl_socket_recvfrom(3)
     let base = buffer.baseAddress
     let size = buffer.count
-    switch retryingInterrupts("mnl_socket_recvfrom", failed: { $0 < 0 }, {
-      mnl_socket_recvfrom(handle, base, size)
-    }) {
+    switch retryingInterrupts(
+      "mnl_socket_recvfrom", failed: { $0 < 0 },
+      {
+        mnl_socket_recvfrom(handle, base, size)
+      })
+    {
     case .success(let count): return UnsafeRawBufferPointer(rebasing: buffer[0..<count])
     case .failure(let error): throw error
     }

@@ -123,9 +123,11 @@ public final class DumpRecorder: @unchecked Sendable {
     while offset < bytes.count {
       // write(2); a recording is a debugging aid, so a full disk ends it quietly.
       guard
-        case .success(let written) = retryingInterrupts("write \(path)", failed: { $0 < 0 }, {
-          Glibc.write(fd, bytes.baseAddress! + offset, bytes.count - offset)
-        }), written > 0
+        case .success(let written) = retryingInterrupts(
+          "write \(path)", failed: { $0 < 0 },
+          {
+            Glibc.write(fd, bytes.baseAddress! + offset, bytes.count - offset)
+          }), written > 0
       else { return }
       offset += written
     }

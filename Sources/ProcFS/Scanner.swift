@@ -347,9 +347,8 @@ final class ScanWorker {
   }
 
   private func writePidName(_ pid: Int32) {
-    var digits:
-      (CChar, CChar, CChar, CChar, CChar, CChar, CChar, CChar, CChar, CChar, CChar, CChar) =
-        (0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0)
+    var digits: (CChar, CChar, CChar, CChar, CChar, CChar, CChar, CChar, CChar, CChar, CChar, CChar) =
+      (0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0)
     var v = UInt32(bitPattern: pid)
     var count = 0
     withUnsafeMutableBytes(of: &digits) { d in

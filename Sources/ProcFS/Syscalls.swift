@@ -98,8 +98,7 @@ enum Sys {
   /// Wraps `getdents64(2)`: fills `buffer` with `struct linux_dirent64` records; 0 at the end.
   /// Fails with ENOSYS when the libc has no `getdents64`.
   @inline(__always)
-  static func getdents64(_ fd: Int32, _ buffer: UnsafeMutableRawBufferPointer) -> Result<Int, Errno>
-  {
+  static func getdents64(_ fd: Int32, _ buffer: UnsafeMutableRawBufferPointer) -> Result<Int, Errno> {
     guard let f = getdents64Function.function else { return .failure(.noFunction) }
     return valueOrErrno { f(fd, buffer.baseAddress, buffer.count) }
   }

@@ -65,8 +65,7 @@ public enum RecordFile {
   }
 
   /// One datagram as a chunk (tag, length, bytes); append chunks after `magic`.
-  public static func encodeChunk(query: SockDiagQuery, datagram: UnsafeRawBufferPointer) -> [UInt8]
-  {
+  public static func encodeChunk(query: SockDiagQuery, datagram: UnsafeRawBufferPointer) -> [UInt8] {
     var chunk: [UInt8] = []
     chunk.reserveCapacity(5 + datagram.count)
     chunk.append(tag(for: query))

@@ -47,7 +47,9 @@ struct EventsCommand: ParsableCommand {
   @Option(help: ArgumentHelp("Stop after this many seconds.", valueName: "seconds"))
   var duration: Double?
 
-  @Option(help: ArgumentHelp("Receive buffer for the kernel's messages, in MiB (it grows after an overrun).", valueName: "MiB"))
+  @Option(
+    help: ArgumentHelp(
+      "Receive buffer for the kernel's messages, in MiB (it grows after an overrun).", valueName: "MiB"))
   var buffer: Int = 32
 
   @Flag(name: [.customShort("H"), .customLong("no-header")], help: "Leave out the header line.")
@@ -137,7 +139,8 @@ struct EventsCommand: ParsableCommand {
     }
     if !monitor.bufferForced && monitor.receiveBufferBytes < options.bufferBytes {
       printError(
-        "warning: receive buffer is \(monitor.receiveBufferBytes >> 10) KiB, not the \(buffer) MiB asked (net.core.rmem_max); events may be lost under load")
+        "warning: receive buffer is \(monitor.receiveBufferBytes >> 10) KiB, not the \(buffer) MiB asked (net.core.rmem_max); events may be lost under load"
+      )
     }
 
     var render = EventRenderer.Options()
@@ -199,7 +202,8 @@ struct EventsCommand: ParsableCommand {
         return .goOn
       case .ready(let flows):
         printError(
-          "watching closes of \(protocols.map(\.rawValue).sorted().joined(separator: ", ")) flows; \(flows) known from the first scan, rescanning every \(scanInterval) s")
+          "watching closes of \(protocols.map(\.rawValue).sorted().joined(separator: ", ")) flows; \(flows) known from the first scan, rescanning every \(scanInterval) s"
+        )
         return .goOn
       case .warning(let text):
         printError("warning: " + text)

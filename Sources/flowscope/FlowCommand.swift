@@ -115,7 +115,9 @@ func interfaceNames(of flows: [Flow]) -> [UInt32: String] {
   for index in indexes {
     var name = [CChar](repeating: 0, count: Int(IF_NAMESIZE) + 1)
     // if_indextoname(3)
-    if if_indextoname(index, &name) != nil { names[index] = String(decoding: name.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self) }
+    if if_indextoname(index, &name) != nil {
+      names[index] = String(decoding: name.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+    }
   }
   return names
 }

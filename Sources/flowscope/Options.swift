@@ -1,10 +1,10 @@
 import ArgumentParser
+import FlowModel
+import FlowRender
 
 #if canImport(Glibc)
   import Glibc
 #endif
-import FlowModel
-import FlowRender
 
 /// Which flows to show. Shared by every subcommand that lists flows.
 struct FilterOptions: ParsableArguments {
@@ -47,7 +47,9 @@ struct FilterOptions: ParsableArguments {
   @Option(help: "Only flows with this port at either end (repeatable).")
   var port: [UInt16] = []
 
-  @Option(help: ArgumentHelp("Local address[/prefix][:port] to match, e.g. 127.0.0.0/8:80, [::1]:53, :22.", valueName: "addr"))
+  @Option(
+    help: ArgumentHelp("Local address[/prefix][:port] to match, e.g. 127.0.0.0/8:80, [::1]:53, :22.", valueName: "addr")
+  )
   var local: [String] = []
 
   @Option(help: ArgumentHelp("Remote address[/prefix][:port] to match.", valueName: "addr"))

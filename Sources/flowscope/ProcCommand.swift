@@ -86,7 +86,9 @@ struct ProcCommand: ParsableCommand {
     Terminal.ignoreBrokenPipeSignal()
     var selection = try CommandSelection(filters, scope: .processes, debug: debug)
     if try selection.explain(filters, what: "processes") { return }
-    if try chosenColumns().contains(where: { $0 == .exe || $0 == .cmdline }) { selection.inspect.readCommandLine = true }
+    if try chosenColumns().contains(where: { $0 == .exe || $0 == .cmdline }) {
+      selection.inspect.readCommandLine = true
+    }
     // For the namespace and host flags under the table (and in the JSON).
     let readsCounters = output.effectiveFormat == .table || output.effectiveFormat == .json
     selection.inspect.readsKernelCounters = readsCounters

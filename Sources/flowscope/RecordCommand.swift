@@ -40,7 +40,9 @@ struct RecordCommand: ParsableCommand {
   @OptionGroup var debug: DebugOptions
 
   func validate() throws {
-    if !(interval > 0) || !interval.isFinite { throw ValidationError("--interval must be a positive number of seconds.") }
+    if !(interval > 0) || !interval.isFinite {
+      throw ValidationError("--interval must be a positive number of seconds.")
+    }
     if count < 1 { throw ValidationError("--count must be at least 1.") }
     if debug.replay != nil { throw ValidationError("record reads this machine; --replay does not apply.") }
   }
@@ -88,7 +90,8 @@ struct RecordCommand: ParsableCommand {
     }
     let perSocket = sockets > 0 ? file.bytesWritten / sockets : 0
     printError(
-      "recorded \(count) snapshot(s), \(sockets) sockets, \(file.bytesWritten) bytes (\(perSocket) per socket) in \(output)")
+      "recorded \(count) snapshot(s), \(sockets) sockets, \(file.bytesWritten) bytes (\(perSocket) per socket) in \(output)"
+    )
   }
 }
 

@@ -69,8 +69,10 @@ struct EventsCommandTests {
     // 2 pairs (4 sockets) + the unseen pair (2) + the UDP socket + the listener.
     let events = try Spawned(
       flowscopeBinary,
-      ["events", "--json", "--port", String(listenPort), "--scan-interval", "30", "--count", "8",
-       "--duration", "20"])
+      [
+        "events", "--json", "--port", String(listenPort), "--scan-interval", "30", "--count", "8",
+        "--duration", "20",
+      ])
     #expect(events.wait(seconds: 15) { _, err in err.contains("watching") }, "\(events.stderr)")
     worker.say("close")
     events.finish()
@@ -131,8 +133,10 @@ struct EventsCommandTests {
     let expected = 2 * burst + 2  // both ends of each, the UDP socket and the listener
     let events = try Spawned(
       flowscopeBinary,
-      ["events", "--json", "--port", String(listenPort), "--count", String(expected),
-       "--duration", "25"])
+      [
+        "events", "--json", "--port", String(listenPort), "--count", String(expected),
+        "--duration", "25",
+      ])
     #expect(events.wait(seconds: 15) { _, err in err.contains("watching") }, "\(events.stderr)")
     let start = Date()
     worker.say("go")
@@ -147,7 +151,8 @@ struct EventsCommandTests {
       let object = try? JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any]
       return object?["count"] as? Int
     }.reduce(0, +)
-    print("burst of \(burst) connections in \(String(format: "%.2f", seconds)) s: \(closes) closes logged, \(lost) lost")
+    print(
+      "burst of \(burst) connections in \(String(format: "%.2f", seconds)) s: \(closes) closes logged, \(lost) lost")
     if lost == 0 {
       #expect(closes == expected, "\(events.stderr)")
     } else {
@@ -194,8 +199,10 @@ struct EventsCommandTests {
     // one-line reason.
     let outcome = try run(
       "/usr/bin/setpriv",
-      ["--reuid=65534", "--regid=65534", "--clear-groups", flowscopeBinary, "events", "-p", "udp",
-       "--duration", "1"])
+      [
+        "--reuid=65534", "--regid=65534", "--clear-groups", flowscopeBinary, "events", "-p", "udp",
+        "--duration", "1",
+      ])
     if outcome.status == 0 {
       #expect(outcome.stderr.contains("event(s) logged"), "\(outcome.stderr)")
     } else {

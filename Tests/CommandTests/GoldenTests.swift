@@ -31,10 +31,10 @@ struct FakeProc {
       try "Name:\t\(process.command)\nUid:\t\(process.uid)\t\(process.uid)\t\(process.uid)\t\(process.uid)\n".write(
         toFile: directory + "/status", atomically: false, encoding: .utf8)
       try """
-        Limit                     Soft Limit           Hard Limit           Units
-        Max open files            1024                 4096                 files
+      Limit                     Soft Limit           Hard Limit           Units
+      Max open files            1024                 4096                 files
 
-        """.write(toFile: directory + "/limits", atomically: false, encoding: .utf8)
+      """.write(toFile: directory + "/limits", atomically: false, encoding: .utf8)
       for (fd, inode) in process.sockets {
         try files.createSymbolicLink(atPath: "\(directory)/fd/\(fd)", withDestinationPath: "socket:[\(inode)]")
       }
@@ -120,12 +120,14 @@ struct GoldenTests {
     try withFakeProc { root in
       let byCommand = try run(
         flowscopeBinary, ["--replay", fixture, "--proc-root", root, "-a", "-C", "client", "-H", "-o", "inode"])
-      #expect(byCommand.text.split(separator: "\n").map { $0.trimmingCharacters(in: .whitespaces) }
-        == ["6796", "6797", "6800", "6802"])
+      #expect(
+        byCommand.text.split(separator: "\n").map { $0.trimmingCharacters(in: .whitespaces) }
+          == ["6796", "6797", "6800", "6802"])
       let listeners = try run(
         flowscopeBinary, ["--replay", fixture, "--proc-root", root, "-l", "-p", "tcp", "-4", "-H", "-o", "inode"])
-      #expect(listeners.text.split(separator: "\n").map { $0.trimmingCharacters(in: .whitespaces) }
-        == ["6805", "6795", "6798"])
+      #expect(
+        listeners.text.split(separator: "\n").map { $0.trimmingCharacters(in: .whitespaces) }
+          == ["6805", "6795", "6798"])
       let remote = try run(
         flowscopeBinary, ["--replay", fixture, "--proc-root", root, "--remote", "[::1]:40601", "-H", "-o", "inode"])
       #expect(remote.text.trimmingCharacters(in: .whitespacesAndNewlines) == "6800")

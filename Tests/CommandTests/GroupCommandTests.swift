@@ -47,7 +47,8 @@ struct GroupCommandTests {
     #expect((groups.first?["sockets"] as? [String: Any])?["tcp"] as? Int == 7)
     // The same sums as the per-process rows.
     let rows = try run(flowscopeBinary, ["proc", "--json"] + pids)
-    let processes = try #require((try JSONSerialization.jsonObject(with: rows.stdout) as? [String: Any])?["processes"] as? [[String: Any]])
+    let processes = try #require(
+      (try JSONSerialization.jsonObject(with: rows.stdout) as? [String: Any])?["processes"] as? [[String: Any]])
     #expect(processes.reduce(0) { $0 + ((($1["sockets"] as? [String: Any])?["tcp"] as? Int) ?? 0) } == 7)
 
     let hosts = try run(flowscopeBinary, ["proc", "--by", "remote", "-H", "--format", "csv"] + pids)
@@ -106,7 +107,8 @@ struct GroupCommandTests {
     #expect(total["processes"] as? Int == 2)
     let sockets = try #require(total["sockets"] as? [String: Any])
     #expect((sockets["tcp"] as? Int ?? 0) + (sockets["other"] as? Int ?? 0) == 3, "\(sockets)")
-    let table = try run(flowscopeBinary, ["proc", "--tree", "-P", String(parent.pid), "-P", String(parent.int("child"))])
+    let table = try run(
+      flowscopeBinary, ["proc", "--tree", "-P", String(parent.pid), "-P", String(parent.int("child"))])
     #expect(table.text.contains("└─ python3"), "\(table.text)")
   }
 

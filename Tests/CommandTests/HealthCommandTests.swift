@@ -44,7 +44,9 @@ final class Situation {
       let info = object as? [String: Any]
     else {
       process.terminate()
-      throw CocoaError(.executableLoad, userInfo: [NSLocalizedDescriptionKey: "situation did not start: \(String(decoding: line, as: UTF8.self))"])
+      throw CocoaError(
+        .executableLoad,
+        userInfo: [NSLocalizedDescriptionKey: "situation did not start: \(String(decoding: line, as: UTF8.self))"])
     }
     self.info = info
   }
@@ -147,7 +149,8 @@ struct HealthCommandTests {
     let fullListener = flags(in: listing, localPort: situation.int("full"), remotePort: 0)
     #expect(fullListener == ["recv-backlog"])
     let unread = listing.first {
-      ($0["local"] as? [String: Any])?["port"] as? Int == situation.int("deaf") && $0["state"] as? String == "ESTABLISHED"
+      ($0["local"] as? [String: Any])?["port"] as? Int == situation.int("deaf")
+        && $0["state"] as? String == "ESTABLISHED"
     }
     #expect((unread?["flags"] as? [String])?.contains("recv-backlog") == true)
     #expect((unread?["recv_q"] as? Int ?? 0) >= 65536)
@@ -156,7 +159,8 @@ struct HealthCommandTests {
     #expect(flags(in: listing, localPort: situation.int("calm"), remotePort: 0) == [])
     #expect(flags(in: listing, localPort: situation.int("fine"), remotePort: 0) == [])
     let fineOnes = listing.filter {
-      ($0["local"] as? [String: Any])?["port"] as? Int == situation.int("fine") && $0["state"] as? String == "ESTABLISHED"
+      ($0["local"] as? [String: Any])?["port"] as? Int == situation.int("fine")
+        && $0["state"] as? String == "ESTABLISHED"
         || ($0["remote"] as? [String: Any])?["port"] as? Int == situation.int("fine")
     }
     #expect(fineOnes.count == 2)
@@ -167,7 +171,8 @@ struct HealthCommandTests {
     for flow in waiting { #expect(flow["flags"] as? [String] == []) }
 
     // The Flags column says the same.
-    let table = try flowscope("-a", "-p", "tcp", "-P", pid, "--port", String(situation.int("full")), "-o", "local,state,flags")
+    let table = try flowscope(
+      "-a", "-p", "tcp", "-P", pid, "--port", String(situation.int("full")), "-o", "local,state,flags")
     #expect(table.text.contains("LISTEN  recv-backlog"), "\(table.text)")
 
     // check explains both and exits 2.
@@ -309,7 +314,8 @@ struct HealthCommandTests {
     #expect(hot["fd_count"] as? Int == 3 + inherited + 56)
     #expect(3 + inherited + 56 < 64)
     #expect(hot["flags"] as? [String] == ["fd-pressure"])
-    #expect((hot["sockets"] as? [String: Int]) == ["tcp": 0, "udp": 40, "unix": 16 + inherited, "other": 0, "unlisted": 0])
+    #expect(
+      (hot["sockets"] as? [String: Int]) == ["tcp": 0, "udp": 40, "unix": 16 + inherited, "other": 0, "unlisted": 0])
     let cold = try #require(processes.first { $0["pid"] as? Int == Int(calm.pid) })
     #expect(cold["flags"] as? [String] == [])
     #expect((cold["sockets"] as? [String: Int])?["tcp"] == 1)
@@ -431,7 +437,9 @@ struct HealthCommandTests {
     #expect(
       try within(seconds: 8) {
         listing = try flows(
-          try run("/usr/sbin/ip", ["netns", "exec", namespace, flowscopeBinary, "--json", "-p", "tcp", "-P", String(situation.pid)]))
+          try run(
+            "/usr/sbin/ip",
+            ["netns", "exec", namespace, flowscopeBinary, "--json", "-p", "tcp", "-P", String(situation.pid)]))
         return flags(in: listing, remotePort: port)?.contains("retransmitting") == true
       })
     let client = listing.first { ($0["remote"] as? [String: Any])?["port"] as? Int == port }
@@ -442,7 +450,10 @@ struct HealthCommandTests {
     #expect(flags(in: listing, localPort: situation.int("healthy")) == [])
     let table = try run(
       "/usr/sbin/ip",
-      ["netns", "exec", namespace, flowscopeBinary, "-p", "tcp", "-P", String(situation.pid), "--remote", ":\(port)", "-o", "remote,flags", "-H"])
+      [
+        "netns", "exec", namespace, flowscopeBinary, "-p", "tcp", "-P", String(situation.pid), "--remote", ":\(port)",
+        "-o", "remote,flags", "-H",
+      ])
     #expect(table.text.contains("retransmitting("))
   }
 
@@ -479,7 +490,8 @@ struct HealthCommandTests {
     try GoldenTests().withFakeProc { root in
       let fixture = GoldenTests().fixture
       func pids(_ arguments: String...) throws -> [Int] {
-        let outcome = try run(flowscopeBinary, ["proc", "--json", "--replay", fixture, "--proc-root", root] + arguments)
+        let outcome = try run(
+          flowscopeBinary, ["proc", "--json", "--replay", fixture, "--proc-root", root] + arguments)
         #expect(outcome.status == 0, "\(outcome.stderr)")
         return (try document(outcome)["processes"] as? [[String: Any]] ?? []).compactMap { $0["pid"] as? Int }
       }
@@ -513,7 +525,9 @@ struct HealthCommandTests {
     for section in ["Sh PROCESSES", "Sh CHECK", "Sh HEALTH FLAGS", "Cm proc", "Cm check"] {
       #expect(manual.contains(section))
     }
-    for flag in ["peer-closed", "recv-backlog", "stalled", "zero-window", "retransmitting", "idle", "fd-pressure", "fd-exhausted"] {
+    for flag in [
+      "peer-closed", "recv-backlog", "stalled", "zero-window", "retransmitting", "idle", "fd-pressure", "fd-exhausted",
+    ] {
       #expect(manual.contains("It Cm \(flag)"), "man/flowscope.8 does not explain \(flag)")
     }
   }

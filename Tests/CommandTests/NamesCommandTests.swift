@@ -60,7 +60,10 @@ struct NamesCommandTests {
       let query = try run(flowscopeBinary, ["-a", "-H", "-o", "pid", "unit == \(service)"])
       #expect(query.text.trimmingCharacters(in: .whitespacesAndNewlines) == String(web.pid))
       let proc = try run(flowscopeBinary, ["proc", "-H", "-o", "pid,unit", "-P", String(web.pid)])
-      #expect(proc.text.split(separator: " ", omittingEmptySubsequences: true).map(String.init) == [String(web.pid), service + "\n"])
+      #expect(
+        proc.text.split(separator: " ", omittingEmptySubsequences: true).map(String.init) == [
+          String(web.pid), service + "\n",
+        ])
       // And the service is a group of proc --by unit.
       let byUnit = try run(flowscopeBinary, ["proc", "--by", "unit", "--json", "-P", String(web.pid)])
       let document = try #require(try JSONSerialization.jsonObject(with: byUnit.stdout) as? [String: Any])
@@ -70,7 +73,9 @@ struct NamesCommandTests {
       // And a label of the metrics.
       let metrics = try run(flowscopeBinary, ["metrics", "--by", "unit", "-P", String(web.pid)])
       #expect(metrics.status == 0, "\(metrics.stderr)")
-      #expect(metrics.text.contains("flowscope_sockets{unit=\"\(service)\",proto=\"tcp\",state=\"listen\"} 1"), "\(metrics.text)")
+      #expect(
+        metrics.text.contains("flowscope_sockets{unit=\"\(service)\",proto=\"tcp\",state=\"listen\"} 1"),
+        "\(metrics.text)")
     }
     let pod = "0b7a9c1e_3f4d_4a5b_9c8d_\(String(format: "%012x", Int(getpid())))"
     let containerID = String(repeating: "ab", count: 32)

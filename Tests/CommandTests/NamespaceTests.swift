@@ -137,7 +137,9 @@ struct NamespaceTests {
       #expect(Self.owners(accepted) == [Int(serverProcess.pid)])
       #expect(accepted["bytes_in"] as? Int == 5)
       let connected = try #require(
-        all.first { ($0["netns"] as? UInt64) == clientNetns && ($0["remote"] as? [String: Any])?["port"] as? Int == 7000 })
+        all.first {
+          ($0["netns"] as? UInt64) == clientNetns && ($0["remote"] as? [String: Any])?["port"] as? Int == 7000
+        })
       #expect(Self.owners(connected) == [Int(clientProcess.pid)])
       #expect(connected["netns_name"] as? String == client)
       // The same address and port in two namespaces stays two flows, one per owner.

@@ -29,7 +29,9 @@ struct QueryCommandTests {
     let outcome = try run(
       flowscopeBinary, arguments + ["-P", String(peer.pid), "-H", "-o", "proto,local,remote,state", "--wide"])
     #expect(outcome.status == 0, "\(arguments): \(outcome.stderr)")
-    return outcome.text.split(separator: "\n").map { $0.split(separator: " ", omittingEmptySubsequences: true).joined(separator: " ") }.sorted()
+    return outcome.text.split(separator: "\n").map {
+      $0.split(separator: " ", omittingEmptySubsequences: true).joined(separator: " ")
+    }.sorted()
   }
 
   @Test func eachFlagAndItsQueryGiveTheSameOutput() throws {
@@ -60,7 +62,10 @@ struct QueryCommandTests {
       #expect(byFlags == byQuery, "\(flags) and \(query) differ")
     }
     // And the query picks what it says.
-    #expect(try rows(peer, ["-a", "state == close-wait"]) == ["tcp 127.0.0.1:\(peer.int("gone")) 127.0.0.1:\(listen) CLOSE-WAIT"])
+    #expect(
+      try rows(peer, ["-a", "state == close-wait"]) == [
+        "tcp 127.0.0.1:\(peer.int("gone")) 127.0.0.1:\(listen) CLOSE-WAIT"
+      ])
     let busy = try rows(peer, ["bytes_in > 4KiB and dport != \(listen)"])
     #expect(busy == ["tcp 127.0.0.1:\(listen) 127.0.0.1:\(peer.int("client")) ESTAB"])
     #expect(try rows(peer, ["-a", "local.path == \(peer.info["path"] as? String ?? "")"]).count == 1)
@@ -72,7 +77,8 @@ struct QueryCommandTests {
     defer { peer.say("done") }
     let listen = String(peer.int("listen"))
     // Unquoted words, joined with spaces.
-    let split = try run(flowscopeBinary, ["-a", "-P", String(peer.pid), "-H", "sport", "==", listen, "and", "state", "==", "listen"])
+    let split = try run(
+      flowscopeBinary, ["-a", "-P", String(peer.pid), "-H", "sport", "==", listen, "and", "state", "==", "listen"])
     #expect(split.status == 0)
     #expect(split.text.split(separator: "\n").count == 1)
     // proc: flow fields keep the processes holding a matching flow; process fields the process.
@@ -90,7 +96,8 @@ struct QueryCommandTests {
     let calm = try run(flowscopeBinary, ["check", "-P", String(peer.pid), "state == listen"])
     #expect(calm.status == 0, "\(calm.text)")
     // watch's records.
-    let watch = try run(flowscopeBinary, ["watch", "--json", "--count", "1", "-a", "-P", String(peer.pid), "proto == udp"])
+    let watch = try run(
+      flowscopeBinary, ["watch", "--json", "--count", "1", "-a", "-P", String(peer.pid), "proto == udp"])
     #expect(watch.status == 0, "\(watch.stderr)")
     #expect(watch.text.contains("\"port\":\(peer.int("udp"))"))
     #expect(!watch.text.contains("\"port\":\(listen)"))
@@ -119,7 +126,9 @@ struct QueryCommandTests {
       let outcome = try run(flowscopeBinary, command + ["rttt", ">", "5"])
       #expect(outcome.status == 64, "\(command)")
       #expect(outcome.stdout.isEmpty)
-      #expect(outcome.stderr.contains("Error: bad query: unknown field 'rttt' (did you mean 'rtt'?)\n  rttt > 5\n  ^^^^\n"), "\(outcome.stderr)")
+      #expect(
+        outcome.stderr.contains("Error: bad query: unknown field 'rttt' (did you mean 'rtt'?)\n  rttt > 5\n  ^^^^\n"),
+        "\(outcome.stderr)")
       let name = command.first ?? "flow"
       #expect(outcome.stderr.contains("Usage: flowscope \(name)"), "\(outcome.stderr)")
     }

@@ -39,7 +39,9 @@ struct RecordCommandTests {
     let arguments = ["--replay", file, "-a", "-P", pid, "-H", "-o", "local,remote,state,process", "--wide"]
     let first = try run(flowscopeBinary, arguments)
     #expect(first.status == 0, "\(first.stderr)")
-    let rows = first.text.split(separator: "\n").map { $0.split(separator: " ", omittingEmptySubsequences: true).joined(separator: " ") }
+    let rows = first.text.split(separator: "\n").map {
+      $0.split(separator: " ", omittingEmptySubsequences: true).joined(separator: " ")
+    }
     let listen = peer.int("listen")
     #expect(rows.contains("127.0.0.1:\(listen) *:* LISTEN python3.\(pid)"), "\(rows)")
     #expect(rows.contains("127.0.0.1:\(peer.int("gone")) 127.0.0.1:\(listen) CLOSE-WAIT python3.\(pid)"), "\(rows)")
@@ -55,7 +57,8 @@ struct RecordCommandTests {
     let check = try run(flowscopeBinary, ["check", "--replay", file, "-P", pid])
     #expect(check.status == 2)
     #expect(check.text.contains("peer-closed"))
-    let query = try run(flowscopeBinary, ["--replay", file, "-a", "-H", "-o", "local", "state == close-wait and pid == \(pid)"])
+    let query = try run(
+      flowscopeBinary, ["--replay", file, "-a", "-H", "-o", "local", "state == close-wait and pid == \(pid)"])
     #expect(query.text.trimmingCharacters(in: .whitespacesAndNewlines) == "127.0.0.1:\(peer.int("gone"))")
   }
 
@@ -67,9 +70,10 @@ struct RecordCommandTests {
     let started = Date()
     let watch = try run(flowscopeBinary, ["watch", "--replay", file, "--json", "--speed", "4", "-p", "tcp", "-a"])
     #expect(watch.status == 0, "\(watch.stderr)")
-    let refreshes = Set(watch.text.split(separator: "\n").compactMap { line -> Int? in
-      (try? JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any])?["refresh"] as? Int
-    })
+    let refreshes = Set(
+      watch.text.split(separator: "\n").compactMap { line -> Int? in
+        (try? JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any])?["refresh"] as? Int
+      })
     #expect(refreshes == [1, 2, 3])
     #expect(Date().timeIntervalSince(started) < 5)
   }

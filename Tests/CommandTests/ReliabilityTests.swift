@@ -655,7 +655,6 @@ private final class TerminalPane {
 
 private func shellQuote(_ text: String) -> String { "'" + text.replacingOccurrences(of: "'", with: "'\\''") + "'" }
 
-
 @Suite(.serialized, .enabled(if: FileManager.default.isExecutableFile(atPath: "/usr/bin/tmux"), "needs tmux"))
 struct TerminalSafetyTests {
   private func started(_ pane: TerminalPane) -> Int32? {

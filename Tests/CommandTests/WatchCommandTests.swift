@@ -73,7 +73,6 @@ private final class Pair: @unchecked Sendable {
   }
 }
 
-
 private func quote(_ text: String) -> String { "'" + text.replacingOccurrences(of: "'", with: "'\\''") + "'" }
 
 /// `flowscope watch` in a tmux pane of its own, on a tmux server of its own (`-L`), started
@@ -171,7 +170,10 @@ struct WatchScreenTests {
 
     // The processes view names this process.
     pane.keys("v")
-    let processes = pane.wait { $0.contains { $0.contains("Command") } && $0.contains { $0.contains(" \(getpid()) ") || $0.hasPrefix("  \(getpid())") } }
+    let processes = pane.wait {
+      $0.contains { $0.contains("Command") }
+        && $0.contains { $0.contains(" \(getpid()) ") || $0.hasPrefix("  \(getpid())") }
+    }
     #expect(processes != nil)
     pane.keys("v")
 
@@ -220,10 +222,12 @@ struct WatchScreenTests {
     #expect(pane.wait { rows($0, port: pair.listener.port).count == 2 } != nil)
     let pid = try #require(pane.file("pid").flatMap { Int32($0.trimmingCharacters(in: .whitespacesAndNewlines)) })
     kill(pid, SIGTERM)
-    #expect(pane.wait { $0.contains("EXIT=0") } != nil, "did not end on SIGTERM: \(pane.screen.joined(separator: "\n"))")
+    #expect(
+      pane.wait { $0.contains("EXIT=0") } != nil, "did not end on SIGTERM: \(pane.screen.joined(separator: "\n"))")
     _ = pane.wait { _ in pane.file("after") != nil }
     #expect(pane.tmux("display-message", "-p", "-t", pane.name, "#{alternate_on}") == "0")
-    #expect(pane.file("before")?.split(separator: "\n").dropFirst() == pane.file("after")?.split(separator: "\n").dropFirst())
+    #expect(
+      pane.file("before")?.split(separator: "\n").dropFirst() == pane.file("after")?.split(separator: "\n").dropFirst())
   }
 
   @Test func keysFilterSortPauseAndHelp() throws {
@@ -240,7 +244,9 @@ struct WatchScreenTests {
     #expect(pane.wait { $0.contains { $0.contains("unknown field 'dprot' (did you mean 'dport'?)") } } != nil)
     pane.keys("C-u", "dport == 1 and proto == tcp", "Enter")
     #expect(
-      pane.wait { rows($0, port: pair.listener.port).isEmpty && $0.contains { $0.contains("[/dport == 1 and proto == tcp]") } }
+      pane.wait {
+        rows($0, port: pair.listener.port).isEmpty && $0.contains { $0.contains("[/dport == 1 and proto == tcp]") }
+      }
         != nil)
     pane.keys("Escape")
     #expect(pane.wait { rows($0, port: pair.listener.port).count == 2 } != nil)
@@ -278,8 +284,9 @@ struct WatchLinesTests {
       return (local?["port"] as? Int) == Int(pair.listener.port) || (remote?["port"] as? Int) == Int(pair.listener.port)
     }
     // Both ends, in each of the three refreshes.
-    #expect(ours.map { $0["refresh"] as? Int } .sorted { ($0 ?? 0) < ($1 ?? 0) } == [1, 1, 2, 2, 3, 3])
-    #expect(ours.filter { $0["refresh"] as? Int == 1 }.allSatisfy { $0["interval"] is NSNull && $0["rate_in"] is NSNull })
+    #expect(ours.map { $0["refresh"] as? Int }.sorted { ($0 ?? 0) < ($1 ?? 0) } == [1, 1, 2, 2, 3, 3])
+    #expect(
+      ours.filter { $0["refresh"] as? Int == 1 }.allSatisfy { $0["interval"] is NSNull && $0["rate_in"] is NSNull })
     let later = ours.filter { ($0["refresh"] as? Int ?? 0) > 1 }
     #expect(later.allSatisfy { ($0["interval"] as? Double ?? 0) > 0.1 })
     #expect(later.contains { ($0["rate_in"] as? Double ?? 0) > 0 }, "no bytes moved: \(later)")

@@ -178,7 +178,9 @@ struct LiveSnapshotTests {
     #expect(found.proto == .netlink)
     #expect(found.protocolNumber == 0)
     #expect(found.owners == [FlowOwner(pid: me, fd: routeSocket.fd)])
-    if case .netlink(let portID, _) = found.local { #expect(portID != 0) } else {
+    if case .netlink(let portID, _) = found.local {
+      #expect(portID != 0)
+    } else {
       Issue.record("netlink endpoint expected, got \(found.local)")
     }
   }

@@ -93,7 +93,9 @@ struct UnmatchedSocketTests {
       sockets.append(SocketDescriptor(fd: Int32(i), inode: UInt64(100_000 + i)))
       if i % 100 != 0 {
         flows.append(
-          Flow(proto: .udp, family: .inet, state: 7, socketType: 2, local: .none, remote: .none, inode: UInt64(100_000 + i), netns: 1))
+          Flow(
+            proto: .udp, family: .inet, state: 7, socketType: 2, local: .none, remote: .none,
+            inode: UInt64(100_000 + i), netns: 1))
       }
     }
     let unmatched = OwnerJoin(ProcScanResult(processes: [ProcessRecord(pid: 5, sockets: sockets)]))

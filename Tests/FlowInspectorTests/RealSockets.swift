@@ -91,7 +91,8 @@ struct TCPConnection {
   init(_ family: IPFamily) throws {
     listener = try loopbackSocket(family, type: Int32(SOCK_STREAM.rawValue))
     guard listen(listener.fd, 16) == 0 else { throw SocketFailure("listen") }
-    let clientFD = socket(family == .v4 ? AF_INET : AF_INET6, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
+    let clientFD = socket(
+      family == .v4 ? AF_INET : AF_INET6, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
     guard clientFD >= 0 else { throw SocketFailure("socket") }
     client = OwnedFD(clientFD)
     try bindOrConnect(clientFD, family, port: listener.localPort, connect: true)

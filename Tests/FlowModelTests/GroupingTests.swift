@@ -4,7 +4,8 @@ import Testing
 
 @Suite("proc --by")
 struct GroupingTests {
-  func tcp(_ local: UInt16, _ remote: (UInt32, UInt16), state: SocketState = .established, owners: [FlowOwner]) -> Flow {
+  func tcp(_ local: UInt16, _ remote: (UInt32, UInt16), state: SocketState = .established, owners: [FlowOwner]) -> Flow
+  {
     var flow = Flow(
       proto: .tcp, family: .inet, state: state.rawValue, socketType: 1, local: .ip(.v4(0x7f00_0001), port: local),
       remote: .ip(.v4(remote.0), port: remote.1), inode: UInt64(local), netns: 1)

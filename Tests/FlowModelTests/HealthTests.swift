@@ -55,7 +55,8 @@ struct HealthFlagTests {
     #expect(tcp(.listen, recvQ: 0, sendQ: 0).health(defaults).isEmpty)
     #expect(tcp(.listen, recvQ: 1, sendQ: 4096).health(defaults).isEmpty)
     // A listener is never idle, whatever its timers say.
-    #expect(tcp(.listen, tcp: TCPDetails(lastDataSentMs: 1 << 30, lastDataReceivedMs: 1 << 30)).health(defaults).isEmpty)
+    #expect(
+      tcp(.listen, tcp: TCPDetails(lastDataSentMs: 1 << 30, lastDataReceivedMs: 1 << 30)).health(defaults).isEmpty)
   }
 
   @Test func connectionIsBackloggedFromTheThreshold() {
@@ -79,7 +80,8 @@ struct HealthFlagTests {
   }
 
   @Test func retransmittingCarriesItsCount() {
-    let lossy = tcp(.established, sendQ: 100, tcp: TCPDetails(retransmits: 2, backoff: 1, unacked: 1, peerWindow: 65536))
+    let lossy = tcp(
+      .established, sendQ: 100, tcp: TCPDetails(retransmits: 2, backoff: 1, unacked: 1, peerWindow: 65536))
     #expect(lossy.health(defaults) == [.retransmitting])
     #expect(lossy.retryCount == 2)
     let backingOff = tcp(.established, tcp: TCPDetails(backoff: 4, peerWindow: 65536))

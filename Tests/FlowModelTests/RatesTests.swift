@@ -3,7 +3,10 @@ import Testing
 
 /// Rates, new and closed flows between two snapshots made by hand.
 struct RatesTests {
-  func flow(cookie: UInt64, inode: UInt64 = 0, in bytesIn: UInt64?, out bytesOut: UInt64?, pids: [Int32] = [10], netns: UInt64 = 1) -> Flow {
+  func flow(
+    cookie: UInt64, inode: UInt64 = 0, in bytesIn: UInt64?, out bytesOut: UInt64?, pids: [Int32] = [10],
+    netns: UInt64 = 1
+  ) -> Flow {
     var flow = Flow(
       proto: .tcp, family: .inet, state: 1, socketType: 1, local: .ip(.v4(0x7f00_0001), port: 1),
       remote: .ip(.v4(0x7f00_0001), port: 2), inode: inode, netns: netns)
@@ -29,16 +32,20 @@ struct RatesTests {
   }
 
   @Test func ratesNewAndClosed() {
-    let before = snapshot(100, [
-      flow(cookie: 1, in: 1000, out: 100),
-      flow(cookie: 2, in: 50, out: 50, pids: [11]),
-      flow(cookie: 3, in: nil, out: nil),
-    ])
-    let after = snapshot(102, [
-      flow(cookie: 3, in: nil, out: nil),
-      flow(cookie: 1, in: 3000, out: 100),
-      flow(cookie: 4, in: 400, out: 0),
-    ])
+    let before = snapshot(
+      100,
+      [
+        flow(cookie: 1, in: 1000, out: 100),
+        flow(cookie: 2, in: 50, out: 50, pids: [11]),
+        flow(cookie: 3, in: nil, out: nil),
+      ])
+    let after = snapshot(
+      102,
+      [
+        flow(cookie: 3, in: nil, out: nil),
+        flow(cookie: 1, in: 3000, out: 100),
+        flow(cookie: 4, in: 400, out: 0),
+      ])
     let table = RateTable.compute(previous: before, current: after)
     #expect(table.seconds == 2)
     #expect(table.flows[0] == FlowRate())  // no counters: no rate

@@ -33,9 +33,10 @@ struct EvaluateTests {
   @Test func ownerFieldsAreTrueWhenAnyOwnerMatches() throws {
     var flow = Flows.tcp((Flows.loopback, 1), (Flows.loopback, 2))
     flow.owners = [FlowOwner(pid: 200, fd: 3), FlowOwner(pid: 100, fd: 9)]
-    for text in ["pid == 100", "pid == 200", "command == nginx", "command =~ '^cu'", "fd == 9", "fd == 3",
-      "user == 33", "fd_pct >= 90", "fd-pressure", "command contains gin"]
-    {
+    for text in [
+      "pid == 100", "pid == 200", "command == nginx", "command =~ '^cu'", "fd == 9", "fd == 3",
+      "user == 33", "fd_pct >= 90", "fd-pressure", "command contains gin",
+    ] {
       #expect(try matches(text, flow), "\(text)")
     }
     for text in ["pid == 300", "command == ngin", "fd == 7", "user == root", "fd_count > 100"] {
@@ -53,9 +54,10 @@ struct EvaluateTests {
       proto: .packet, family: .packet, state: 7, socketType: 3,
       local: .packet(interfaceIndex: 1, ethertype: 3), remote: .none, inode: 5, netns: 1)
     packet.owners = []
-    for text in ["state == close", "state_code == 7", "rtt > 0us", "dport == 0", "port == 0", "bytes_in >= 0",
-      "owned", "uid == 0", "local.path =~ ''"]
-    {
+    for text in [
+      "state == close", "state_code == 7", "rtt > 0us", "dport == 0", "port == 0", "bytes_in >= 0",
+      "owned", "uid == 0", "local.path =~ ''",
+    ] {
       #expect(try !matches(text, packet), "\(text)")
     }
     for text in ["stateless", "not owned", "dport != 1", "not rtt > 1ms", "state != listen"] {

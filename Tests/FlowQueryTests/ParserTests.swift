@@ -54,10 +54,14 @@ struct ParserTests {
     ("type == dgram", "type == dgram"),
     ("pid == 42 and fd_pct > 80", "pid == 42 and fd_pct > 80"),
     ("fd_pct > 80%", "fd_pct > 80"),
-    ("state == listen or state == established and dport == 80",
-     "state == listen or state == established and dport == 80"),
-    ("(state == listen or state == established) and dport == 80",
-     "(state == listen or state == established) and dport == 80"),
+    (
+      "state == listen or state == established and dport == 80",
+      "state == listen or state == established and dport == 80"
+    ),
+    (
+      "(state == listen or state == established) and dport == 80",
+      "(state == listen or state == established) and dport == 80"
+    ),
     ("not (dport == 1 or dport == 2)", "not (dport == 1 or dport == 2)"),
     ("dport gt 1024 and sport le 100", "dport > 1024 and sport <= 100"),
   ]
@@ -91,7 +95,10 @@ struct ParserTests {
     ("rtt > 200kb", "unknown duration unit 'kb'; use us, ms, s, m or h", 6..<11),
     ("bytes_in > 5ms", "unknown size unit 'ms'; use B, KB, KiB, MB, MiB, GB, GiB", 11..<14),
     ("dst > 10.0.0.1", "'dst' compares with ==, != or in, not '>'", 4..<5),
-    ("dst == 300.1.1.1", "cannot read '300.1.1.1' as an address; write e.g. 10.0.0.0/8, 127.0.0.1:80, [::1]:53 or :22", 7..<16),
+    (
+      "dst == 300.1.1.1", "cannot read '300.1.1.1' as an address; write e.g. 10.0.0.0/8, 127.0.0.1:80, [::1]:53 or :22",
+      7..<16
+    ),
     ("command =~ '('", "not a regular expression", 11..<14),
     ("(dport == 1", "expected ')' to close the '(' at column 1, not the end of the query", 11..<11),
     ("dport == 1 dport == 2", "expected 'and', 'or' or the end of the query, not 'dport'", 11..<16),
@@ -123,11 +130,13 @@ struct ParserTests {
 
   @Test func theCaretSitsUnderTheOffendingTokenAndControlCharactersAreShownEscaped() throws {
     let error = QueryError("unknown field 'rttt'", at: 0..<4)
-    #expect(error.rendered(query: "rttt > 5", prefix: "bad query: ") == "bad query: unknown field 'rttt'\n  rttt > 5\n  ^^^^")
+    #expect(
+      error.rendered(query: "rttt > 5", prefix: "bad query: ") == "bad query: unknown field 'rttt'\n  rttt > 5\n  ^^^^")
     let atEnd = QueryError("expected a value after '>'", at: 5..<5)
     #expect(atEnd.rendered(query: "rtt >") == "expected a value after '>'\n  rtt >\n       ^")
     let escaped = QueryError("a control character has no place in a query", at: 4..<5)
-    #expect(escaped.rendered(query: "pid \u{1b}") == "a control character has no place in a query\n  pid \\x1b\n      ^^^^")
+    #expect(
+      escaped.rendered(query: "pid \u{1b}") == "a control character has no place in a query\n  pid \\x1b\n      ^^^^")
   }
 
   @Test func deepNestingIsAnErrorNotACrash() {

@@ -82,7 +82,10 @@ struct PlanTests {
         let dumped = kernelDumps(flow, plan, programs)
         if !dumped { droppedByKernel += 1 }
         if query.matches(flow, context) {
-          #expect(dumped, "\(text) matches \(flow.proto) \(flow.local) → \(flow.remote) state \(flow.state) but the kernel would drop it")
+          #expect(
+            dumped,
+            "\(text) matches \(flow.proto) \(flow.local) → \(flow.remote) state \(flow.state) but the kernel would drop it"
+          )
           if !dumped { return }
         }
         checked += 1
@@ -107,7 +110,8 @@ struct PlanTests {
       switch address {
       case .v4(let value): return ((0..<4).map { UInt8(truncatingIfNeeded: value >> (24 - 8 * UInt32($0))) }, port)
       case .v6(let high, let low):
-        let bytes = (0..<8).map { UInt8(truncatingIfNeeded: high >> (56 - 8 * UInt64($0))) }
+        let bytes =
+          (0..<8).map { UInt8(truncatingIfNeeded: high >> (56 - 8 * UInt64($0))) }
           + (0..<8).map { UInt8(truncatingIfNeeded: low >> (56 - 8 * UInt64($0))) }
         return (bytes, port)
       }
@@ -143,7 +147,9 @@ enum Generated {
     "127.0.0.0/8", "10.0.0.0/8", "10.1.2.3", "192.168.0.0/16", "0.0.0.0/0", "::1", "::ffff:10.0.0.1",
     "::ffff:0:0/96", "fe80::/10", "10.0.0.1:443", ":22", "[::1]:80", "*:443",
   ]
-  static let states = ["established", "listen", "close-wait", "time-wait", "syn-sent", "close", "connected", "listening"]
+  static let states = [
+    "established", "listen", "close-wait", "time-wait", "syn-sent", "close", "connected", "listening",
+  ]
   static let ops = ["==", "!=", "<", "<=", ">", ">="]
 
   static func test(_ random: inout SplitMix) -> String {

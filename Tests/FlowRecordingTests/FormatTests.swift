@@ -13,7 +13,8 @@ func sampleFrame() -> RecordedFrame {
     NetworkNamespace(inode: 4_026_532_001, name: "blue", container: "docker:0123456789ab"),
   ]
   frame.datagrams = [
-    RecordedDatagram(netns: 4_026_531_840, query: .inet(family: AddressFamily.unspecified, proto: .tcp), bytes: [1, 2, 3]),
+    RecordedDatagram(
+      netns: 4_026_531_840, query: .inet(family: AddressFamily.unspecified, proto: .tcp), bytes: [1, 2, 3]),
     RecordedDatagram(netns: 4_026_532_001, query: .unix, bytes: []),
   ]
   var process = OwningProcess(pid: 4242, command: Array("evil\u{1b}[2J".utf8) + [0xff])
@@ -42,7 +43,9 @@ func sampleFrame() -> RecordedFrame {
     .netnsUnreadable("blue", detail: "EACCES"), .namespacesSkipped(count: 2, reason: "needs root"),
     .other("something else"),
   ]
-  frame.namespaceCounters = [4_026_531_840: NamespaceCounters(localPortRange: 32768...60999, listenOverflows: 5, listenDrops: nil)]
+  frame.namespaceCounters = [
+    4_026_531_840: NamespaceCounters(localPortRange: 32768...60999, listenOverflows: 5, listenDrops: nil)
+  ]
   frame.hostCounters = HostCounters(orphans: 3, maxOrphans: 131_072)
   return frame
 }

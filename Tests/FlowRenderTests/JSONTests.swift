@@ -125,8 +125,14 @@ func hexDecode(_ text: String) -> [UInt8]? {
       same(
         flows[1]["processes"],
         [
-          ["pid": 1235, "command": "nginx", "fd": 6, "user": "www-data", "ppid": 0, "unit": NSNull(), "container": NSNull(), "exe": NSNull(), "cmdline": NSNull()],
-          ["pid": 1234, "command": "nginx", "fd": 6, "user": "root", "ppid": 0, "unit": NSNull(), "container": NSNull(), "exe": NSNull(), "cmdline": NSNull()],
+          [
+            "pid": 1235, "command": "nginx", "fd": 6, "user": "www-data", "ppid": 0, "unit": NSNull(),
+            "container": NSNull(), "exe": NSNull(), "cmdline": NSNull(),
+          ],
+          [
+            "pid": 1234, "command": "nginx", "fd": 6, "user": "root", "ppid": 0, "unit": NSNull(),
+            "container": NSNull(), "exe": NSNull(), "cmdline": NSNull(),
+          ],
         ]))
     #expect(same(flows[3]["local"], ["address": "2001:db8::1:0:0:1", "port": 443]))
     #expect(same(flows[3]["remote"], ["address": "::ffff:192.0.2.1", "port": 50123]))
@@ -222,7 +228,8 @@ func hexDecode(_ text: String) -> [UInt8]? {
     // An owner whose process was not read: command, user and where it comes from are null.
     #expect(
       text.contains(
-        #""processes":[{"pid":2001,"command":null,"fd":7,"user":null,"ppid":null,"unit":null,"container":null,"exe":null,"cmdline":null}]"#))
+        #""processes":[{"pid":2001,"command":null,"fd":7,"user":null,"ppid":null,"unit":null,"container":null,"exe":null,"cmdline":null}]"#
+      ))
   }
 
   @Test func columnsDoNotChangeJSON() {

@@ -154,4 +154,3 @@ public struct MiniSchema {
     return errors(value, schema, at: "$", evaluated: &evaluated)
   }
 }
-
