@@ -158,18 +158,34 @@ extension IPAddress {
   }
 }
 
-/// Addresses as group names: dotted quads, RFC 5952 IPv6 (IPv4-mapped as a.b.c.d).
+/// Addresses as group names: as `IPAddress.text`, but an IPv4-mapped address as the IPv4
+/// address it is, so that both forms of one host make one group.
 enum AddressText {
   static func address(_ address: IPAddress) -> String {
-    switch address {
+    if case .v6(0, let low) = address, low >> 32 == 0xffff { return IPAddress.v4(UInt32(truncatingIfNeeded: low)).text }
+    return address.text
+  }
+
+  static func endpoint(_ address: IPAddress, _ port: UInt16) -> String {
+    let text = self.address(address)
+    return text.contains(":") ? "[\(text)]:\(port)" : "\(text):\(port)"
+  }
+}
+
+extension IPAddress {
+  /// The address as inet_ntop(3) writes it: dotted quads; RFC 5952 IPv6 (the longest run of
+  /// two or more zero groups as `::`), with the last 32 bits dotted for IPv4-mapped
+  /// (`::ffff:a.b.c.d`) and IPv4-compatible (`::a.b.c.d`) addresses.
+  public var text: String {
+    func dotted(_ value: UInt32) -> String {
+      (0..<4).map { String((value >> (24 - 8 * UInt32($0))) & 0xff) }.joined(separator: ".")
+    }
+    switch self {
     case .v4(let value): return dotted(value)
     case .v6(let high, let low):
-      if high == 0 && low >> 32 == 0xffff { return dotted(UInt32(truncatingIfNeeded: low)) }
       let groups = (0..<8).map { index -> UInt16 in
-        let word = index < 4 ? high : low
-        return UInt16(truncatingIfNeeded: word >> (48 - 16 * UInt64(index % 4)))
+        UInt16(truncatingIfNeeded: (index < 4 ? high : low) >> (48 - 16 * UInt64(index % 4)))
       }
-      // The longest run of two or more zero groups becomes "::".
       var best = (start: -1, length: 0)
       var run = (start: -1, length: 0)
       for (index, group) in groups.enumerated() {
@@ -180,19 +196,13 @@ enum AddressText {
           run = (-1, 0)
         }
       }
+      if best.start == 0 && (best.length == 6 || (best.length == 5 && groups[5] == 0xffff)) {
+        return (best.length == 5 ? "::ffff:" : "::") + dotted(UInt32(truncatingIfNeeded: low))
+      }
       func hex(_ range: Range<Int>) -> String { groups[range].map { String($0, radix: 16) }.joined(separator: ":") }
       guard best.length >= 2 else { return hex(0..<8) }
       return hex(0..<best.start) + "::" + hex((best.start + best.length)..<8)
     }
-  }
-
-  static func endpoint(_ address: IPAddress, _ port: UInt16) -> String {
-    if case .v6 = address, !self.address(address).contains(".") { return "[\(self.address(address))]:\(port)" }
-    return "\(self.address(address)):\(port)"
-  }
-
-  static func dotted(_ value: UInt32) -> String {
-    (0..<4).map { String((value >> (24 - 8 * UInt32($0))) & 0xff) }.joined(separator: ".")
   }
 }
 

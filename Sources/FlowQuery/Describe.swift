@@ -5,10 +5,6 @@
 import FlowModel
 import SockDiag
 
-#if canImport(Glibc)
-  import Glibc
-#endif
-
 extension QueryExpression: CustomStringConvertible {
   public var description: String { written(in: .top) }
 
@@ -109,18 +105,10 @@ extension AddressMatch {
     switch address {
     case nil: text = ""
     case .v4(let value)?:
-      text = (0..<4).map { String((value >> (24 - 8 * UInt32($0))) & 0xff) }.joined(separator: ".")
+      text = IPAddress.v4(value).text
       if prefixLength != 32 { text += "/\(prefixLength)" }
-    case .v6(let high, let low)?:
-      var bytes = [UInt8](repeating: 0, count: 16)
-      for index in 0..<8 {
-        bytes[index] = UInt8(truncatingIfNeeded: high >> (56 - 8 * UInt64(index)))
-        bytes[8 + index] = UInt8(truncatingIfNeeded: low >> (56 - 8 * UInt64(index)))
-      }
-      var buffer = [CChar](repeating: 0, count: Int(INET6_ADDRSTRLEN))
-      // inet_ntop(3): RFC 5952 text.
-      _ = bytes.withUnsafeBytes { inet_ntop(AF_INET6, $0.baseAddress, &buffer, socklen_t(buffer.count)) }
-      text = String(decoding: buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+    case .v6?:
+      text = address!.text
       if prefixLength != 128 { text += "/\(prefixLength)" }
       if port != nil { text = "[\(text)]" }
     }

@@ -113,3 +113,43 @@ struct TreeTests {
     #expect(rows.map(\.isLast) == [true, false, true, true, true, true, true])
   }
 }
+
+#if canImport(Glibc)
+  import Glibc
+#endif
+
+@Suite("Address text")
+struct AddressTextTests {
+  /// inet_ntop(3) is the oracle: the same text for every shape of address.
+  @Test func ipv6TextIsWhatInetNtopWrites() {
+    var random: UInt64 = 0x1234_5678
+    func next() -> UInt64 {
+      random = random &* 6_364_136_223_846_793_005 &+ 1_442_695_040_888_963_407
+      return random
+    }
+    var cases: [(UInt64, UInt64)] = [
+      (0, 0), (0, 1), (0, 0xffff_0a00_0001), (0, 0x0102_0304), (0x2001_0db8_0000_0000, 0x0000_0000_0001_0001),
+      (0xfe80_0000_0000_0000, 7), (0x2001_0db8_0000_0001, 0), (0, 0xffff_0000_0000), (0, 0x1_0000_0000),
+    ]
+    for _ in 0..<2000 {
+      // Words with many zero groups, so the runs and their ties are exercised.
+      let mask = next()
+      let high = next() & (mask & 0x00ff_00ff_00ff_00ff != 0 ? 0xffff_0000_ffff_0000 : 0x0000_ffff_0000_ffff)
+      let low = next() & (mask >> 8 & 1 == 0 ? 0xffff_0000_0000_ffff : 0x0000_0000_ffff_0000)
+      cases.append((high, low))
+    }
+    for (high, low) in cases {
+      var bytes = [UInt8](repeating: 0, count: 16)
+      for index in 0..<8 {
+        bytes[index] = UInt8(truncatingIfNeeded: high >> (56 - 8 * UInt64(index)))
+        bytes[8 + index] = UInt8(truncatingIfNeeded: low >> (56 - 8 * UInt64(index)))
+      }
+      var buffer = [CChar](repeating: 0, count: Int(INET6_ADDRSTRLEN))
+      _ = bytes.withUnsafeBytes { inet_ntop(AF_INET6, $0.baseAddress, &buffer, socklen_t(buffer.count)) }
+      let expected = String(decoding: buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+      #expect(
+        IPAddress.v6(high: high, low: low).text == expected, "\(String(high, radix: 16)) \(String(low, radix: 16))")
+    }
+    #expect(IPAddress.v4(0x7f00_0001).text == "127.0.0.1")
+  }
+}
