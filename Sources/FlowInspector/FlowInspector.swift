@@ -43,6 +43,10 @@ public struct InspectOptions: Sendable {
   /// `UnlistedSockets`): one getxattr per such descriptor. A one-shot snapshot only (not
   /// `watch`'s refreshes).
   public var includeUnlisted = false
+  /// Where the container runtimes' files are: `/`, or a host's root mounted elsewhere, named by
+  /// the environment's `FLOWSCOPE_RUNTIME_ROOT`. The names of containers come from them
+  /// (`ContainerNames`).
+  public var containerStateRoot = getenv("FLOWSCOPE_RUNTIME_ROOT").map { String(cString: $0) } ?? "/"
 
   /// Asks inet dumps for `tcp_info` alone: counters, RTT, windows; no memory, congestion
   /// control or TOS details.
@@ -347,8 +351,10 @@ public final class FlowInspector {
       }
     }
     var processes: [Int32: OwningProcess] = [:]
+    let containerNames = ContainerNames(root: options.containerStateRoot)
     for record in scan.processes where !record.sockets.isEmpty {
-      processes[record.pid] = OwningProcess(record, user: userNames.name(for: record.uid))
+      processes[record.pid] = OwningProcess(
+        record, user: userNames.name(for: record.uid), containerNames: containerNames)
     }
     if ownerCache == nil {
       var unmatched = OwnerJoin(scan).attach(
@@ -605,7 +611,7 @@ public final class FlowInspector {
 }
 
 extension OwningProcess {
-  init(_ record: ProcessRecord, user: String?) {
+  init(_ record: ProcessRecord, user: String?, containerNames: ContainerNames) {
     self.init(pid: record.pid, command: record.command)
     ppid = record.ppid
     commandLine = record.commandLine
@@ -621,7 +627,10 @@ extension OwningProcess {
     executable = record.executable
     if let path = record.cgroupPath {
       unit = ProcParsers.systemdUnit(cgroupPath: path)
-      container = ProcParsers.containerIdentity(cgroupPath: path)
+      if let reference = ProcParsers.containerReference(cgroupPath: path) {
+        container = reference.identity
+        containerName = containerNames.name(of: reference)
+      }
     }
   }
 }

@@ -19,6 +19,9 @@ public struct OwningProcess: Sendable, Equatable {
   public var unit: String? = nil
   /// Its container (`docker:0123456789ab`, `k8s:<pod uid>/cri-containerd:<id>`), from its cgroup.
   public var container: String? = nil
+  /// The name its runtime gave the container (`web`, `default/api-7d9f/app` in Kubernetes),
+  /// from the runtime's files on the host; nil when none names it.
+  public var containerName: String? = nil
   /// The path of its executable (`/proc/<pid>/exe`), when asked for with the command line.
   public var executable: [UInt8]? = nil
   /// TCP and UDP sockets it holds that are neither bound nor connected: found through its

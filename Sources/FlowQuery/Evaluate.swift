@@ -135,6 +135,7 @@ extension QueryTest {
       case .command: return match.matches(process.command)
       case .unit: return process.unit.map { match.matches(Array($0.utf8)) } ?? false
       case .container: return process.container.map { match.matches(Array($0.utf8)) } ?? false
+      case .containerName: return process.containerName.map { match.matches(Array($0.utf8)) } ?? false
       case .exe: return process.executable.map { match.matches($0) } ?? false
       case .cmdline:
         return process.commandLine.map { match.matches(Array($0.joined(separator: [UInt8(ascii: " ")]))) } ?? false

@@ -46,7 +46,9 @@ public enum QueryField: String, Sendable, CaseIterable, Hashable {
   case mark, tos, drops, `protocol`
   case flags
   // The owners: true when any process descriptor holding the socket matches.
-  case pid, ppid, fd, command, user, unit, container, exe, cmdline
+  case pid, ppid, fd, command, user, unit, container
+  case containerName = "container_name"
+  case exe, cmdline
   // The owning processes' descriptors.
   case fdCount = "fd_count"
   case fdPercent = "fd_pct"
@@ -89,7 +91,8 @@ public enum QueryField: String, Sendable, CaseIterable, Hashable {
     case .proto, .family, .state, .type, .flags: .member
     case .stateless, .owned: .boolean
     case .localAddress, .remoteAddress: .address
-    case .localPath, .localAbstract, .netnsName, .congestion, .command, .unit, .container, .exe, .cmdline:
+    case .localPath, .localAbstract, .netnsName, .congestion, .command, .unit, .container, .containerName, .exe,
+      .cmdline:
       .text
     case .bytesIn, .bytesOut, .retransBytes, .recvQ, .sendQ: .number(.bytes)
     case .rttUs, .rttvarUs, .minRttUs: .number(.micros)
@@ -110,7 +113,7 @@ public enum QueryField: String, Sendable, CaseIterable, Hashable {
   /// `check` test such fields on each process, and the others on its flows.
   public var isProcessField: Bool {
     switch self {
-    case .pid, .ppid, .command, .user, .unit, .container, .exe, .cmdline, .fdCount, .fdPercent,
+    case .pid, .ppid, .command, .user, .unit, .container, .containerName, .exe, .cmdline, .fdCount, .fdPercent,
       .fdLimit, .fdLimitHard, .sockets:
       true
     default: false

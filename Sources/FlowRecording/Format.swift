@@ -18,8 +18,8 @@ public enum RecordingFormat {
   public static let magic: [UInt8] = Array("FSREC2\n\u{0}".utf8)
   /// The major version this build writes and reads.
   public static let major: UInt16 = 1
-  /// 1: processes carry their unit, container and executable.
-  public static let minor: UInt16 = 1
+  /// 1: processes carry their unit, container and executable. 2: and their container's name.
+  public static let minor: UInt16 = 2
 
   enum Kind: UInt8 {
     case header = 0x01

@@ -171,6 +171,11 @@ public enum RecordingReader {
       let executable = try payload.data("process executable")
       process.executable = hasExecutable ? executable : nil
     }
+    if !payload.atEnd {
+      let hasContainerName = try payload.u8("process") != 0
+      let containerName = try payload.text("process container name")
+      process.containerName = hasContainerName ? containerName : nil
+    }
     return process
   }
 

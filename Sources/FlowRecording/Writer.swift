@@ -99,6 +99,9 @@ public enum RecordingWriter {
     out.text(process.container ?? "")
     out.u8(process.executable == nil ? 0 : 1)
     out.data(process.executable ?? [])
+    // Added in format 1.2.
+    out.u8(process.containerName == nil ? 0 : 1)
+    out.text(process.containerName ?? "")
   }
 
   static func encode(_ warning: SnapshotWarning, into out: inout ByteWriter) {

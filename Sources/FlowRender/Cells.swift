@@ -447,9 +447,9 @@ struct RenderContext {
       } else {
         appendMissing(into: &out)
       }
-    case .unit, .container:
+    case .unit, .container, .containerName:
       if let owner = primaryOwner(flow), let process = snapshot.processes[owner.pid],
-        let name = column == .unit ? process.unit : process.container
+        let name = column == .unit ? process.unit : column == .container ? process.container : process.containerName
       {
         appendName(name, into: &out)
       } else {

@@ -12,7 +12,9 @@ public enum Column: String, CaseIterable, Sendable {
   case recvQ = "recv-q"
   case cgroup, netns, cc, inode, uid, cookie, mark, tos, drops, shutdown, cwnd, peer, pid, command
   case flags
-  case ppid, unit, container, exe, cmdline
+  case ppid, unit, container
+  case containerName = "container-name"
+  case exe, cmdline
 
   /// The table header.
   public var title: String {
@@ -51,6 +53,7 @@ public enum Column: String, CaseIterable, Sendable {
     case .ppid: "PPID"
     case .unit: "Unit"
     case .container: "Container"
+    case .containerName: "Container Name"
     case .exe: "Executable"
     case .cmdline: "Command Line"
     }
@@ -76,6 +79,7 @@ public enum Column: String, CaseIterable, Sendable {
     case .ppid: "parent pid of the (first) owning process"
     case .unit: "systemd unit of the (first) owning process (nginx.service, session-3.scope)"
     case .container: "container of the (first) owning process (docker:0123456789ab, k8s:…)"
+    case .containerName: "its name from the runtime's files (web, <namespace>/<pod>/<container>)"
     case .exe: "path of the (first) owning process's executable (read when asked for)"
     case .cmdline: "command line of the (first) owning process (read when asked for)"
     case .sendQ: "send queue bytes"

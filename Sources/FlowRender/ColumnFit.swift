@@ -109,7 +109,7 @@ extension Column {
   /// Left out before anything is shortened much, in this order.
   static let leftOutFirst: [Column] = [
     .cookie, .inode, .uid, .cgroup, .mark, .tos, .drops, .shutdown, .cwnd, .cc, .peer, .sendQ,
-    .recvQ, .fd, .ppid, .user, .cmdline, .exe, .container, .unit,
+    .recvQ, .fd, .ppid, .user, .cmdline, .exe, .containerName, .container, .unit,
     // The default counters.
     .retrans, .packetsOut, .packetsIn, .netif, .rtt, .bytesOut, .bytesIn,
     .flags,

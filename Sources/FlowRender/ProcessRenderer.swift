@@ -18,7 +18,9 @@ public enum ProcessColumn: String, CaseIterable, Sendable {
   case bytesIn = "bytes-in"
   case bytesOut = "bytes-out"
   case flags
-  case ppid, unit, container, exe, cmdline
+  case ppid, unit, container
+  case containerName = "container-name"
+  case exe, cmdline
 
   public var title: String {
     switch self {
@@ -46,6 +48,7 @@ public enum ProcessColumn: String, CaseIterable, Sendable {
     case .ppid: "PPID"
     case .unit: "Unit"
     case .container: "Container"
+    case .containerName: "Container Name"
     case .exe: "Executable"
     case .cmdline: "Command Line"
     }
@@ -77,6 +80,7 @@ public enum ProcessColumn: String, CaseIterable, Sendable {
     case .ppid: "parent process id"
     case .unit: "systemd unit, from the cgroup path (nginx.service, session-3.scope)"
     case .container: "container, from the cgroup path (docker:0123456789ab, k8s:…)"
+    case .containerName: "its name from the runtime's files (web, <namespace>/<pod>/<container>)"
     case .exe: "path of the executable (read when asked for)"
     case .cmdline: "command line (read when asked for)"
     }
@@ -84,7 +88,7 @@ public enum ProcessColumn: String, CaseIterable, Sendable {
 
   public var isNumeric: Bool {
     switch self {
-    case .command, .user, .flags, .unit, .container, .exe, .cmdline: false
+    case .command, .user, .flags, .unit, .container, .containerName, .exe, .cmdline: false
     default: true
     }
   }
@@ -275,8 +279,9 @@ public enum ProcessRenderer {
       }
     case .uid: out.appendDecimal(UInt64(process.uid))
     case .ppid: out.appendDecimal(Int64(process.ppid))
-    case .unit, .container:
-      guard let name = column == .unit ? process.unit : process.container else {
+    case .unit, .container, .containerName:
+      guard let name = column == .unit ? process.unit : column == .container ? process.container : process.containerName
+      else {
         return context.appendMissing(into: &out)
       }
       context.appendName(name, into: &out)

@@ -11,7 +11,7 @@ struct SharedTexts {
     var commandWidth: Int32
     /// The value of JSON's `"command":`, with `,"command_bytes":…` when it is not UTF-8.
     var jsonCommand: Range<Int32>
-    /// The value of JSON's `"user":`, then `,"ppid":…,"unit":…,"container":…,"exe":…,"cmdline":…`.
+    /// The value of JSON's `"user":`, then `,"ppid":…,"unit":…,"container":…,"container_name":…,"exe":…,"cmdline":…`.
     var jsonUser: Range<Int32>
   }
 
@@ -85,7 +85,8 @@ struct SharedTexts {
     if let entry = entries[pid] {
       append(entry.jsonUser, into: &out)
     } else {
-      out.append("null,\"ppid\":null,\"unit\":null,\"container\":null,\"exe\":null,\"cmdline\":null")
+      out.append(
+        "null,\"ppid\":null,\"unit\":null,\"container\":null,\"container_name\":null,\"exe\":null,\"cmdline\":null")
     }
   }
 
@@ -94,7 +95,7 @@ struct SharedTexts {
     if let range = jsonNamespaceNames[inode] { append(range, into: &out) } else { out.append("null") }
   }
 
-  /// `,"ppid":N,"unit":…,"container":…,"exe":…,"cmdline":[…]` of a process (the flows' owners
+  /// `,"ppid":N,"unit":…,"container":…,"container_name":…,"exe":…,"cmdline":[…]` of a process (the flows' owners
   /// and `proc` write it).
   static func appendJSONOrigin(of process: OwningProcess, into out: inout OutputBuffer) {
     out.append(",\"ppid\":")
@@ -103,6 +104,8 @@ struct SharedTexts {
     if let unit = process.unit { out.appendJSONString(unit) } else { out.append("null") }
     out.append(",\"container\":")
     if let container = process.container { out.appendJSONString(container) } else { out.append("null") }
+    out.append(",\"container_name\":")
+    if let name = process.containerName { out.appendJSONString(name) } else { out.append("null") }
     // Read only when asked for (-o exe, -o cmdline); bytes that are not UTF-8 are repaired.
     out.append(",\"exe\":")
     if let executable = process.executable { _ = out.appendJSONString(executable) } else { out.append("null") }

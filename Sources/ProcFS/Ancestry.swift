@@ -26,11 +26,11 @@ public enum ProcAncestry {
     var chain: [ProcessAncestor] = []
     var current = pid
     while current > 0, chain.count < limit, !chain.contains(where: { $0.pid == current }) {
-      guard case .success(let bytes) = readWhole("\(root)/\(current)/stat"),
+      guard case .success(let bytes) = Sys.readWhole("\(root)/\(current)/stat"),
         let stat = try? ProcParsers.stat(bytes)
       else { break }
       var ancestor = ProcessAncestor(pid: current, command: stat.command)
-      if case .success(let environment) = readWhole("\(root)/\(current)/environ"),
+      if case .success(let environment) = Sys.readWhole("\(root)/\(current)/environ"),
         let value = ProcParsers.environmentValue("SSH_CONNECTION", in: environment)
       {
         ancestor.sshConnection = String(decoding: value, as: UTF8.self)
@@ -39,27 +39,6 @@ public enum ProcAncestry {
       current = stat.ppid
     }
     return chain
-  }
-
-  /// A whole (small) file through openat(2)/read(2).
-  static func readWhole(_ path: String) -> Result<[UInt8], Errno> {
-    let fd: Int32
-    switch Sys.openat(AT_FDCWD, path, O_RDONLY | O_CLOEXEC) {
-    case .success(let opened): fd = opened
-    case .failure(let error): return .failure(error)
-    }
-    defer { Sys.close(fd) }
-    var contents: [UInt8] = []
-    var chunk = [UInt8](repeating: 0, count: 16 * 1024)
-    while contents.count < 1 << 20 {
-      let result = chunk.withUnsafeMutableBytes { Sys.read(fd, $0) }
-      switch result {
-      case .success(0): return .success(contents)
-      case .success(let count): contents.append(contentsOf: chunk[0..<count])
-      case .failure(let error): return .failure(error)
-      }
-    }
-    return .success(contents)
   }
 }
 

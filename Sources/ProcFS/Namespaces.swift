@@ -80,9 +80,14 @@ extension ProcParsers {
   /// `.../docker-<id>.scope` or `/docker/<id>`, likewise `libpod`, `cri-containerd`, `crio`,
   /// and `kubepods` pods; nil for a plain host path.
   public static func containerIdentity(cgroupPath path: String) -> String? {
+    containerReference(cgroupPath: path)?.identity
+  }
+
+  /// The runtime, full id and pod of the container a cgroup path places a process in.
+  public static func containerReference(cgroupPath path: String) -> ContainerReference? {
     let components = path.split(separator: "/")
     // Kubernetes: the pod's UID (`kubepods-burstable-pod<uid>.slice`, `/kubepods/besteffort/pod<uid>`)
-    // before the container's id, as `k8s:<pod uid>/<runtime>:<id>`.
+    // before the container's id.
     let pod = components.lazy.compactMap { component -> String? in
       guard component.hasPrefix("kubepods") || component.hasPrefix("pod") else { return nil }
       let characters = Array(component)
@@ -94,9 +99,8 @@ extension ProcParsers {
       uid = String(uid.map { $0 == "_" ? "-" : $0 })
       return uid.count >= 8 && uid.allSatisfy({ $0.isHexDigit || $0 == "-" }) ? uid : nil
     }.first
-    func named(_ runtime: String, _ id: Substring) -> String {
-      let container = "\(runtime):\(id.prefix(12))"
-      return pod.map { "k8s:\($0)/\(container)" } ?? container
+    func reference(_ runtime: String, _ id: Substring) -> ContainerReference {
+      ContainerReference(runtime: runtime, id: String(id), podUID: pod)
     }
     for (index, component) in components.enumerated().reversed() {
       for runtime in ["docker", "libpod", "cri-containerd", "crio", "containerd"] {
@@ -104,21 +108,21 @@ extension ProcParsers {
         if component.hasPrefix(runtime + "-") {
           var id = component.dropFirst(runtime.count + 1)
           if id.hasSuffix(".scope") { id = id.dropLast(6) }
-          if id.count >= 12, id.allSatisfy(\.isHexDigit) { return named(runtime, id) }
+          if id.count >= 12, id.allSatisfy(\.isHexDigit) { return reference(runtime, id) }
         }
         // cgroupfs style: /docker/<id>
         if component == runtime, index + 1 < components.count {
           let id = components[index + 1]
-          if id.count >= 12, id.allSatisfy(\.isHexDigit) { return named(runtime, id) }
+          if id.count >= 12, id.allSatisfy(\.isHexDigit) { return reference(runtime, id) }
         }
       }
       // cgroupfs Kubernetes: /kubepods/<class>/pod<uid>/<container id>
       if pod != nil, component.count >= 12, component.allSatisfy(\.isHexDigit), index > 0,
         components[index - 1].hasPrefix("pod")
       {
-        return named("cri", component)
+        return reference("cri", component)
       }
     }
-    return pod.map { "k8s:\($0)" }
+    return pod.map { ContainerReference(runtime: nil, id: nil, podUID: $0) }
   }
 }

@@ -182,4 +182,25 @@ enum Sys {
       return .success(Array(UnsafeRawBufferPointer(start: name, count: len)))
     }
   }
+
+  /// A whole (small) file through openat(2)/read(2), up to `limit` bytes.
+  static func readWhole(_ path: String, limit: Int = 1 << 20) -> Result<[UInt8], Errno> {
+    let fd: Int32
+    switch openat(AT_FDCWD, path, O_RDONLY | O_CLOEXEC) {
+    case .success(let opened): fd = opened
+    case .failure(let error): return .failure(error)
+    }
+    defer { close(fd) }
+    var contents: [UInt8] = []
+    var chunk = [UInt8](repeating: 0, count: 16 * 1024)
+    while contents.count < limit {
+      let result = chunk.withUnsafeMutableBytes { read(fd, $0) }
+      switch result {
+      case .success(0): return .success(contents)
+      case .success(let count): contents.append(contentsOf: chunk[0..<count])
+      case .failure(let error): return .failure(error)
+      }
+    }
+    return .success(contents)
+  }
 }

@@ -93,4 +93,49 @@ struct NamesCommandTests {
       #expect(query.text.trimmingCharacters(in: .whitespacesAndNewlines) == String(worker.pid))
     }
   }
+
+  /// A docker-like cgroup and, under FLOWSCOPE_RUNTIME_ROOT, the config file docker keeps for
+  /// it: the owner carries the container's name, as a JSON key, a column and a query field.
+  @Test func aDockerContainerIsNamedFromTheRuntimesFile() throws {
+    guard geteuid() == 0, access(Self.unified + "/cgroup.procs", W_OK) == 0 else { return }
+    let id = String(format: "%08x", Int(getpid())) + String(repeating: "d0", count: 28)
+    let root = FileManager.default.temporaryDirectory.appendingPathComponent("flowscope-runtime-\(getpid())").path
+    defer { try? FileManager.default.removeItem(atPath: root) }
+    let config = root + "/var/lib/docker/containers/\(id)/config.v2.json"
+    try FileManager.default.createDirectory(
+      atPath: (config as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
+    try #"{"ID":"\#(id)","Config":{"Hostname":"x"},"Name":"/shop-web"}"#.write(
+      toFile: config, atomically: false, encoding: .utf8)
+    var environment = ProcessInfo.processInfo.environment
+    environment["FLOWSCOPE_RUNTIME_ROOT"] = root
+    let web = try Situation(Self.script)
+    defer { web.say("done") }
+    try inCgroup("system.slice/docker-\(id).scope", pid: web.pid) {
+      let listing = try run(
+        flowscopeBinary, ["--json", "-a", "-p", "tcp", "-P", String(web.pid)], environment: environment)
+      let document = try #require(try JSONSerialization.jsonObject(with: listing.stdout) as? [String: Any])
+      let process = try #require(
+        ((document["flows"] as? [[String: Any]])?.first?["processes"] as? [[String: Any]])?.first)
+      #expect(process["container"] as? String == "docker:\(id.prefix(12))")
+      #expect(process["container_name"] as? String == "shop-web")
+      #expect(process["unit"] is NSNull)
+      let column = try run(
+        flowscopeBinary, ["-a", "-p", "tcp", "-P", String(web.pid), "-H", "-o", "container-name,pid"],
+        environment: environment)
+      #expect(column.text.split(separator: " ", omittingEmptySubsequences: true) == ["shop-web", "\(web.pid)\n"])
+      let query = try run(
+        flowscopeBinary, ["-a", "-H", "-o", "pid", "container_name == shop-web"], environment: environment)
+      #expect(query.text.trimmingCharacters(in: .whitespacesAndNewlines) == String(web.pid))
+      let proc = try run(
+        flowscopeBinary, ["proc", "-H", "-o", "pid,container-name", "-P", String(web.pid)], environment: environment)
+      #expect(proc.text.split(separator: " ", omittingEmptySubsequences: true) == ["\(web.pid)", "shop-web\n"])
+      // Without the runtime's file the identity stays and the name is null.
+      let bare = try run(flowscopeBinary, ["--json", "-a", "-p", "tcp", "-P", String(web.pid)])
+      let bareDocument = try #require(try JSONSerialization.jsonObject(with: bare.stdout) as? [String: Any])
+      let bareProcess = try #require(
+        ((bareDocument["flows"] as? [[String: Any]])?.first?["processes"] as? [[String: Any]])?.first)
+      #expect(bareProcess["container"] as? String == "docker:\(id.prefix(12))")
+      #expect(bareProcess["container_name"] is NSNull)
+    }
+  }
 }

@@ -29,6 +29,7 @@ func sampleFrame() -> RecordedFrame {
   process.unit = "web.service"
   process.executable = Array("/usr/bin/python3.11".utf8)
   process.container = "k8s:0b7a9c1e-3f4d-4a5b-9c8d-1e2f3a4b5c6d/cri-containerd:0123456789ab"
+  process.containerName = "shop/api-7d9f8b6c5-x2x9q/app"
   var denied = OwningProcess(pid: 1, command: Array("init".utf8))
   denied.descriptorsReadable = false
   denied.user = "root"
@@ -85,7 +86,7 @@ struct FormatTests {
         + [0x01]  // kind: header
         + [19, 0, 0, 0]  // payload length, little-endian
         + [1, 0]  // major 1
-        + [1, 0]  // minor 1
+        + [2, 0]  // minor 2
         + [1, 0, 0, 0, 0x68]  // host: length 1, "h"
         + [1, 0, 0, 0, 0x6b]  // kernel: "k"
         + [1, 0, 0, 0, 0x77])  // writer: "w"

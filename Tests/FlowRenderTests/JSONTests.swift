@@ -127,11 +127,11 @@ func hexDecode(_ text: String) -> [UInt8]? {
         [
           [
             "pid": 1235, "command": "nginx", "fd": 6, "user": "www-data", "ppid": 0, "unit": NSNull(),
-            "container": NSNull(), "exe": NSNull(), "cmdline": NSNull(),
+            "container": NSNull(), "container_name": NSNull(), "exe": NSNull(), "cmdline": NSNull(),
           ],
           [
             "pid": 1234, "command": "nginx", "fd": 6, "user": "root", "ppid": 0, "unit": NSNull(),
-            "container": NSNull(), "exe": NSNull(), "cmdline": NSNull(),
+            "container": NSNull(), "container_name": NSNull(), "exe": NSNull(), "cmdline": NSNull(),
           ],
         ]))
     #expect(same(flows[3]["local"], ["address": "2001:db8::1:0:0:1", "port": 443]))
@@ -228,7 +228,7 @@ func hexDecode(_ text: String) -> [UInt8]? {
     // An owner whose process was not read: command, user and where it comes from are null.
     #expect(
       text.contains(
-        #""processes":[{"pid":2001,"command":null,"fd":7,"user":null,"ppid":null,"unit":null,"container":null,"exe":null,"cmdline":null}]"#
+        #""processes":[{"pid":2001,"command":null,"fd":7,"user":null,"ppid":null,"unit":null,"container":null,"container_name":null,"exe":null,"cmdline":null}]"#
       ))
   }
 

@@ -236,7 +236,8 @@ import Testing
   }
 
   @Test func columnNames() throws {
-    #expect(Column.allCases.count == 36)
+    #expect(Column.allCases.count == 37)
+    #expect(Column(rawValue: "container-name") == .containerName)
     #expect(Column(rawValue: "bytes-in") == .bytesIn)
     #expect(Column(rawValue: "pkts-out") == .packetsOut)
     #expect(Column(rawValue: "send-q") == .sendQ)
