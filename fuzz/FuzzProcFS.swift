@@ -1,18 +1,19 @@
 // libFuzzer harness for every /proc parser of Sources/ProcFS. fuzz/run.sh compiles it together
 // with the module's sources under `-module-name ProcFS`.
 //
-// The first input byte picks the parser the rest is fed to (selector % 9):
+// The first input byte picks the parser the rest is fed to (selector % 10):
 //   0 /proc/<pid>/stat         1 /proc/<pid>/status        2 /proc/<pid>/limits
 //   3 /proc/<pid>/cmdline      4 an fd link target (socket:[N], pipe:[N], anon_inode:…, path)
 //   5 a getdents64 buffer, each name through numericName as the scanner does
 //   6 a pid or fd directory name   7 /proc/net/sockstat   8 /proc/<pid>/cgroup and its container id
+//   9 a container runtime's JSON file (docker's config.v2.json, podman's containers.json)
 // Besides "never traps", the results are checked against the input where that is cheap.
 
 @_cdecl("LLVMFuzzerTestOneInput")
 public func fuzzProcFS(_ data: UnsafePointer<UInt8>?, _ size: Int) -> Int32 {
   guard let data, size > 0 else { return 0 }
   let rest = UnsafeRawBufferPointer(start: data + 1, count: size - 1)
-  switch data[0] % 9 {
+  switch data[0] % 10 {
   case 0:
     if let st = try? ProcParsers.stat(rest) {
       precondition(st.pid >= 0 && st.ppid >= 0 && st.command.count < rest.count)
@@ -43,10 +44,14 @@ public func fuzzProcFS(_ data: UnsafePointer<UInt8>?, _ size: Int) -> Int32 {
     if let n = ProcParsers.numericName(rest) { precondition(n >= 0 && rest.count <= 10) }
   case 7:
     if let n = ProcParsers.socketsInUse(rest) { precondition(n >= 0) }
-  default:
+  case 8:
     if let path = ProcParsers.cgroupPath(ArraySlice(rest)) {
       _ = ProcParsers.containerIdentity(cgroupPath: path)
     }
+  default:
+    let bytes = Array(rest)
+    if let name = ContainerNameParsers.dockerName(configV2: bytes) { precondition(!name.isEmpty) }
+    _ = ContainerNameParsers.podmanName(containersJSON: bytes, id: "0123456789ab")
   }
   return 0
 }

@@ -151,6 +151,10 @@ def procfs_seeds():
     seeds["cgroup-docker"] = b"\x08" + b"0::/system.slice/docker-" + b"0123456789abcdef" * 4 + b".scope\n"
     seeds["cgroup-kubepods"] = (b"\x08" + b"12:cpu,cpuacct:/kubepods/burstable/pod1234/"
                                 + b"fedcba9876543210" * 4 + b"\n")
+    seeds["docker-config"] = (b"\x09" + b'{"State":{"Pid":42},"ID":"ab","Config":{"Labels":{"a\\"b":"c"}},'
+                              + b'"MountPoints":{"/d":{"Name":"v"}},"Name":"/web-\\u00e9","SizeRw":-1.5e3}')
+    seeds["podman-containers"] = (b"\x09" + b'[{"id":"0123456789ab","names":["db","x"],"flags":{}},'
+                                  + b'{"id":"ff","names":[],"metadata":"{\\"a\\":1}"}]')
     return seeds
 
 
