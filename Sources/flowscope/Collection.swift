@@ -3,6 +3,10 @@ import FlowModel
 import NetlinkTransport
 import SockDiag
 
+#if canImport(Glibc)
+  import Glibc
+#endif
+
 // What every listing command shares: where snapshots come from, and how their warnings are said.
 
 /// A live inspector, or one replaying `--replay FILE` (a recording of `flowscope record`, or a
@@ -45,8 +49,12 @@ func reportWarnings(
     }
   }
   if !unseen.isEmpty {
-    printError(
-      unseen.joined(separator: "; ")
-        + "; run with sudo (or CAP_SYS_PTRACE, CAP_DAC_READ_SEARCH and CAP_SYS_ADMIN) to see them")
+    // Root can be denied too (a process of another user namespace, a security module): then
+    // sudo is no remedy.
+    let remedy =
+      geteuid() == 0
+      ? "denied to root as well (another user namespace's process, or a security module)"
+      : "run with sudo (or CAP_SYS_PTRACE, CAP_DAC_READ_SEARCH and CAP_SYS_ADMIN) to see them"
+    printError(unseen.joined(separator: "; ") + "; " + remedy)
   }
 }

@@ -414,6 +414,9 @@ struct PrivilegeTests {
       #expect(said.count == 1, "\(arguments): \(table.stderr)")
       #expect(said.first?.contains("1 process(es) unreadable (permission denied)") == true)
       #expect(said.first?.contains("pid 1") == true)
+      // Root was refused: sudo is no remedy, and the line does not suggest it.
+      #expect(said.first?.contains("denied to root as well") == true, "\(arguments): \(table.stderr)")
+      #expect(said.first?.contains("sudo") == false)
       let json = try run(flowscopeBinary, arguments + ["--json"])
       #expect(json.status == 0)
       let warnings = try jsonObject(json.stdout)["warnings"] as? [String]
