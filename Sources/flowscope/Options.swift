@@ -82,9 +82,73 @@ struct FilterOptions: ParsableArguments {
   func validate() throws { _ = try parsedExpression() }
 }
 
+/// The output formats: one list for every command, each taking those that fit it.
+/// (Not CaseIterable: --help lists a command's own formats, not all of them.)
+enum OutputFormat: String, ExpressibleByArgument {
+  case table, json, ndjson, csv
+}
+
+/// The formats one command writes, and which of them `-J` stands for.
+protocol CommandFormats {
+  /// What `--format` takes, the default (`table`) first.
+  static var formats: [OutputFormat] { get }
+  /// The command's JSON form: `json` (one document) where it prints once, `ndjson` (one
+  /// object a line, flushed as it goes) where it streams.
+  static var jsonForm: OutputFormat { get }
+}
+
+/// `flow` and `proc`: a listing, in every format.
+enum ListingFormats: CommandFormats {
+  static let formats: [OutputFormat] = [.table, .json, .ndjson, .csv]
+  static let jsonForm = OutputFormat.json
+}
+
+/// `check` and `kill`: a report made once, as a table or one JSON document.
+enum ReportFormats: CommandFormats {
+  static let formats: [OutputFormat] = [.table, .json]
+  static let jsonForm = OutputFormat.json
+}
+
+/// `watch` and `events`: streams, as a screen or lines of text, or NDJSON.
+enum StreamFormats: CommandFormats {
+  static let formats: [OutputFormat] = [.table, .ndjson]
+  static let jsonForm = OutputFormat.ndjson
+}
+
+/// `--format` and `-J`/`--json`, declared once for every command: `--format` names the output,
+/// and `-J` is the command's JSON form (`--format json` where it prints once, `--format ndjson`
+/// where it streams), so that it always gives what `jq` reads. `-J` wins over `--format`, as it
+/// always did.
+struct FormatOptions<Formats: CommandFormats>: ParsableArguments {
+  @Option(
+    help: ArgumentHelp(
+      "Output format: \(Formats.formats.map(\.rawValue).joined(separator: ", ")).", valueName: "format"),
+    completion: .list(Formats.formats.map(\.rawValue)))
+  var format: OutputFormat?
+
+  @Flag(
+    name: [.customShort("J"), .long],
+    help: "JSON output: the same as --format \(Formats.jsonForm.rawValue).")
+  var json = false
+
+  func validate() throws {
+    guard let format, !Formats.formats.contains(format) else { return }
+    let known = Formats.formats.map(\.rawValue).joined(separator: ", ")
+    let streams = format == .json && Formats.jsonForm == .ndjson
+    throw ValidationError(
+      "--format \(format.rawValue) does not apply here; known: \(known)"
+        + (streams ? " (this command streams: its JSON form is ndjson, as -J gives)." : "."))
+  }
+
+  /// The format asked for, nil when neither option was given.
+  var chosen: OutputFormat? { json ? Formats.jsonForm : format }
+
+  /// The format to write: `table` unless asked otherwise.
+  var effective: OutputFormat { chosen ?? .table }
+}
+
 /// How to print. Shared by every subcommand that prints.
 struct OutputOptions: ParsableArguments, TableLook {
-  enum Format: String, ExpressibleByArgument, CaseIterable { case table, json, ndjson, csv }
   enum ColorMode: String, ExpressibleByArgument, CaseIterable {
     case auto, always, never
 
@@ -99,11 +163,7 @@ struct OutputOptions: ParsableArguments, TableLook {
     }
   }
 
-  @Option(help: "Output format.")
-  var format: Format = .table
-
-  @Flag(name: [.customShort("J"), .long], help: "JSON output (same as --format json).")
-  var json = false
+  @OptionGroup var form: FormatOptions<ListingFormats>
 
   @OptionGroup var look: TableLookOptions
 
@@ -119,15 +179,14 @@ struct OutputOptions: ParsableArguments, TableLook {
   @Option(help: "With --interval: stop after N repetitions.")
   var count: Int?
 
-  var effectiveFormat: Format { json ? .json : format }
+  var effectiveFormat: OutputFormat { form.effective }
 
 }
 
 /// How `kill` prints: the options of `OutputOptions` that apply to a listing made once, as a
 /// table or as JSON.
 struct KillOutputOptions: ParsableArguments, TableLook {
-  @Flag(name: [.customShort("J"), .long], help: "The report as one JSON document (docs/json.md).")
-  var json = false
+  @OptionGroup var form: FormatOptions<ReportFormats>
 
   @OptionGroup var look: TableLookOptions
 }
