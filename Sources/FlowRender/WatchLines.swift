@@ -13,27 +13,31 @@ extension WatchScreen {
   ) {
     let context = RenderContext(snapshot, options: options, mode: .csv, namingPeers: false)
     let prefix = JSONRenderer.linePrefix(snapshot)
-    for (index, flow) in snapshot.flows.enumerated() {
-      out.append(contentsOf: prefix)
-      JSONRenderer.appendFlowFields(flow, context: context, into: &out)
-      appendRateFields(rates.flows[index], refresh: refresh, seconds: rates.seconds, into: &out)
-      out.append("}\n")
-    }
-    if !rates.closed.isEmpty {
-      let closedContext = RenderContext(
-        Snapshot(
-          time: snapshot.time, host: snapshot.host, flows: rates.closed,
-          processes: snapshot.processes.merging(previousProcesses) { current, _ in current },
-          warnings: []),
-        options: options, mode: .csv, namingPeers: false)
-      for flow in rates.closed {
-        out.append(contentsOf: prefix)
-        JSONRenderer.appendFlowFields(flow, context: closedContext, into: &out)
-        appendRateFields(FlowRate(change: .closed), refresh: refresh, seconds: rates.seconds, into: &out)
-        out.append("}\n")
+    JSONWriter.write(into: &out) { json in
+      for (index, flow) in snapshot.flows.enumerated() {
+        json.reopen(prefix)
+        JSONRenderer.appendFlowFields(flow, context: context, into: &json)
+        appendRateFields(rates.flows[index], refresh: refresh, seconds: rates.seconds, into: &json)
+        json.endObject()
+        json.endLine()
       }
+      if !rates.closed.isEmpty {
+        let closedContext = RenderContext(
+          Snapshot(
+            time: snapshot.time, host: snapshot.host, flows: rates.closed,
+            processes: snapshot.processes.merging(previousProcesses) { current, _ in current },
+            warnings: []),
+          options: options, mode: .csv, namingPeers: false)
+        for flow in rates.closed {
+          json.reopen(prefix)
+          JSONRenderer.appendFlowFields(flow, context: closedContext, into: &json)
+          appendRateFields(FlowRate(change: .closed), refresh: refresh, seconds: rates.seconds, into: &json)
+          json.endObject()
+          json.endLine()
+        }
+      }
+      JSONRenderer.appendWarningLines(snapshot.warnings, prefix: prefix, into: &json)
     }
-    appendWarningLines(snapshot, prefix: prefix, refresh: refresh, into: &out)
   }
 
   /// One line per process with flows (open or closed since the last refresh), by pid.
@@ -42,96 +46,74 @@ extension WatchScreen {
     into out: inout OutputBuffer
   ) {
     let prefix = JSONRenderer.linePrefix(snapshot)
-    for pid in rates.processes.keys.sorted() {
-      let rate = rates.processes[pid]!
-      let process = snapshot.processes[pid] ?? previousProcesses[pid]
-      out.append(contentsOf: prefix)
-      out.append("\"pid\":")
-      out.appendDecimal(Int64(pid))
-      out.append(",\"command\":")
-      if let process {
-        ProcessRenderer.appendCommand(process.command, into: &out)
-      } else {
-        out.append("null")
+    let measured = rates.seconds != nil
+    JSONWriter.write(into: &out) { json in
+      for pid in rates.processes.keys.sorted() {
+        let rate = rates.processes[pid]!
+        let process = snapshot.processes[pid] ?? previousProcesses[pid]
+        json.reopen(prefix)
+        json.field(.pid, Int64(pid))
+        json.key(.command)
+        if let process { ProcessRenderer.appendCommand(process.command, into: &json) } else { json.null() }
+        json.key(.user)
+        json.string(process?.user)
+        json.field(.uid, process.map { UInt64($0.uid) })
+        json.field(.flows, UInt64(rate.flows))
+        json.field(.newFlows, UInt64(rate.newFlows))
+        json.field(.closedFlows, UInt64(rate.closedFlows))
+        json.field(.bytesIn, rate.bytesIn)
+        json.field(.bytesOut, rate.bytesOut)
+        json.field(.refresh, UInt64(refresh))
+        json.key(.interval)
+        appendNumber(rates.seconds, into: &json)
+        json.field(.deltaIn, measured ? rate.deltaIn : nil)
+        json.field(.deltaOut, measured ? rate.deltaOut : nil)
+        json.key(.rateIn)
+        appendNumber(measured ? rate.rateIn : nil, into: &json)
+        json.key(.rateOut)
+        appendNumber(measured ? rate.rateOut : nil, into: &json)
+        json.endObject()
+        json.endLine()
       }
-      out.append(",\"user\":")
-      if let user = process?.user { out.appendJSONString(user) } else { out.append("null") }
-      out.append(",\"uid\":")
-      JSONRenderer.appendOptional(process.map { UInt64($0.uid) }, into: &out)
-      out.append(",\"flows\":")
-      out.appendDecimal(UInt64(rate.flows))
-      out.append(",\"new_flows\":")
-      out.appendDecimal(UInt64(rate.newFlows))
-      out.append(",\"closed_flows\":")
-      out.appendDecimal(UInt64(rate.closedFlows))
-      out.append(",\"bytes_in\":")
-      JSONRenderer.appendOptional(rate.bytesIn, into: &out)
-      out.append(",\"bytes_out\":")
-      JSONRenderer.appendOptional(rate.bytesOut, into: &out)
-      out.append(",\"refresh\":")
-      out.appendDecimal(UInt64(refresh))
-      out.append(",\"interval\":")
-      appendNumber(rates.seconds, into: &out)
-      out.append(",\"delta_in\":")
-      JSONRenderer.appendOptional(rates.seconds == nil ? nil : rate.deltaIn, into: &out)
-      out.append(",\"delta_out\":")
-      JSONRenderer.appendOptional(rates.seconds == nil ? nil : rate.deltaOut, into: &out)
-      out.append(",\"rate_in\":")
-      appendNumber(rates.seconds == nil ? nil : rate.rateIn, into: &out)
-      out.append(",\"rate_out\":")
-      appendNumber(rates.seconds == nil ? nil : rate.rateOut, into: &out)
-      out.append("}\n")
-    }
-    appendWarningLines(snapshot, prefix: prefix, refresh: refresh, into: &out)
-  }
-
-  private static func appendWarningLines(
-    _ snapshot: Snapshot, prefix: OutputBuffer, refresh: Int, into out: inout OutputBuffer
-  ) {
-    for warning in snapshot.warnings {
-      out.append(contentsOf: prefix)
-      out.append("\"warning\":")
-      out.appendJSONString(warning.description)
-      out.append("}\n")
+      JSONRenderer.appendWarningLines(snapshot.warnings, prefix: prefix, into: &json)
     }
   }
 
   private static func appendRateFields(
-    _ rate: FlowRate, refresh: Int, seconds: Double?, into out: inout OutputBuffer
+    _ rate: FlowRate, refresh: Int, seconds: Double?, into json: inout JSONWriter
   ) {
-    out.append(",\"refresh\":")
-    out.appendDecimal(UInt64(refresh))
-    out.append(",\"interval\":")
-    appendNumber(seconds, into: &out)
-    out.append(",\"change\":")
+    json.field(.refresh, UInt64(refresh))
+    json.key(.interval)
+    appendNumber(seconds, into: &json)
+    json.key(.change)
     switch rate.change {
-    case .new: out.append("\"new\"")
-    case .closed: out.append("\"closed\"")
-    case .continuing: out.append("null")
+    case .new: json.string(vocabulary: "new")
+    case .closed: json.string(vocabulary: "closed")
+    case .continuing: json.null()
     }
-    out.append(",\"delta_in\":")
-    JSONRenderer.appendOptional(rate.deltaIn, into: &out)
-    out.append(",\"delta_out\":")
-    JSONRenderer.appendOptional(rate.deltaOut, into: &out)
-    out.append(",\"rate_in\":")
-    appendNumber(rate.rateIn, into: &out)
-    out.append(",\"rate_out\":")
-    appendNumber(rate.rateOut, into: &out)
+    json.field(.deltaIn, rate.deltaIn)
+    json.field(.deltaOut, rate.deltaOut)
+    json.key(.rateIn)
+    appendNumber(rate.rateIn, into: &json)
+    json.key(.rateOut)
+    appendNumber(rate.rateOut, into: &json)
   }
 
   /// A non-negative number with at most three decimals, or `null`.
-  static func appendNumber(_ value: Double?, into out: inout OutputBuffer) {
-    guard let value, value.isFinite else { return out.append("null") }
-    let thousandths = UInt64((max(0, value) * 1000).rounded())
-    out.appendDecimal(thousandths / 1000)
-    let fraction = thousandths % 1000
-    if fraction != 0 {
-      out.append(UInt8(ascii: "."))
-      if fraction < 100 { out.append(UInt8(ascii: "0")) }
-      if fraction < 10 { out.append(UInt8(ascii: "0")) }
-      var digits = fraction
-      while digits % 10 == 0 { digits /= 10 }
-      out.appendDecimal(digits)
+  static func appendNumber(_ value: Double?, into json: inout JSONWriter) {
+    guard let value, value.isFinite else { return json.null() }
+    json.value { out in
+      let thousandths = UInt64((max(0, value) * 1000).rounded())
+      out.appendDecimal(thousandths / 1000)
+      let fraction = thousandths % 1000
+      if fraction != 0 {
+        out.append(UInt8(ascii: "."))
+        if fraction < 100 { out.append(UInt8(ascii: "0")) }
+        if fraction < 10 { out.append(UInt8(ascii: "0")) }
+        var digits = fraction
+        while digits % 10 == 0 { digits /= 10 }
+        out.appendDecimal(digits)
+      }
     }
   }
 }
