@@ -152,6 +152,12 @@ extension Substring {
 
 /// What and how to render.
 public struct RenderOptions: Sendable {
+  /// Adds the NetNS column second, unless it is there: flows of several network namespaces say
+  /// which one each is in (`flow` and `kill`, when no columns were chosen).
+  public mutating func addNamespaceColumn() {
+    if !columns.contains(.netns) { columns.insert(.netns, at: min(1, columns.count)) }
+  }
+
   /// Table and CSV columns, in order (JSON ignores them and always writes the full object).
   public var columns: [Column] = Column.defaults
   /// The table's title line and the CSV header row (`-H/--no-header` turns it off).

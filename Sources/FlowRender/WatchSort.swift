@@ -14,6 +14,14 @@ public enum WatchSortField: String, Sendable, CaseIterable {
   case proto, local, remote, state, process
   case pid, command, flows
 
+  /// `--sort`: `-rate` (busiest first) or `rate` (ascending); a leading `-` sorts descending,
+  /// as in `flow` and `proc`. Nil for a field it does not know.
+  public static func parse(_ text: String) -> (field: WatchSortField, descending: Bool)? {
+    let descending = text.hasPrefix("-")
+    guard let field = WatchSortField(rawValue: String(text.dropFirst(descending ? 1 : 0))) else { return nil }
+    return (field, descending)
+  }
+
   /// The fields the `<`/`>` keys step through in a view, in column order.
   public static func cycle(_ view: WatchView) -> [WatchSortField] {
     switch view {

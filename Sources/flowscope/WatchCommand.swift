@@ -87,18 +87,10 @@ struct WatchCommand: ParsableCommand {
       throw ValidationError("--interval must be at least 0.05 seconds.")
     }
     if let count, count < 1 { throw ValidationError("--count must be at least 1.") }
-    if let sort, Self.parseSort(sort) == nil {
+    if let sort, WatchSortField.parse(sort) == nil {
       throw ValidationError(
         "cannot sort by '\(sort)'; known: " + WatchSortField.allCases.map(\.rawValue).joined(separator: ", "))
     }
-  }
-
-  /// `-rate` (busiest first) or `rate` (ascending): a leading `-` sorts descending, as in
-  /// `flow` and `proc`.
-  static func parseSort(_ text: String) -> (WatchSortField, Bool)? {
-    let descending = text.hasPrefix("-")
-    guard let field = WatchSortField(rawValue: String(text.dropFirst(descending ? 1 : 0))) else { return nil }
-    return (field, descending)
   }
 
   func run() throws {
@@ -266,7 +258,7 @@ struct ScreenLoop {
     model.interval = command.interval
     model.exactBytes = command.bytes
     model.view = command.procs ? .processes : .flows
-    if let sort = command.sort, let (field, descending) = WatchCommand.parseSort(sort) {
+    if let sort = command.sort, let (field, descending) = WatchSortField.parse(sort) {
       model.sort = field
       model.descending = descending
     }

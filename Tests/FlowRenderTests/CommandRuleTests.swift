@@ -1,0 +1,41 @@
+import FlowModel
+import FlowRender
+import Testing
+
+/// Rules the commands use, tested without the binary.
+@Suite struct CommandRuleTests {
+  @Test func warningsAreSaidOnceAndWhatPrivilegeWouldShowInOneLine() {
+    var reported = Set<String>()
+    let warnings: [SnapshotWarning] = [
+      .familyUnsupported("sctp"), .familyUnsupported("vsock"),
+      .processesDenied(count: 3, samplePIDs: [1, 2]), .namespacesSkipped(count: 2, reason: "EPERM"),
+    ]
+    let lines = WarningNotes.lines(warnings, named: [.vsock], reported: &reported)
+    // sctp was not asked for: nothing said; vsock was.
+    #expect(lines.count == 2)
+    #expect(lines[0] == SnapshotWarning.familyUnsupported("vsock").description)
+    #expect(lines[1].hasPrefix(warnings[2].description + "; " + warnings[3].description + "; run with sudo"))
+    // Said once per run.
+    #expect(WarningNotes.lines(warnings, named: [.vsock], reported: &reported) == [])
+    #expect(reported.count == 4)
+  }
+
+  @Test func watchSortTakesALeadingMinusForDescending() {
+    #expect(WatchSortField.parse("-rate")! == (.rate, true))
+    #expect(WatchSortField.parse("bytes-in")! == (.bytesIn, false))
+    #expect(WatchSortField.parse("-inode") == nil)
+    #expect(WatchSortField.parse("") == nil)
+  }
+
+  @Test func theNamespaceColumnComesSecondOnce() {
+    var options = RenderOptions()
+    options.columns = [.proto, .local]
+    options.addNamespaceColumn()
+    #expect(options.columns == [.proto, .netns, .local])
+    options.addNamespaceColumn()
+    #expect(options.columns == [.proto, .netns, .local])
+    options.columns = []
+    options.addNamespaceColumn()
+    #expect(options.columns == [.netns])
+  }
+}
