@@ -133,6 +133,22 @@ public enum Column: String, CaseIterable, Sendable {
   }
 }
 
+extension Column {
+  /// The columns of repeated `-o` lists: the first as written, each later one adding the
+  /// columns not there yet; nil when there is none (the defaults).
+  public static func chosen(_ lists: [String]) -> Result<[Column]?, UnknownColumn> {
+    guard !lists.isEmpty else { return .success(nil) }
+    var chosen: [Column] = []
+    for list in lists {
+      switch parseList(list) {
+      case .success(let parsed): chosen += chosen.isEmpty ? parsed : parsed.filter { !chosen.contains($0) }
+      case .failure(let error): return .failure(error)
+      }
+    }
+    return .success(chosen)
+  }
+}
+
 /// A column name `-o` does not know.
 public struct UnknownColumn: Error, Sendable, CustomStringConvertible {
   public var name: String

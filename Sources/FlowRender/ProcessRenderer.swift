@@ -113,6 +113,22 @@ public enum ProcessColumn: String, CaseIterable, Sendable {
   }
 }
 
+extension ProcessColumn {
+  /// The columns of repeated `-o` lists, each adding the columns not there yet; the defaults
+  /// when there is none.
+  public static func chosen(_ lists: [String]) -> Result<[ProcessColumn], UnknownProcessColumn> {
+    guard !lists.isEmpty else { return .success(defaults) }
+    var chosen: [ProcessColumn] = []
+    for list in lists {
+      switch parseList(list) {
+      case .success(let parsed): chosen += parsed.filter { !chosen.contains($0) }
+      case .failure(let error): return .failure(error)
+      }
+    }
+    return .success(chosen)
+  }
+}
+
 public struct UnknownProcessColumn: Error, Sendable, CustomStringConvertible {
   public var name: String
   public var description: String {

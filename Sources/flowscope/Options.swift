@@ -237,15 +237,7 @@ extension TableLook {
   /// The columns of `-o` (each occurrence a comma list; a leading `+` adds to the defaults),
   /// or nil for the defaults.
   func chosenColumns() throws -> [Column]? {
-    guard !columns.isEmpty else { return nil }
-    var chosen: [Column] = []
-    for list in columns {
-      switch Column.parseList(list) {
-      case .success(let parsed): chosen += chosen.isEmpty ? parsed : parsed.filter { !chosen.contains($0) }
-      case .failure(let error): throw ValidationError(error.description)
-      }
-    }
-    return chosen
+    do { return try Column.chosen(columns).get() } catch { throw ValidationError(error.description) }
   }
 }
 

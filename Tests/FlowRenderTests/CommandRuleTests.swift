@@ -38,4 +38,14 @@ import Testing
     options.addNamespaceColumn()
     #expect(options.columns == [.netns])
   }
+
+  @Test func repeatedColumnListsAddWhatIsNew() throws {
+    #expect(try Column.chosen([]).get() == nil)
+    #expect(try Column.chosen(["proto,local", "local,state"]).get() == [.proto, .local, .state])
+    #expect(try Column.chosen(["+inode"]).get() == Column.defaults + [.inode])
+    #expect(throws: UnknownColumn.self) { try Column.chosen(["proto", "bogus"]).get() }
+    #expect(try ProcessColumn.chosen([]).get() == ProcessColumn.defaults)
+    #expect(try ProcessColumn.chosen(["pid,command", "command,fds"]).get() == [.pid, .command, .fds])
+    #expect(throws: UnknownProcessColumn.self) { try ProcessColumn.chosen(["nope"]).get() }
+  }
 }
