@@ -82,38 +82,7 @@ struct FilterOptions: ParsableArguments {
   func validate() throws { _ = try parsedExpression() }
 }
 
-/// The output formats: one list for every command, each taking those that fit it.
-/// (Not CaseIterable: --help lists a command's own formats, not all of them.)
-enum OutputFormat: String, ExpressibleByArgument {
-  case table, json, ndjson, csv
-}
-
-/// The formats one command writes, and which of them `-J` stands for.
-protocol CommandFormats {
-  /// What `--format` takes, the default (`table`) first.
-  static var formats: [OutputFormat] { get }
-  /// The command's JSON form: `json` (one document) where it prints once, `ndjson` (one
-  /// object a line, flushed as it goes) where it streams.
-  static var jsonForm: OutputFormat { get }
-}
-
-/// `flow` and `proc`: a listing, in every format.
-enum ListingFormats: CommandFormats {
-  static let formats: [OutputFormat] = [.table, .json, .ndjson, .csv]
-  static let jsonForm = OutputFormat.json
-}
-
-/// `check` and `kill`: a report made once, as a table or one JSON document.
-enum ReportFormats: CommandFormats {
-  static let formats: [OutputFormat] = [.table, .json]
-  static let jsonForm = OutputFormat.json
-}
-
-/// `watch` and `events`: streams, as a screen or lines of text, or NDJSON.
-enum StreamFormats: CommandFormats {
-  static let formats: [OutputFormat] = [.table, .ndjson]
-  static let jsonForm = OutputFormat.ndjson
-}
+extension OutputFormat: ExpressibleByArgument {}
 
 /// `--format` and `-J`/`--json`, declared once for every command: `--format` names the output,
 /// and `-J` is the command's JSON form (`--format json` where it prints once, `--format ndjson`
@@ -132,12 +101,7 @@ struct FormatOptions<Formats: CommandFormats>: ParsableArguments {
   var json = false
 
   func validate() throws {
-    guard let format, !Formats.formats.contains(format) else { return }
-    let known = Formats.formats.map(\.rawValue).joined(separator: ", ")
-    let streams = format == .json && Formats.jsonForm == .ndjson
-    throw ValidationError(
-      "--format \(format.rawValue) does not apply here; known: \(known)"
-        + (streams ? " (this command streams: its JSON form is ndjson, as -J gives)." : "."))
+    if let format, let refusal = Formats.refusal(of: format) { throw ValidationError(refusal) }
   }
 
   /// The format asked for, nil when neither option was given.

@@ -48,4 +48,15 @@ import Testing
     #expect(try ProcessColumn.chosen(["pid,command", "command,fds"]).get() == [.pid, .command, .fds])
     #expect(throws: UnknownProcessColumn.self) { try ProcessColumn.chosen(["nope"]).get() }
   }
+
+  @Test func aFormatACommandDoesNotWriteIsRefusedWithTheKnownOnes() {
+    #expect(ListingFormats.refusal(of: .csv) == nil)
+    #expect(ReportFormats.refusal(of: .json) == nil)
+    #expect(ReportFormats.refusal(of: .ndjson) == "--format ndjson does not apply here; known: table, json.")
+    #expect(
+      StreamFormats.refusal(of: .json)
+        == "--format json does not apply here; known: table, ndjson (this command streams: its JSON form is ndjson, as -J gives)."
+    )
+    #expect(StreamFormats.jsonForm == .ndjson && ListingFormats.jsonForm == .json && ReportFormats.jsonForm == .json)
+  }
 }
