@@ -34,10 +34,16 @@ let package = Package(
     // The recording format of `flowscope record` (FSREC2) and ss's raw dumps: encoding and
     // decoding, no I/O; fuzzed like the decoders.
     .target(name: "FlowRecording", dependencies: ["FlowModel", "SockDiag"]),
+    // signalfd(2), which the Glibc module leaves out.
+    .systemLibrary(name: "CSignalFD"),
+    // Signals as a descriptor to poll (signalfd), for the loops that wait on sockets.
+    .target(name: "FlowSignals", dependencies: ["CSignalFD"]),
     // Collection: which families to ask, the join by inode, per namespace.
     .target(
       name: "FlowInspector",
-      dependencies: ["SockDiag", "NetlinkTransport", "ProcFS", "FlowModel", "FlowQuery", "FlowRecording"]
+      dependencies: [
+        "SockDiag", "NetlinkTransport", "ProcFS", "FlowModel", "FlowQuery", "FlowRecording", "FlowSignals",
+      ]
     ),
     // kill: the guards, the confirmation, and what each socket's SOCK_DESTROY answer means.
     .target(name: "FlowKill", dependencies: ["FlowModel", "FlowQuery", "FlowInspector"]),
@@ -74,6 +80,7 @@ let package = Package(
       name: "FlowExportTests",
       dependencies: ["FlowExport", "FlowModel", "FlowInspector", "FlowQuery", "SockDiag"]),
     .testTarget(name: "FlowTerminalTests", dependencies: ["FlowTerminal"]),
+    .testTarget(name: "FlowSignalsTests", dependencies: ["FlowSignals"]),
     .testTarget(
       name: "FlowKillTests", dependencies: ["FlowKill", "FlowModel", "FlowQuery", "FlowInspector", "ProcFS"]),
     .testTarget(

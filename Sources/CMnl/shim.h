@@ -8,7 +8,6 @@
 #include <linux/sock_diag.h>
 #include <sys/socket.h>
 #include <errno.h>
-#include <sys/signalfd.h>  // flowscope events: SIGINT/SIGTERM as a pollable descriptor
 
 // MNL_SOCKET_BUFFER_SIZE is a function-like macro (and only 4096 here); dumps want more.
 static inline size_t fs_mnl_socket_buffer_size(void) { return MNL_SOCKET_BUFFER_SIZE; }

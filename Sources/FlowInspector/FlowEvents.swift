@@ -1,4 +1,5 @@
 import FlowModel
+import FlowSignals
 import NetlinkTransport
 import ProcFS
 import SockDiag

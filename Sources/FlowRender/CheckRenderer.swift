@@ -44,59 +44,64 @@ public enum CheckRenderer {
     _ findings: [Finding], system: [Finding] = [], snapshot: Snapshot,
     thresholds: HealthThresholds, into out: inout OutputBuffer
   ) {
-    JSONRenderer.appendDocumentStart(snapshot, into: &out)
-    out.append(",\"problems\":[")
     var sentence = OutputBuffer(capacity: 512)
-    for (index, finding) in findings.enumerated() {
-      out.append(index == 0 ? "\n{\"severity\":\"" : ",\n{\"severity\":\"")
-      out.append(utf8: finding.severity.rawValue)
-      out.append("\",\"flag\":\"")
-      out.append(utf8: finding.flag.rawValue)
-      out.append("\",\"pid\":")
-      if let pid = finding.pid { out.appendDecimal(Int64(pid)) } else { out.append("null") }
-      out.append(",\"command\":")
-      if let process = finding.process {
-        ProcessRenderer.appendCommand(process.command, into: &out)
-      } else {
-        out.append("null")
+    JSONWriter.write(into: &out) { json in
+      JSONRenderer.appendDocumentStart(snapshot, into: &json)
+      json.key(.problems)
+      json.beginArray()
+      for finding in findings {
+        json.beginObject(onNewLine: true)
+        json.key(.severity)
+        json.string(vocabulary: finding.severity.rawValue)
+        json.key(.flag)
+        json.string(vocabulary: finding.flag.rawValue)
+        if let pid = finding.pid { json.field(.pid, Int64(pid)) } else { json.field(.pid, nil) }
+        json.key(.command)
+        if let process = finding.process {
+          ProcessRenderer.appendCommand(process.command, into: &json)
+        } else {
+          json.null()
+        }
+        json.key(.user)
+        json.string(finding.process?.user)
+        json.field(.flows, UInt64(finding.flowCount))
+        json.key(.endpoints)
+        json.beginArray()
+        for endpoint in finding.endpoints { JSONRenderer.appendEndpoint(endpoint, into: &json) }
+        json.endArray()
+        if finding.listener, let dropped = finding.dropped {
+          json.field(.dropped, dropped)
+          json.key(.dropIntervalS)
+          json.value { appendSeconds(finding.dropSeconds ?? 0, into: &$0) }
+        }
+        if finding.flag == .unreachable { json.field(.synRetries, UInt64(finding.retries)) }
+        json.key(.message)
+        sentence.removeAll()
+        appendSentence(
+          finding, namespaces: snapshot.namespaces, thresholds: thresholds, sanitize: false,
+          into: &sentence)
+        sentence.withUnsafeBufferPointer { json.string($0) }
+        json.endObject()
       }
-      out.append(",\"user\":")
-      if let user = finding.process?.user { out.appendJSONString(user) } else { out.append("null") }
-      out.append(",\"flows\":")
-      out.appendDecimal(UInt64(finding.flowCount))
-      out.append(",\"endpoints\":[")
-      for (i, endpoint) in finding.endpoints.enumerated() {
-        if i > 0 { out.append(UInt8(ascii: ",")) }
-        JSONRenderer.appendEndpoint(endpoint, into: &out)
-      }
-      out.append("]")
-      if finding.listener, let dropped = finding.dropped {
-        out.append(",\"dropped\":")
-        out.appendDecimal(dropped)
-        out.append(",\"drop_interval_s\":")
-        appendSeconds(finding.dropSeconds ?? 0, into: &out)
-      }
-      if finding.flag == .unreachable {
-        out.append(",\"syn_retries\":")
-        out.appendDecimal(UInt64(finding.retries))
-      }
-      out.append(",\"message\":")
-      sentence.removeAll()
-      appendSentence(
-        finding, namespaces: snapshot.namespaces, thresholds: thresholds, sanitize: false,
-        into: &sentence)
-      _ = out.appendJSONString(sentence.bytes)
-      out.append(UInt8(ascii: "}"))
+      if !findings.isEmpty { json.breakLine() }
+      json.endArray()
+      json.key(.systemProblems)
+      json.beginArray()
+      appendSystemObjects(system, snapshot: snapshot, thresholds: thresholds, into: &json)
+      JSONRenderer.appendWarningsAndClose(snapshot.warnings, into: &json)
     }
-    if !findings.isEmpty { out.append(UInt8(ascii: "\n")) }
-    out.append("],\"system_problems\":[")
-    for (index, finding) in system.enumerated() {
-      out.append(index == 0 ? "\n{" : ",\n{")
-      appendSystemFields(finding, snapshot: snapshot, thresholds: thresholds, into: &out)
-      out.append(UInt8(ascii: "}"))
+  }
+
+  /// The objects of a `system_problems` list, one a line, and the line break before its `]`.
+  static func appendSystemObjects(
+    _ system: [Finding], snapshot: Snapshot, thresholds: HealthThresholds, into json: inout JSONWriter
+  ) {
+    for finding in system {
+      json.beginObject(onNewLine: true)
+      appendSystemFields(finding, snapshot: snapshot, thresholds: thresholds, into: &json)
+      json.endObject()
     }
-    if !system.isEmpty { out.append(UInt8(ascii: "\n")) }
-    JSONRenderer.appendWarningsAndClose(snapshot.warnings, into: &out)
+    if !system.isEmpty { json.breakLine() }
   }
 
   /// The sentence a non-expert can act on: what is wrong, and what to do.

@@ -137,6 +137,22 @@ public enum Column: String, CaseIterable, Sendable {
   }
 }
 
+extension Column {
+  /// The columns of repeated `-o` lists: the first as written, each later one adding the
+  /// columns not there yet; nil when there is none (the defaults).
+  public static func chosen(_ lists: [String]) -> Result<[Column]?, UnknownColumn> {
+    guard !lists.isEmpty else { return .success(nil) }
+    var chosen: [Column] = []
+    for list in lists {
+      switch parseList(list) {
+      case .success(let parsed): chosen += chosen.isEmpty ? parsed : parsed.filter { !chosen.contains($0) }
+      case .failure(let error): return .failure(error)
+      }
+    }
+    return .success(chosen)
+  }
+}
+
 /// A column name `-o` does not know.
 public struct UnknownColumn: Error, Sendable, CustomStringConvertible {
   public var name: String
@@ -156,6 +172,12 @@ extension Substring {
 
 /// What and how to render.
 public struct RenderOptions: Sendable {
+  /// Adds the NetNS column second, unless it is there: flows of several network namespaces say
+  /// which one each is in (`flow` and `kill`, when no columns were chosen).
+  public mutating func addNamespaceColumn() {
+    if !columns.contains(.netns) { columns.insert(.netns, at: min(1, columns.count)) }
+  }
+
   /// Table and CSV columns, in order (JSON ignores them and always writes the full object).
   public var columns: [Column] = Column.defaults
   /// The table's title line and the CSV header row (`-H/--no-header` turns it off).

@@ -180,68 +180,47 @@ public enum EventRenderer {
     _ event: FlowEvent, options: Options, into out: inout OutputBuffer
   ) {
     let flow = event.flow
-    appendLinePrefix(kind: event.kind.rawValue, time: event.time, host: options.host, into: &out)
-    out.append(",\"proto\":\"")
-    out.append(utf8: flow.proto.rawValue)
-    out.append("\",\"family\":\"")
-    out.append(utf8: flow.family.rawValue)
-    out.append("\",\"state\":")
-    if let state = flow.socketState {
-      out.append(UInt8(ascii: "\""))
-      out.append(state.kernelName)
-      out.append(UInt8(ascii: "\""))
-    } else {
-      out.append("null")
+    JSONWriter.write(into: &out) { json in
+      appendLinePrefix(kind: event.kind.rawValue, time: event.time, host: options.host, into: &json)
+      json.key(.proto)
+      json.string(vocabulary: flow.proto.rawValue)
+      json.key(.family)
+      json.string(vocabulary: flow.family.rawValue)
+      json.key(.state)
+      if let state = flow.socketState { json.string(vocabulary: state.kernelName) } else { json.null() }
+      json.field(.stateCode, UInt64(flow.state))
+      json.key(.local)
+      JSONRenderer.appendEndpoint(flow.local, into: &json)
+      json.key(.remote)
+      JSONRenderer.appendEndpoint(flow.remote, into: &json)
+      json.field(.cookie, flow.cookie)
+      json.field(.uid, flow.uid.map(UInt64.init))
+      json.field(.interface, UInt64(flow.interfaceIndex))
+      json.field(.netns, flow.netns)
+      json.key(.firstSeen)
+      if let firstSeen = event.firstSeen {
+        json.quoted { appendRFC3339(firstSeen, into: &$0) }
+      } else {
+        json.null()
+      }
+      json.field(.lifetimeMinMs, event.lifetimeAtLeast.map { UInt64(($0 * 1000).rounded(.down)) })
+      let counters = flow.counters
+      json.field(.bytesIn, counters.bytesIn)
+      json.field(.bytesOut, counters.bytesOut)
+      json.field(.packetsIn, counters.packetsIn)
+      json.field(.packetsOut, counters.packetsOut)
+      json.field(.retransBytes, counters.bytesRetransmitted)
+      json.field(.retransmitsTotal, counters.retransmitsTotal.map(UInt64.init))
+      json.field(.rttUs, flow.tcp.map { UInt64($0.rttMicros) })
+      json.field(.minRttUs, flow.tcp.map { UInt64($0.minRttMicros) })
+      json.field(.cgroupId, flow.cgroupID)
+      json.key(.owner)
+      json.string(vocabulary: !event.wasSeen ? "unknown" : flow.owners.isEmpty ? "none" : "known")
+      json.key(.processes)
+      JSONRenderer.appendOwners(flow.owners, processes: event.processes, into: &json)
+      json.endObject()
+      json.endLine()
     }
-    out.append(",\"state_code\":")
-    out.appendDecimal(UInt64(flow.state))
-    out.append(",\"local\":")
-    JSONRenderer.appendEndpoint(flow.local, into: &out)
-    out.append(",\"remote\":")
-    JSONRenderer.appendEndpoint(flow.remote, into: &out)
-    out.append(",\"cookie\":")
-    out.appendDecimal(flow.cookie)
-    out.append(",\"uid\":")
-    JSONRenderer.appendOptional(flow.uid.map(UInt64.init), into: &out)
-    out.append(",\"interface\":")
-    out.appendDecimal(UInt64(flow.interfaceIndex))
-    out.append(",\"netns\":")
-    out.appendDecimal(flow.netns)
-    out.append(",\"first_seen\":")
-    if let firstSeen = event.firstSeen {
-      out.append(UInt8(ascii: "\""))
-      appendRFC3339(firstSeen, into: &out)
-      out.append(UInt8(ascii: "\""))
-    } else {
-      out.append("null")
-    }
-    out.append(",\"lifetime_min_ms\":")
-    JSONRenderer.appendOptional(
-      event.lifetimeAtLeast.map { UInt64(($0 * 1000).rounded(.down)) }, into: &out)
-    let counters = flow.counters
-    out.append(",\"bytes_in\":")
-    JSONRenderer.appendOptional(counters.bytesIn, into: &out)
-    out.append(",\"bytes_out\":")
-    JSONRenderer.appendOptional(counters.bytesOut, into: &out)
-    out.append(",\"packets_in\":")
-    JSONRenderer.appendOptional(counters.packetsIn, into: &out)
-    out.append(",\"packets_out\":")
-    JSONRenderer.appendOptional(counters.packetsOut, into: &out)
-    out.append(",\"retrans_bytes\":")
-    JSONRenderer.appendOptional(counters.bytesRetransmitted, into: &out)
-    out.append(",\"retransmits_total\":")
-    JSONRenderer.appendOptional(counters.retransmitsTotal.map(UInt64.init), into: &out)
-    out.append(",\"rtt_us\":")
-    JSONRenderer.appendOptional(flow.tcp.map { UInt64($0.rttMicros) }, into: &out)
-    out.append(",\"min_rtt_us\":")
-    JSONRenderer.appendOptional(flow.tcp.map { UInt64($0.minRttMicros) }, into: &out)
-    out.append(",\"cgroup_id\":")
-    JSONRenderer.appendOptional(flow.cgroupID, into: &out)
-    out.append(",\"owner\":\"")
-    out.append(!event.wasSeen ? "unknown" : flow.owners.isEmpty ? "none" : "known")
-    out.append("\",\"processes\":[")
-    JSONRenderer.appendOwners(flow.owners, processes: event.processes, into: &out)
-    out.append("]}\n")
   }
 
   /// The line that says destroy messages were dropped: `count` of them (null when the
@@ -249,24 +228,26 @@ public enum EventRenderer {
   public static func appendLostLine(
     count: UInt64?, bufferBytes: Int, time: Double, options: Options, into out: inout OutputBuffer
   ) {
-    appendLinePrefix(kind: "lost", time: time, host: options.host, into: &out)
-    out.append(",\"count\":")
-    JSONRenderer.appendOptional(count, into: &out)
-    out.append(",\"buffer_bytes\":")
-    out.appendDecimal(UInt64(max(bufferBytes, 0)))
-    out.append("}\n")
+    JSONWriter.write(into: &out) { json in
+      appendLinePrefix(kind: "lost", time: time, host: options.host, into: &json)
+      json.field(.count, count)
+      json.field(.bufferBytes, UInt64(max(bufferBytes, 0)))
+      json.endObject()
+      json.endLine()
+    }
   }
 
+  /// `{"version":1,"event":…,"time":…,"host":…`, an open object.
   static func appendLinePrefix(
-    kind: String, time: Double, host: String, into out: inout OutputBuffer
+    kind: String, time: Double, host: String, into json: inout JSONWriter
   ) {
-    out.append("{\"version\":")
-    out.appendDecimal(UInt64(JSONRenderer.formatVersion))
-    out.append(",\"event\":\"")
-    out.append(utf8: kind)
-    out.append("\",\"time\":\"")
-    appendRFC3339(time, into: &out)
-    out.append("\",\"host\":")
-    out.appendJSONString(host)
+    json.beginObject()
+    json.field(.version, UInt64(JSONRenderer.formatVersion))
+    json.key(.event)
+    json.string(vocabulary: kind)
+    json.key(.time)
+    json.quoted { appendRFC3339(time, into: &$0) }
+    json.key(.host)
+    json.string(host)
   }
 }

@@ -161,28 +161,30 @@ public enum GroupRenderer {
 
   /// The tree as JSON: `{"version":1,…,"tree":[{"pid","ppid","command","depth","total":{…}}]}`.
   public static func renderTreeJSON(_ rows: [TreeRow], snapshot: Snapshot, into out: inout OutputBuffer) {
-    JSONRenderer.appendDocumentStart(snapshot, into: &out)
-    out.append(",\"tree\":[")
-    for (index, row) in rows.enumerated() {
-      out.append(index == 0 ? "\n{\"pid\":" : ",\n{\"pid\":")
-      out.appendDecimal(Int64(row.summary.pid))
-      out.append(",\"ppid\":")
-      out.appendDecimal(Int64(row.summary.process.ppid))
-      out.append(",\"command\":")
-      ProcessRenderer.appendCommand(row.summary.process.command, into: &out)
-      out.append(",\"depth\":")
-      out.appendDecimal(UInt64(row.depth))
-      out.append(",\"total\":{\"processes\":")
-      out.appendDecimal(UInt64(row.total.processes))
-      out.append(",\"fd_count\":")
-      out.appendDecimal(UInt64(row.total.descriptors))
-      ProcessRenderer.appendSocketSums(
-        sockets: row.total.sockets, states: row.total.states, bytesIn: row.total.bytesIn,
-        bytesOut: row.total.bytesOut, flags: row.total.flags, into: &out)
-      out.append("}}")
+    JSONWriter.write(into: &out) { json in
+      JSONRenderer.appendDocumentStart(snapshot, into: &json)
+      json.key(.tree)
+      json.beginArray()
+      for row in rows {
+        json.beginObject(onNewLine: true)
+        json.field(.pid, Int64(row.summary.pid))
+        json.field(.ppid, Int64(row.summary.process.ppid))
+        json.key(.command)
+        ProcessRenderer.appendCommand(row.summary.process.command, into: &json)
+        json.field(.depth, UInt64(row.depth))
+        json.key(.total)
+        json.beginObject()
+        json.field(.processes, UInt64(row.total.processes))
+        json.field(.fdCount, UInt64(row.total.descriptors))
+        ProcessRenderer.appendSocketSums(
+          sockets: row.total.sockets, states: row.total.states, bytesIn: row.total.bytesIn,
+          bytesOut: row.total.bytesOut, flags: row.total.flags, into: &json)
+        json.endObject()
+        json.endObject()
+      }
+      if !rows.isEmpty { json.breakLine() }
+      JSONRenderer.appendWarningsAndClose(snapshot.warnings, into: &json)
     }
-    if !rows.isEmpty { out.append(UInt8(ascii: "\n")) }
-    JSONRenderer.appendWarningsAndClose(snapshot.warnings, into: &out)
   }
 
   public static func renderCSV(
@@ -199,28 +201,25 @@ public enum GroupRenderer {
   public static func renderJSON(
     _ groups: [GroupSummary], by key: GroupBy, snapshot: Snapshot, into out: inout OutputBuffer
   ) {
-    JSONRenderer.appendDocumentStart(snapshot, into: &out)
-    out.append(",\"by\":\"")
-    out.append(utf8: key.rawValue)
-    out.append("\",\"groups\":[")
-    for (index, group) in groups.enumerated() {
-      out.append(index == 0 ? "\n{\"name\":" : ",\n{\"name\":")
-      if !out.appendJSONString(group.name) {
-        out.append(",\"name_bytes\":\"")
-        out.appendHexBytes(group.name)
-        out.append(UInt8(ascii: "\""))
+    JSONWriter.write(into: &out) { json in
+      JSONRenderer.appendDocumentStart(snapshot, into: &json)
+      json.key(.by)
+      json.string(vocabulary: key.rawValue)
+      json.key(.groups)
+      json.beginArray()
+      for group in groups {
+        json.beginObject(onNewLine: true)
+        json.key(.name)
+        json.string(group.name, exactIn: .nameBytes)
+        json.field(.processes, UInt64(group.processes))
+        json.field(.fdCount, key.groupsConnections || group.processes == 0 ? nil : UInt64(group.descriptors))
+        ProcessRenderer.appendSocketSums(
+          sockets: group.sockets, states: group.states, bytesIn: group.bytesIn, bytesOut: group.bytesOut,
+          flags: group.flags, into: &json)
+        json.endObject()
       }
-      out.append(",\"processes\":")
-      out.appendDecimal(UInt64(group.processes))
-      out.append(",\"fd_count\":")
-      JSONRenderer.appendOptional(
-        key.groupsConnections || group.processes == 0 ? nil : UInt64(group.descriptors), into: &out)
-      ProcessRenderer.appendSocketSums(
-        sockets: group.sockets, states: group.states, bytesIn: group.bytesIn, bytesOut: group.bytesOut,
-        flags: group.flags, into: &out)
-      out.append(UInt8(ascii: "}"))
+      if !groups.isEmpty { json.breakLine() }
+      JSONRenderer.appendWarningsAndClose(snapshot.warnings, into: &json)
     }
-    if !groups.isEmpty { out.append(UInt8(ascii: "\n")) }
-    JSONRenderer.appendWarningsAndClose(snapshot.warnings, into: &out)
   }
 }

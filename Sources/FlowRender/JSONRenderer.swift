@@ -15,11 +15,13 @@ public enum JSONRenderer {
     _ snapshot: Snapshot, options: RenderOptions, into out: inout OutputBuffer
   ) {
     let context = RenderContext(snapshot, options: options, mode: .csv, namingPeers: false)
-    JSONRenderer.appendDocumentStart(snapshot, into: &out)
-    out.append(",\"flows\":[")
-    appendFlowObjects(snapshot.flows, framing: .document, context: context, into: &out)
-    if !snapshot.flows.isEmpty { out.append(UInt8(ascii: "\n")) }
-    JSONRenderer.appendWarningsAndClose(snapshot.warnings, into: &out)
+    JSONWriter.write(into: &out) { json in
+      appendDocumentStart(snapshot, into: &json)
+      json.key(.flows)
+      json.beginArray()
+      appendFlowObjects(snapshot.flows, framing: .document, context: context, into: &json)
+      appendWarningsAndClose(snapshot.warnings, into: &json)
+    }
   }
 
   /// NDJSON: one line per flow, `{"version":1,"time":…,"host":…,"proto":…}`, then one line per
@@ -29,31 +31,40 @@ public enum JSONRenderer {
   ) {
     let context = RenderContext(snapshot, options: options, mode: .csv, namingPeers: false)
     let prefix = linePrefix(snapshot)
-    appendFlowObjects(snapshot.flows, framing: .lines(prefix: prefix), context: context, into: &out)
-    for warning in snapshot.warnings {
-      out.append(contentsOf: prefix)
-      out.append("\"warning\":")
-      out.appendJSONString(warning.description)
-      out.append("}\n")
+    JSONWriter.write(into: &out) { json in
+      appendFlowObjects(snapshot.flows, framing: .lines(prefix: prefix), context: context, into: &json)
+      appendWarningLines(snapshot.warnings, prefix: prefix, into: &json)
     }
   }
 
-  /// What every NDJSON line starts with: `{"version":1,"time":…,"host":…,` (flow, process,
-  /// watch and warning lines alike).
-  static func linePrefix(_ snapshot: Snapshot) -> OutputBuffer {
-    var prefix = OutputBuffer(capacity: 96)
-    prefix.append("{\"version\":")
-    prefix.appendDecimal(UInt64(formatVersion))
-    prefix.append(",\"time\":\"")
-    appendRFC3339(snapshot.time, into: &prefix)
-    prefix.append("\",\"host\":")
-    prefix.appendJSONString(snapshot.host)
-    prefix.append(UInt8(ascii: ","))
-    return prefix
+  /// One line per warning, after the shared fields: `{…,"warning":"…"}`.
+  static func appendWarningLines(
+    _ warnings: [SnapshotWarning], prefix: OutputBuffer, into json: inout JSONWriter
+  ) {
+    for warning in warnings {
+      json.reopen(prefix)
+      json.key(.warning)
+      json.string(warning.description)
+      json.endObject()
+      json.endLine()
+    }
   }
 
-  /// How flow objects are laid out: inside a document's array (`\n{…}` joined by commas), or
-  /// one NDJSON line each, after a prefix of shared fields.
+  /// What every NDJSON line starts with, an open object: `{"version":1,"time":…,"host":…`
+  /// (flow, process, watch and warning lines alike).
+  static func linePrefix(_ snapshot: Snapshot) -> OutputBuffer {
+    var json = JSONWriter(OutputBuffer(capacity: 96))
+    json.beginObject()
+    json.field(.version, UInt64(formatVersion))
+    json.key(.time)
+    json.quoted { appendRFC3339(snapshot.time, into: &$0) }
+    json.key(.host)
+    json.string(snapshot.host)
+    return json.out
+  }
+
+  /// How flow objects are laid out: inside a document's array (one a line), or one NDJSON
+  /// line each, after a prefix of shared fields.
   enum Framing {
     case document
     case lines(prefix: OutputBuffer)
@@ -63,32 +74,42 @@ public enum JSONRenderer {
   /// them to two threads costs little.
   static let flowsPerChunk = 1024
 
-  /// Appends every flow as a JSON object, in chunks on two threads (`appendChunked`).
+  /// Appends every flow as a JSON object, in chunks on two threads (`appendChunked`); in a
+  /// document, the line break before the `]` too.
   static func appendFlowObjects(
-    _ flows: [Flow], framing: Framing, context: RenderContext, into out: inout OutputBuffer
+    _ flows: [Flow], framing: Framing, context: RenderContext, into json: inout JSONWriter
   ) {
     // Flows are read through a pointer, not copied (a copy retains their arrays).
+    let comma = json.needsComma
     flows.withUnsafeBufferPointer { flows in
-      out.appendChunked(count: flows.count, perChunk: flowsPerChunk) { rows, chunk in
-        appendFlowObjects(flows, rows, framing, context, into: &chunk)
+      json.out.appendChunked(count: flows.count, perChunk: flowsPerChunk) { rows, chunk in
+        JSONWriter.write(into: &chunk) { json in
+          // In a document, each chunk starts where the one before it ended: after a flow, or at
+          // the list's start. NDJSON lines start afresh.
+          if case .document = framing { json.needsComma = rows.lowerBound > 0 || comma }
+          appendFlowObjects(flows, rows, framing, context, into: &json)
+        }
       }
+    }
+    guard !flows.isEmpty else { return }
+    if case .document = framing {
+      json.needsComma = true
+      json.breakLine()
     }
   }
 
   private static func appendFlowObjects(
     _ flows: UnsafeBufferPointer<Flow>, _ rows: Range<Int>, _ framing: Framing,
-    _ context: RenderContext, into out: inout OutputBuffer
+    _ context: RenderContext, into json: inout JSONWriter
   ) {
     for index in rows {
       switch framing {
-      case .document: out.append(index == 0 ? "\n{" : ",\n{")
-      case .lines(let prefix): out.append(contentsOf: prefix)
+      case .document: json.beginObject(onNewLine: true)
+      case .lines(let prefix): json.reopen(prefix)
       }
-      appendFlowFields(flows[index], context: context, into: &out)
-      switch framing {
-      case .document: out.append(UInt8(ascii: "}"))
-      case .lines: out.append("}\n")
-      }
+      appendFlowFields(flows[index], context: context, into: &json)
+      json.endObject()
+      if case .lines = framing { json.endLine() }
     }
   }
 
@@ -108,195 +129,175 @@ public enum JSONRenderer {
 
   // MARK: - Flow object
 
-  static func appendFlowFields(_ flow: Flow, context: RenderContext, into out: inout OutputBuffer) {
-    out.append("\"proto\":\"")
-    out.append(utf8: flow.proto.rawValue)
-    out.append("\",\"family\":\"")
-    out.append(utf8: flow.family.rawValue)
-    out.append("\",\"state\":")
+  static func appendFlowFields(_ flow: Flow, context: RenderContext, into json: inout JSONWriter) {
+    json.key(.proto)
+    json.string(vocabulary: flow.proto.rawValue)
+    json.key(.family)
+    json.string(vocabulary: flow.family.rawValue)
+    json.key(.state)
     let hasState = context.hasState(flow)
     if hasState, let state = flow.socketState {
-      out.append(UInt8(ascii: "\""))
-      out.append(state.kernelName)
-      out.append(UInt8(ascii: "\""))
+      json.string(vocabulary: state.kernelName)
     } else {
-      out.append("null")
+      json.null()
     }
-    out.appendField(",\"state_code\":", hasState ? UInt64(flow.state) : nil)
-    out.append(",\"type\":")
-    if let name = socketTypeName(flow.socketType) {
-      out.append(UInt8(ascii: "\""))
-      out.append(name)
-      out.append(UInt8(ascii: "\""))
-    } else {
-      out.append("null")
-    }
-    out.append(",\"local\":")
-    appendEndpoint(flow.local, into: &out)
-    out.append(",\"remote\":")
+    json.field(.stateCode, hasState ? UInt64(flow.state) : nil)
+    json.key(.type)
+    if let name = socketTypeName(flow.socketType) { json.string(vocabulary: name) } else { json.null() }
+    json.key(.local)
+    appendEndpoint(flow.local, into: &json)
+    json.key(.remote)
     if flow.family == .unix, let peer = flow.peerInode {
-      out.append("{\"peer_inode\":")
-      out.appendDecimal(peer)
-      out.append(UInt8(ascii: "}"))
+      json.beginObject()
+      json.field(.peerInode, peer)
+      json.endObject()
     } else {
-      appendEndpoint(flow.remote, into: &out)
+      appendEndpoint(flow.remote, into: &json)
     }
-    out.appendField(",\"inode\":", flow.inode)
+    json.field(.inode, flow.inode)
     let listed = flow.listedByKernel
-    out.appendField(",\"cookie\":", listed ? flow.cookie : nil)
-    out.appendField(",\"uid\":", flow.uid.map(UInt64.init))
-    out.appendField(",\"netns\":", flow.netns)
-    out.append(",\"netns_name\":")
-    context.sharedTexts.appendJSONNamespaceName(of: flow.netns, into: &out)
-    out.appendField(",\"interface\":", listed ? UInt64(flow.interfaceIndex) : nil)
-    out.append(",\"interface_name\":")
+    json.field(.cookie, listed ? flow.cookie : nil)
+    json.field(.uid, flow.uid.map(UInt64.init))
+    json.field(.netns, flow.netns)
+    json.key(.netnsName)
+    context.sharedTexts.appendJSONNamespaceName(of: flow.netns, into: &json)
+    json.field(.interface, listed ? UInt64(flow.interfaceIndex) : nil)
+    json.key(.interfaceName)
     if flow.interfaceIndex != 0, let name = context.options.interfaceNames[flow.interfaceIndex] {
-      out.appendJSONString(name)
+      json.string(name)
     } else {
-      out.append("null")
+      json.null()
     }
     let counters = flow.counters
-    out.appendField(",\"bytes_in\":", counters.bytesIn)
-    out.appendField(",\"bytes_out\":", counters.bytesOut)
-    out.appendField(",\"packets_in\":", counters.packetsIn)
-    out.appendField(",\"packets_out\":", counters.packetsOut)
-    out.appendField(",\"retrans_bytes\":", counters.bytesRetransmitted)
-    out.appendField(",\"retransmits_total\":", counters.retransmitsTotal.map(UInt64.init))
+    json.field(.bytesIn, counters.bytesIn)
+    json.field(.bytesOut, counters.bytesOut)
+    json.field(.packetsIn, counters.packetsIn)
+    json.field(.packetsOut, counters.packetsOut)
+    json.field(.retransBytes, counters.bytesRetransmitted)
+    json.field(.retransmitsTotal, counters.retransmitsTotal.map(UInt64.init))
     let tcp = flow.tcp
-    out.appendField(",\"rtt_us\":", tcp.map { UInt64($0.rttMicros) })
-    out.appendField(",\"rttvar_us\":", tcp.map { UInt64($0.rttVarMicros) })
-    out.appendField(",\"min_rtt_us\":", tcp.map { UInt64($0.minRttMicros) })
-    out.appendField(",\"cwnd\":", tcp.map { UInt64($0.congestionWindow) })
-    out.appendField(",\"retransmits\":", tcp.map { UInt64($0.retransmits) })
-    out.appendField(",\"lost\":", tcp.map { UInt64($0.lost) })
+    json.field(.rttUs, tcp.map { UInt64($0.rttMicros) })
+    json.field(.rttvarUs, tcp.map { UInt64($0.rttVarMicros) })
+    json.field(.minRttUs, tcp.map { UInt64($0.minRttMicros) })
+    json.field(.cwnd, tcp.map { UInt64($0.congestionWindow) })
+    json.field(.retransmits, tcp.map { UInt64($0.retransmits) })
+    json.field(.lost, tcp.map { UInt64($0.lost) })
     // nil before the connection is established: the kernel's stamps are not set yet.
-    out.appendField(",\"last_send_ms\":", flow.millisecondsSinceLastSend.map(UInt64.init))
-    out.appendField(",\"last_recv_ms\":", flow.millisecondsSinceLastReceive.map(UInt64.init))
-    out.append(",\"congestion\":")
+    json.field(.lastSendMs, flow.millisecondsSinceLastSend.map(UInt64.init))
+    json.field(.lastRecvMs, flow.millisecondsSinceLastReceive.map(UInt64.init))
+    json.key(.congestion)
     if let tcp, !tcp.congestion.isEmpty {
-      tcp.congestion.withBytes { out.appendJSONString($0.assumingMemoryBound(to: UInt8.self)) }
+      tcp.congestion.withBytes { json.string($0.assumingMemoryBound(to: UInt8.self)) }
     } else {
-      out.append("null")
+      json.null()
     }
-    out.appendField(",\"recv_q\":", listed ? UInt64(flow.receiveQueue) : nil)
-    out.appendField(",\"send_q\":", listed ? UInt64(flow.sendQueue) : nil)
-    out.appendField(",\"shutdown\":", flow.shutdown.map(UInt64.init))
-    out.appendField(",\"cgroup_id\":", flow.cgroupID)
-    out.appendField(",\"mark\":", flow.mark.map(UInt64.init))
-    out.appendField(",\"tos\":", flow.tos.map(UInt64.init))
-    out.appendField(",\"drops\":", flow.socketDrops.map(UInt64.init))
-    out.appendField(",\"protocol\":", flow.protocolNumber.map(UInt64.init))
-    out.append(",\"processes\":[")
-    appendOwners(flow.owners, texts: context.sharedTexts, into: &out)
-    out.append("],\"flags\":")
-    appendFlagArray(flow.health(context.options.health), into: &out)
-    out.append(listed ? ",\"listed_by_kernel\":true" : ",\"listed_by_kernel\":false")
+    json.field(.recvQ, listed ? UInt64(flow.receiveQueue) : nil)
+    json.field(.sendQ, listed ? UInt64(flow.sendQueue) : nil)
+    json.field(.shutdown, flow.shutdown.map(UInt64.init))
+    json.field(.cgroupId, flow.cgroupID)
+    json.field(.mark, flow.mark.map(UInt64.init))
+    json.field(.tos, flow.tos.map(UInt64.init))
+    json.field(.drops, flow.socketDrops.map(UInt64.init))
+    json.field(.protocol, flow.protocolNumber.map(UInt64.init))
+    json.key(.processes)
+    appendOwners(flow.owners, texts: context.sharedTexts, into: &json)
+    json.key(.flags)
+    appendFlagArray(flow.health(context.options.health), into: &json)
+    json.key(.listedByKernel)
+    json.bool(listed)
   }
 
-  /// The `processes` list of a flow: `{"pid","command","fd","user"}` per owner, with
+  /// The `processes` list of a flow: `[{"pid","command","fd","user",…}]`, with
   /// `command_bytes` when the command is not valid UTF-8.
   static func appendOwners(
-    _ owners: FlowOwners, processes: [Int32: OwningProcess], into out: inout OutputBuffer
+    _ owners: FlowOwners, processes: [Int32: OwningProcess], into json: inout JSONWriter
   ) {
-    appendOwners(owners, texts: SharedTexts(processes, mode: .csv), into: &out)
+    appendOwners(owners, texts: SharedTexts(processes, mode: .csv), into: &json)
   }
 
-  static func appendOwners(_ owners: FlowOwners, texts: SharedTexts, into out: inout OutputBuffer) {
-    for (index, owner) in owners.enumerated() {
-      if index > 0 { out.append(UInt8(ascii: ",")) }
-      out.append("{\"pid\":")
-      out.appendDecimal(Int64(owner.pid))
-      out.append(",\"command\":")
-      texts.appendJSONCommand(of: owner.pid, into: &out)
-      out.append(",\"fd\":")
-      out.appendDecimal(Int64(owner.fd))
-      out.append(",\"user\":")
-      texts.appendJSONUser(of: owner.pid, into: &out)
-      out.append(UInt8(ascii: "}"))
+  static func appendOwners(_ owners: FlowOwners, texts: SharedTexts, into json: inout JSONWriter) {
+    json.beginArray()
+    for owner in owners {
+      json.beginObject()
+      json.field(.pid, Int64(owner.pid))
+      json.key(.command)
+      texts.appendJSONCommand(of: owner.pid, into: &json)
+      json.field(.fd, Int64(owner.fd))
+      json.key(.user)
+      texts.appendJSONUser(of: owner.pid, into: &json)
+      json.endObject()
     }
+    json.endArray()
   }
 
   /// A namespace's name under /run/netns, else its container, else null.
   static func appendNamespaceName(
-    _ inode: UInt64?, _ namespaces: [UInt64: NetworkNamespace], into out: inout OutputBuffer
+    _ inode: UInt64?, _ namespaces: [UInt64: NetworkNamespace], into json: inout JSONWriter
   ) {
     if let inode, let namespace = namespaces[inode], let name = namespace.name ?? namespace.container {
-      out.appendJSONString(name)
+      json.string(name)
     } else {
-      out.append("null")
+      json.null()
     }
   }
 
   /// Starts a document: `{"version":1,"host":…,"time":"…"` (every JSON document of every
-  /// command begins so; the caller goes on with `,"key":`).
-  static func appendDocumentStart(_ snapshot: Snapshot, into out: inout OutputBuffer) {
-    out.append("{\"version\":")
-    out.appendDecimal(UInt64(formatVersion))
-    out.append(",\"host\":")
-    out.appendJSONString(snapshot.host)
-    out.append(",\"time\":\"")
-    appendRFC3339(snapshot.time, into: &out)
-    out.append(UInt8(ascii: "\""))
+  /// command begins so; the caller goes on with its keys).
+  static func appendDocumentStart(_ snapshot: Snapshot, into json: inout JSONWriter) {
+    json.beginObject()
+    json.field(.version, UInt64(formatVersion))
+    json.key(.host)
+    json.string(snapshot.host)
+    json.key(.time)
+    json.quoted { appendRFC3339(snapshot.time, into: &$0) }
   }
 
-  /// Ends a document: its list of items, then `"warnings":[…]}` and a newline.
-  static func appendWarningsAndClose(_ warnings: [SnapshotWarning], into out: inout OutputBuffer) {
-    out.append("],\"warnings\":[")
-    for (index, warning) in warnings.enumerated() {
-      if index > 0 { out.append(UInt8(ascii: ",")) }
-      out.appendJSONString(warning.description)
-    }
-    out.append("]}\n")
+  /// Ends a document: closes its list of items, then `"warnings":[…]}` and a newline.
+  static func appendWarningsAndClose(_ warnings: [SnapshotWarning], into json: inout JSONWriter) {
+    json.endArray()
+    json.key(.warnings)
+    json.beginArray()
+    for warning in warnings { json.string(warning.description) }
+    json.endArray()
+    json.endObject()
+    json.endLine()
   }
 
-  static func appendOptional(_ value: UInt64?, into out: inout OutputBuffer) {
-    if let value { out.appendDecimal(value) } else { out.append("null") }
-  }
-
-  static func appendEndpoint(_ endpoint: Endpoint, into out: inout OutputBuffer) {
+  static func appendEndpoint(_ endpoint: Endpoint, into json: inout JSONWriter) {
     switch endpoint {
     case .ip(let address, let port):
-      out.append("{\"address\":\"")
-      formatAddress(address, into: &out)
-      out.append("\",\"port\":")
-      out.appendDecimal(UInt64(port))
-      out.append(UInt8(ascii: "}"))
+      json.beginObject()
+      json.key(.address)
+      json.quoted { formatAddress(address, into: &$0) }
+      json.field(.port, UInt64(port))
+      json.endObject()
     case .unixPath(let path):
-      out.append("{\"path\":")
-      if !out.appendJSONString(path) {
-        out.append(",\"path_bytes\":\"")
-        out.appendHexBytes(path)
-        out.append(UInt8(ascii: "\""))
-      }
-      out.append(UInt8(ascii: "}"))
+      json.beginObject()
+      json.key(.path)
+      json.string(path, exactIn: .pathBytes)
+      json.endObject()
     case .unixAbstract(let name):
-      out.append("{\"abstract\":")
-      if !out.appendJSONString(name, nulAs: UInt8(ascii: "@")) {
-        out.append(",\"abstract_bytes\":\"")
-        out.appendHexBytes(name)
-        out.append(UInt8(ascii: "\""))
-      }
-      out.append(UInt8(ascii: "}"))
+      json.beginObject()
+      json.key(.abstract)
+      json.string(name, nulAs: UInt8(ascii: "@"), exactIn: .abstractBytes)
+      json.endObject()
     case .packet(let interfaceIndex, let ethertype):
-      out.append("{\"interface\":")
-      out.appendDecimal(UInt64(interfaceIndex))
-      out.append(",\"ethertype\":")
-      out.appendDecimal(UInt64(ethertype))
-      out.append(UInt8(ascii: "}"))
+      json.beginObject()
+      json.field(.interface, UInt64(interfaceIndex))
+      json.field(.ethertype, UInt64(ethertype))
+      json.endObject()
     case .netlink(let portID, let group):
-      out.append("{\"port_id\":")
-      out.appendDecimal(UInt64(portID))
-      out.append(",\"group\":")
-      out.appendDecimal(UInt64(group))
-      out.append(UInt8(ascii: "}"))
+      json.beginObject()
+      json.field(.portId, UInt64(portID))
+      json.field(.group, UInt64(group))
+      json.endObject()
     case .vsock(let cid, let port):
-      out.append("{\"cid\":")
-      out.appendDecimal(UInt64(cid))
-      out.append(",\"port\":")
-      out.appendDecimal(UInt64(port))
-      out.append(UInt8(ascii: "}"))
+      json.beginObject()
+      json.field(.cid, UInt64(cid))
+      json.field(.port, UInt64(port))
+      json.endObject()
     case .none:
-      out.append("null")
+      json.null()
     }
   }
 }

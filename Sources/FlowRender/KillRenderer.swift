@@ -80,42 +80,36 @@ public enum KillRenderer {
   public static func renderJSON(_ report: KillReport, options: RenderOptions, into out: inout OutputBuffer) {
     let snapshot = report.snapshot
     let context = RenderContext(snapshot, options: options, mode: .csv, namingPeers: false)
-    JSONRenderer.appendDocumentStart(snapshot, into: &out)
-    out.append(",\"dry_run\":")
-    out.append(report.dryRun ? "true" : "false")
-    out.append(",\"summary\":{\"selected\":")
-    out.appendDecimal(UInt64(report.outcomes.count))
-    for (key, name) in summaryKeys {
-      out.append(",\"")
-      out.append(name)
-      out.append("\":")
-      out.appendDecimal(UInt64(report.count(key)))
-    }
-    out.append("},\"sockets\":[")
-    for (index, (flow, outcome)) in zip(snapshot.flows, report.outcomes).enumerated() {
-      out.append(index == 0 ? "\n{" : ",\n{")
-      JSONRenderer.appendFlowFields(flow, context: context, into: &out)
-      out.append(",\"result\":\"")
-      out.append(utf8: outcome.key)
-      out.append("\",\"detail\":")
-      if let detail = outcome.detail { out.appendJSONString(detail) } else { out.append("null") }
-      out.append(",\"guard\":")
-      if let reason = outcome.guardReason {
-        out.append(UInt8(ascii: "\""))
-        out.append(utf8: reason.rawValue)
-        out.append(UInt8(ascii: "\""))
-      } else {
-        out.append("null")
+    JSONWriter.write(into: &out) { json in
+      JSONRenderer.appendDocumentStart(snapshot, into: &json)
+      json.key(.dryRun)
+      json.bool(report.dryRun)
+      json.key(.summary)
+      json.beginObject()
+      json.field(.selected, UInt64(report.outcomes.count))
+      for (result, key) in summaryKeys { json.field(key, UInt64(report.count(result))) }
+      json.endObject()
+      json.key(.sockets)
+      json.beginArray()
+      for (flow, outcome) in zip(snapshot.flows, report.outcomes) {
+        json.beginObject(onNewLine: true)
+        JSONRenderer.appendFlowFields(flow, context: context, into: &json)
+        json.key(.result)
+        json.string(vocabulary: outcome.key)
+        json.key(.detail)
+        json.string(outcome.detail)
+        json.key(.guard)
+        if let reason = outcome.guardReason { json.string(vocabulary: reason.rawValue) } else { json.null() }
+        json.endObject()
       }
-      out.append(UInt8(ascii: "}"))
+      if !snapshot.flows.isEmpty { json.breakLine() }
+      JSONRenderer.appendWarningsAndClose(snapshot.warnings, into: &json)
     }
-    if !snapshot.flows.isEmpty { out.append(UInt8(ascii: "\n")) }
-    JSONRenderer.appendWarningsAndClose(snapshot.warnings, into: &out)
   }
 
   /// The `summary` counts after `selected`, by result.
-  static let summaryKeys: [(String, StaticString)] = [
-    ("closed", "closed"), ("selected", "would_close"), ("gone", "gone"), ("not-supported", "not_supported"),
-    ("not-permitted", "not_permitted"), ("guarded", "guarded"), ("failed", "failed"),
+  static let summaryKeys: [(String, JSONKey)] = [
+    ("closed", .closed), ("selected", .wouldClose), ("gone", .gone), ("not-supported", .notSupported),
+    ("not-permitted", .notPermitted), ("guarded", .guarded), ("failed", .failed),
   ]
 }

@@ -248,23 +248,6 @@ public struct OutputBuffer: Sendable {
     count &+= writeDecimal(value, to: reserve(20))
   }
 
-  /// Appends a literal key and a number, or `null`, with one check for room: a JSON flow
-  /// object has some thirty of them. Inlined, the key's length is a constant and its copy a
-  /// few moves.
-  @inline(__always)
-  public mutating func appendField(_ key: StaticString, _ value: UInt64?) {
-    let keyLength = key.utf8CodeUnitCount
-    let destination = reserve(keyLength &+ 20)
-    let source = key.utf8Start
-    for i in 0..<keyLength { destination[i] = source[i] }
-    if let value {
-      count &+= keyLength &+ writeDecimal(value, to: destination + keyLength)
-    } else {
-      (destination + keyLength).initialize(from: nullLiteral.utf8Start, count: 4)
-      count &+= keyLength &+ 4
-    }
-  }
-
   public mutating func appendDecimal(_ value: Int64) {
     if value < 0 {
       append(UInt8(ascii: "-"))
@@ -339,8 +322,6 @@ func writeDecimal(_ value: UInt64, to destination: UnsafeMutablePointer<UInt8>) 
   }
   return length
 }
-
-private let nullLiteral: StaticString = "null"
 
 /// "00" to "99": the two digits of each value below 100.
 private let decimalDigitPairs: StaticString = """

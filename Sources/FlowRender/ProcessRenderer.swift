@@ -117,6 +117,22 @@ public enum ProcessColumn: String, CaseIterable, Sendable {
   }
 }
 
+extension ProcessColumn {
+  /// The columns of repeated `-o` lists, each adding the columns not there yet; the defaults
+  /// when there is none.
+  public static func chosen(_ lists: [String]) -> Result<[ProcessColumn], UnknownProcessColumn> {
+    guard !lists.isEmpty else { return .success(defaults) }
+    var chosen: [ProcessColumn] = []
+    for list in lists {
+      switch parseList(list) {
+      case .success(let parsed): chosen += parsed.filter { !chosen.contains($0) }
+      case .failure(let error): return .failure(error)
+      }
+    }
+    return .success(chosen)
+  }
+}
+
 public struct UnknownProcessColumn: Error, Sendable, CustomStringConvertible {
   public var name: String
   public var description: String {
@@ -141,16 +157,10 @@ func appendHealthFlags(_ flags: HealthFlags, retries: Int, into out: inout Outpu
 
 extension JSONRenderer {
   /// `["peer-closed","idle"]`, most serious first.
-  static func appendFlagArray(_ flags: HealthFlags, into out: inout OutputBuffer) {
-    out.append(UInt8(ascii: "["))
-    var first = true
-    for flag in flags {
-      out.append(first ? "\"" : ",\"")
-      first = false
-      out.append(utf8: flag.rawValue)
-      out.append(UInt8(ascii: "\""))
-    }
-    out.append(UInt8(ascii: "]"))
+  static func appendFlagArray(_ flags: HealthFlags, into json: inout JSONWriter) {
+    json.beginArray()
+    for flag in flags { json.string(vocabulary: flag.rawValue) }
+    json.endArray()
   }
 }
 
@@ -344,22 +354,22 @@ public enum ProcessRenderer {
     _ summaries: [ProcessSummary], snapshot: Snapshot, system: [Finding] = [],
     thresholds: HealthThresholds = HealthThresholds(), into out: inout OutputBuffer
   ) {
-    JSONRenderer.appendDocumentStart(snapshot, into: &out)
-    out.append(",\"processes\":[")
-    for (index, summary) in summaries.enumerated() {
-      out.append(index == 0 ? "\n{" : ",\n{")
-      appendProcessFields(summary, namespaces: snapshot.namespaces, into: &out)
-      out.append(UInt8(ascii: "}"))
+    JSONWriter.write(into: &out) { json in
+      JSONRenderer.appendDocumentStart(snapshot, into: &json)
+      json.key(.processes)
+      json.beginArray()
+      for summary in summaries {
+        json.beginObject(onNewLine: true)
+        appendProcessFields(summary, namespaces: snapshot.namespaces, into: &json)
+        json.endObject()
+      }
+      if !summaries.isEmpty { json.breakLine() }
+      json.endArray()
+      json.key(.systemProblems)
+      json.beginArray()
+      CheckRenderer.appendSystemObjects(system, snapshot: snapshot, thresholds: thresholds, into: &json)
+      JSONRenderer.appendWarningsAndClose(snapshot.warnings, into: &json)
     }
-    if !summaries.isEmpty { out.append(UInt8(ascii: "\n")) }
-    out.append("],\"system_problems\":[")
-    for (index, finding) in system.enumerated() {
-      out.append(index == 0 ? "\n{" : ",\n{")
-      CheckRenderer.appendSystemFields(finding, snapshot: snapshot, thresholds: thresholds, into: &out)
-      out.append(UInt8(ascii: "}"))
-    }
-    if !system.isEmpty { out.append(UInt8(ascii: "\n")) }
-    JSONRenderer.appendWarningsAndClose(snapshot.warnings, into: &out)
   }
 
   /// NDJSON: one line per process, `{"version":1,"time":…,"host":…,"pid":…}`, then one per warning.
@@ -367,100 +377,82 @@ public enum ProcessRenderer {
     _ summaries: [ProcessSummary], snapshot: Snapshot, into out: inout OutputBuffer
   ) {
     let prefix = JSONRenderer.linePrefix(snapshot)
-    for summary in summaries {
-      out.append(contentsOf: prefix)
-      appendProcessFields(summary, namespaces: snapshot.namespaces, into: &out)
-      out.append("}\n")
-    }
-    for warning in snapshot.warnings {
-      out.append(contentsOf: prefix)
-      out.append("\"warning\":")
-      out.appendJSONString(warning.description)
-      out.append("}\n")
+    JSONWriter.write(into: &out) { json in
+      for summary in summaries {
+        json.reopen(prefix)
+        appendProcessFields(summary, namespaces: snapshot.namespaces, into: &json)
+        json.endObject()
+        json.endLine()
+      }
+      JSONRenderer.appendWarningLines(snapshot.warnings, prefix: prefix, into: &json)
     }
   }
 
   static func appendProcessFields(
-    _ summary: ProcessSummary, namespaces: [UInt64: NetworkNamespace], into out: inout OutputBuffer
+    _ summary: ProcessSummary, namespaces: [UInt64: NetworkNamespace], into json: inout JSONWriter
   ) {
     let process = summary.process
-    out.append("\"pid\":")
-    out.appendDecimal(Int64(process.pid))
-    out.append(",\"command\":")
-    appendCommand(process.command, into: &out)
-    out.append(",\"user\":")
-    if let user = process.user { out.appendJSONString(user) } else { out.append("null") }
-    out.append(",\"uid\":")
-    out.appendDecimal(UInt64(process.uid))
-    SharedTexts.appendJSONOrigin(of: process, into: &out)
-    out.append(",\"netns\":")
-    JSONRenderer.appendOptional(process.netns, into: &out)
-    out.append(",\"netns_name\":")
-    JSONRenderer.appendNamespaceName(process.netns, namespaces, into: &out)
-    out.append(",\"fd_count\":")
-    JSONRenderer.appendOptional(
-      process.descriptorsReadable ? UInt64(process.descriptorCount) : nil, into: &out)
-    out.append(",\"fd_limit_soft\":")
-    JSONRenderer.appendOptional(process.fdLimitSoft, into: &out)
-    out.append(",\"fd_limit_hard\":")
-    JSONRenderer.appendOptional(process.fdLimitHard, into: &out)
+    json.field(.pid, Int64(process.pid))
+    json.key(.command)
+    appendCommand(process.command, into: &json)
+    json.key(.user)
+    json.string(process.user)
+    json.field(.uid, UInt64(process.uid))
+    SharedTexts.appendJSONOrigin(of: process, into: &json)
+    json.field(.netns, process.netns)
+    json.key(.netnsName)
+    JSONRenderer.appendNamespaceName(process.netns, namespaces, into: &json)
+    json.field(.fdCount, process.descriptorsReadable ? UInt64(process.descriptorCount) : nil)
+    json.field(.fdLimitSoft, process.fdLimitSoft)
+    json.field(.fdLimitHard, process.fdLimitHard)
     appendSocketSums(
       sockets: summary.sockets, unconnected: process.unconnectedSockets, states: summary.states,
-      bytesIn: summary.bytesIn, bytesOut: summary.bytesOut, flags: summary.flags, into: &out)
-    out.append(",\"flag_counts\":{")
-    for (index, entry) in summary.flowFlagCounts.enumerated() {
-      out.append(index == 0 ? "\"" : ",\"")
-      out.append(utf8: entry.flag.rawValue)
-      out.append("\":")
-      out.appendDecimal(UInt64(entry.count))
+      bytesIn: summary.bytesIn, bytesOut: summary.bytesOut, flags: summary.flags, into: &json)
+    json.key(.flagCounts)
+    json.beginObject()
+    for entry in summary.flowFlagCounts {
+      json.key(data: entry.flag.rawValue)
+      json.number(UInt64(entry.count))
     }
-    out.append(UInt8(ascii: "}"))
+    json.endObject()
   }
 
-  /// `,"sockets":{…},"states":{…},"bytes_in":…,"bytes_out":…,"flags":[…]`: what a process
+  /// `"sockets":{…},"states":{…},"bytes_in":…,"bytes_out":…,"flags":[…]`: what a process
   /// row and a group row (`proc --by`) both sum.
   static func appendSocketSums(
     sockets: SocketKindCounts, unconnected: UnconnectedSockets? = nil, states: TCPStateCounts,
-    bytesIn: UInt64?, bytesOut: UInt64?, flags: HealthFlags, into out: inout OutputBuffer
+    bytesIn: UInt64?, bytesOut: UInt64?, flags: HealthFlags, into json: inout JSONWriter
   ) {
-    out.append(",\"sockets\":{\"tcp\":")
-    out.appendDecimal(UInt64(sockets.tcp))
-    out.append(",\"udp\":")
-    out.appendDecimal(UInt64(sockets.udp))
-    out.append(",\"unix\":")
-    out.appendDecimal(UInt64(sockets.unix))
-    out.append(",\"other\":")
-    out.appendDecimal(UInt64(sockets.other))
-    out.append(",\"unlisted\":")
-    out.appendDecimal(UInt64(sockets.unlisted))
+    json.key(.sockets)
+    json.beginObject()
+    json.field(.tcp, UInt64(sockets.tcp))
+    json.field(.udp, UInt64(sockets.udp))
+    json.field(.unix, UInt64(sockets.unix))
+    json.field(.other, UInt64(sockets.other))
+    json.field(.unlisted, UInt64(sockets.unlisted))
+    json.endObject()
     if let unconnected {
-      out.append("},\"unconnected\":{\"tcp\":")
-      out.appendDecimal(UInt64(unconnected.tcp))
-      out.append(",\"udp\":")
-      out.appendDecimal(UInt64(unconnected.udp))
+      json.key(.unconnected)
+      json.beginObject()
+      json.field(.tcp, UInt64(unconnected.tcp))
+      json.field(.udp, UInt64(unconnected.udp))
+      json.endObject()
     }
-    out.append("},\"states\":{\"established\":")
-    out.appendDecimal(UInt64(states.established))
-    out.append(",\"listen\":")
-    out.appendDecimal(UInt64(states.listen))
-    out.append(",\"close_wait\":")
-    out.appendDecimal(UInt64(states.closeWait))
-    out.append(",\"other\":")
-    out.appendDecimal(UInt64(states.other))
-    out.append("},\"bytes_in\":")
-    JSONRenderer.appendOptional(bytesIn, into: &out)
-    out.append(",\"bytes_out\":")
-    JSONRenderer.appendOptional(bytesOut, into: &out)
-    out.append(",\"flags\":")
-    JSONRenderer.appendFlagArray(flags, into: &out)
+    json.key(.states)
+    json.beginObject()
+    json.field(.established, UInt64(states.established))
+    json.field(.listen, UInt64(states.listen))
+    json.field(.closeWait, UInt64(states.closeWait))
+    json.field(.other, UInt64(states.other))
+    json.endObject()
+    json.field(.bytesIn, bytesIn)
+    json.field(.bytesOut, bytesOut)
+    json.key(.flags)
+    JSONRenderer.appendFlagArray(flags, into: &json)
   }
 
   /// `"name"`, plus `,"command_bytes":"…"` when the name is not valid UTF-8 (as in flows).
-  static func appendCommand(_ command: [UInt8], into out: inout OutputBuffer) {
-    if !out.appendJSONString(command) {
-      out.append(",\"command_bytes\":\"")
-      out.appendHexBytes(command)
-      out.append(UInt8(ascii: "\""))
-    }
+  static func appendCommand(_ command: [UInt8], into json: inout JSONWriter) {
+    json.string(command, exactIn: .commandBytes)
   }
 }

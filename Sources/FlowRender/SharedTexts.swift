@@ -39,14 +39,13 @@ struct SharedTexts {
       let commandWidth = out.withUnsafeBufferPointer {
         TableRenderer.cellWidth(UnsafeBufferPointer(rebasing: $0[command..<jsonCommand]))
       }
-      if !out.appendJSONString(process.command) {
-        out.append(",\"command_bytes\":\"")
-        out.appendHexBytes(process.command)
-        out.append(UInt8(ascii: "\""))
-      }
+      // Cached JSON: a value (and the members after it), written by a writer of its own.
+      JSONWriter.write(into: &out) { $0.string(process.command, exactIn: .commandBytes) }
       let jsonUser = out.count
-      if let user = process.user { out.appendJSONString(user) } else { out.append("null") }
-      Self.appendJSONOrigin(of: process, into: &out)
+      JSONWriter.write(into: &out) { json in
+        json.string(process.user)
+        Self.appendJSONOrigin(of: process, into: &json)
+      }
       let end = out.count
       entries[pid] = Entry(
         command: Int32(command)..<Int32(jsonCommand), commandWidth: Int32(commandWidth),
@@ -56,7 +55,7 @@ struct SharedTexts {
     for (inode, namespace) in namespaces {
       guard let name = namespace.name ?? namespace.container else { continue }
       let start = out.count
-      out.appendJSONString(name)
+      JSONWriter.write(into: &out) { $0.string(name) }
       names[inode] = Int32(start)..<Int32(out.count)
     }
     bytes = out.bytes
@@ -74,54 +73,61 @@ struct SharedTexts {
   /// The width of the command of `pid` as a table cell; nil when the process was not read.
   func commandWidth(of pid: Int32) -> Int? { entries[pid].map { Int($0.commandWidth) } }
 
-  /// Appends the JSON value of the command of `pid`, `null` when the process was not read.
-  func appendJSONCommand(of pid: Int32, into out: inout OutputBuffer) {
-    if let entry = entries[pid] { append(entry.jsonCommand, into: &out) } else { out.append("null") }
+  /// Writes the JSON value of the command of `pid`, `null` when the process was not read.
+  func appendJSONCommand(of pid: Int32, into json: inout JSONWriter) {
+    if let entry = entries[pid] { append(entry.jsonCommand, into: &json) } else { json.null() }
   }
 
-  /// Appends the JSON value of the user of `pid` (`null` when unknown) and the keys that say
-  /// where the process comes from (`ppid`, `unit`, `container`; null when not read).
-  func appendJSONUser(of pid: Int32, into out: inout OutputBuffer) {
+  /// Writes the JSON value of the user of `pid` (`null` when unknown) and the keys that say
+  /// where the process comes from (`ppid`, `unit`, `container`, `container_name`, `exe`, `cmdline`; null when not
+  /// read).
+  func appendJSONUser(of pid: Int32, into json: inout JSONWriter) {
     if let entry = entries[pid] {
-      append(entry.jsonUser, into: &out)
+      append(entry.jsonUser, into: &json)
     } else {
-      out.append(
-        "null,\"ppid\":null,\"unit\":null,\"container\":null,\"container_name\":null,\"exe\":null,\"cmdline\":null")
+      json.null()
+      json.field(.ppid, nil)
+      json.field(.unit, nil)
+      json.field(.container, nil)
+      json.field(.containerName, nil)
+      json.field(.exe, nil)
+      json.field(.cmdline, nil)
     }
   }
 
-  /// Appends the JSON value of the name of namespace `inode`, `null` when it has none.
-  func appendJSONNamespaceName(of inode: UInt64, into out: inout OutputBuffer) {
-    if let range = jsonNamespaceNames[inode] { append(range, into: &out) } else { out.append("null") }
+  /// Writes the JSON value of the name of namespace `inode`, `null` when it has none.
+  func appendJSONNamespaceName(of inode: UInt64, into json: inout JSONWriter) {
+    if let range = jsonNamespaceNames[inode] { append(range, into: &json) } else { json.null() }
   }
 
-  /// `,"ppid":N,"unit":…,"container":…,"container_name":…,"exe":…,"cmdline":[…]` of a process (the flows' owners
+  /// `"ppid":N,"unit":…,"container":…,"container_name":…,"exe":…,"cmdline":[…]` of a process (the flows' owners
   /// and `proc` write it).
-  static func appendJSONOrigin(of process: OwningProcess, into out: inout OutputBuffer) {
-    out.append(",\"ppid\":")
-    out.appendDecimal(Int64(process.ppid))
-    out.append(",\"unit\":")
-    if let unit = process.unit { out.appendJSONString(unit) } else { out.append("null") }
-    out.append(",\"container\":")
-    if let container = process.container { out.appendJSONString(container) } else { out.append("null") }
-    out.append(",\"container_name\":")
-    if let name = process.containerName { out.appendJSONString(name) } else { out.append("null") }
+  static func appendJSONOrigin(of process: OwningProcess, into json: inout JSONWriter) {
+    json.field(.ppid, Int64(process.ppid))
+    json.key(.unit)
+    json.string(process.unit)
+    json.key(.container)
+    json.string(process.container)
+    json.key(.containerName)
+    json.string(process.containerName)
     // Read only when asked for (-o exe, -o cmdline); bytes that are not UTF-8 are repaired.
-    out.append(",\"exe\":")
-    if let executable = process.executable { _ = out.appendJSONString(executable) } else { out.append("null") }
-    out.append(",\"cmdline\":")
+    json.key(.exe)
+    if let executable = process.executable { json.string(executable) } else { json.null() }
+    json.key(.cmdline)
     if let arguments = process.commandLine {
-      out.append(UInt8(ascii: "["))
-      for (index, argument) in arguments.enumerated() {
-        if index > 0 { out.append(UInt8(ascii: ",")) }
-        _ = out.appendJSONString(argument)
-      }
-      out.append(UInt8(ascii: "]"))
+      json.beginArray()
+      for argument in arguments { json.string(argument) }
+      json.endArray()
     } else {
-      out.append("null")
+      json.null()
     }
   }
 
+  private func append(_ range: Range<Int32>, into json: inout JSONWriter) {
+    bytes.withUnsafeBufferPointer {
+      json.encoded(UnsafeBufferPointer(rebasing: $0[Int(range.lowerBound)..<Int(range.upperBound)]))
+    }
+  }
   private func append(_ range: Range<Int32>, into out: inout OutputBuffer) {
     bytes.withUnsafeBufferPointer {
       out.append(contentsOf: UnsafeBufferPointer(rebasing: $0[Int(range.lowerBound)..<Int(range.upperBound)]))

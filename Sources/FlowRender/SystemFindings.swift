@@ -170,67 +170,56 @@ extension CheckRenderer {
   /// The fields of one `system_problems` entry (docs/json.md).
   static func appendSystemFields(
     _ finding: Finding, snapshot: Snapshot, thresholds: HealthThresholds,
-    into out: inout OutputBuffer
+    into json: inout JSONWriter
   ) {
-    out.append("\"severity\":\"")
-    out.append(utf8: finding.severity.rawValue)
-    out.append("\",\"flag\":\"")
-    out.append(utf8: finding.flag.rawValue)
-    out.append("\",\"scope\":\"")
-    out.append(utf8: finding.flag.scope.rawValue)
-    out.append("\",\"netns\":")
-    JSONRenderer.appendOptional(finding.netns, into: &out)
-    out.append(",\"netns_name\":")
-    JSONRenderer.appendNamespaceName(finding.netns, snapshot.namespaces, into: &out)
+    json.key(.severity)
+    json.string(vocabulary: finding.severity.rawValue)
+    json.key(.flag)
+    json.string(vocabulary: finding.flag.rawValue)
+    json.key(.scope)
+    json.string(vocabulary: finding.flag.scope.rawValue)
+    json.field(.netns, finding.netns)
+    json.key(.netnsName)
+    JSONRenderer.appendNamespaceName(finding.netns, snapshot.namespaces, into: &json)
     switch finding.flag {
     case .portsExhausted:
-      out.append(",\"destination\":")
+      json.key(.destination)
       if let destination = finding.endpoints.first {
-        JSONRenderer.appendEndpoint(destination, into: &out)
+        JSONRenderer.appendEndpoint(destination, into: &json)
       } else {
-        out.append("null")
+        json.null()
       }
-      out.append(",\"local_address\":")
+      json.key(.localAddress)
       if case .ip(let address, _) = finding.localAddress {
-        out.append(UInt8(ascii: "\""))
-        formatAddress(address, into: &out)
-        out.append(UInt8(ascii: "\""))
+        json.quoted { formatAddress(address, into: &$0) }
       } else {
-        out.append("null")
+        json.null()
       }
-      out.append(",\"ports_in_use\":")
-      out.appendDecimal(UInt64(finding.portsInUse))
-      out.append(",\"time_wait\":")
-      out.appendDecimal(UInt64(finding.timeWait))
-      out.append(",\"port_range\":[")
-      out.appendDecimal(UInt64(finding.portRange?.lowerBound ?? 0))
-      out.append(UInt8(ascii: ","))
-      out.appendDecimal(UInt64(finding.portRange?.upperBound ?? 0))
-      out.append(UInt8(ascii: "]"))
+      json.field(.portsInUse, UInt64(finding.portsInUse))
+      json.field(.timeWait, UInt64(finding.timeWait))
+      json.key(.portRange)
+      json.beginArray()
+      json.number(UInt64(finding.portRange?.lowerBound ?? 0))
+      json.number(UInt64(finding.portRange?.upperBound ?? 0))
+      json.endArray()
     case .orphans:
-      out.append(",\"orphans\":")
-      out.appendDecimal(finding.orphans)
-      out.append(",\"max_orphans\":")
-      out.appendDecimal(finding.orphanLimit)
-      out.append(",\"orphans_seen\":")
-      out.appendDecimal(UInt64(finding.flowCount))
-      out.append(",\"endpoints\":[")
-      for (i, endpoint) in finding.endpoints.enumerated() {
-        if i > 0 { out.append(UInt8(ascii: ",")) }
-        JSONRenderer.appendEndpoint(endpoint, into: &out)
-      }
-      out.append(UInt8(ascii: "]"))
+      json.field(.orphans, finding.orphans)
+      json.field(.maxOrphans, finding.orphanLimit)
+      json.field(.orphansSeen, UInt64(finding.flowCount))
+      json.key(.endpoints)
+      json.beginArray()
+      for endpoint in finding.endpoints { JSONRenderer.appendEndpoint(endpoint, into: &json) }
+      json.endArray()
     case .listenDrops:
-      out.append(",\"dropped\":")
-      out.appendDecimal(finding.dropped ?? 0)
-      out.append(",\"drop_interval_s\":")
-      appendSeconds(finding.dropSeconds ?? 0, into: &out)
+      json.field(.dropped, finding.dropped ?? 0)
+      json.key(.dropIntervalS)
+      json.value { appendSeconds(finding.dropSeconds ?? 0, into: &$0) }
     default:
       break
     }
-    out.append(",\"message\":")
+    json.key(.message)
     var sentence = OutputBuffer(capacity: 256)
     appendSystemSentence(finding, namespaces: snapshot.namespaces, sanitize: false, into: &sentence)
-    _ = out.appendJSONString(sentence.bytes)
+    sentence.withUnsafeBufferPointer { json.string($0) }
   }
 }

@@ -42,8 +42,7 @@ struct CheckCommand: ParsableCommand {
   @OptionGroup(title: "Health") var health: HealthOptions
   @OptionGroup var debug: DebugOptions
 
-  @Flag(name: [.customShort("J"), .long], help: "JSON output.")
-  var json = false
+  @OptionGroup var form: FormatOptions<ReportFormats>
 
   @Option(help: "Colour: auto (a terminal without NO_COLOR), always or never.")
   var color: OutputOptions.ColorMode = .auto
@@ -94,7 +93,7 @@ struct CheckCommand: ParsableCommand {
       earlier: earlier)
 
     var buffer = OutputBuffer()
-    if json {
+    if form.effective == .json {
       CheckRenderer.renderJSON(
         findings, system: system, snapshot: snapshot, thresholds: thresholds, into: &buffer)
     } else {

@@ -1,5 +1,6 @@
 import FlowInspector
 import FlowModel
+import FlowRender
 import NetlinkTransport
 import SockDiag
 
@@ -31,30 +32,11 @@ func makeFlowInspector(_ debug: DebugOptions, named: Set<TransportProtocol> = []
   }
 }
 
-/// Says each warning once on stderr; a family this kernel lacks only when it was named. What
-/// privilege would show (unreadable processes, namespaces not entered) is said in one line.
+/// Says each warning once on stderr (`WarningNotes` chooses what).
 func reportWarnings(
   _ snapshot: Snapshot, named: Set<TransportProtocol>, reported: inout Set<String>
 ) {
-  var unseen: [String] = []
-  for warning in snapshot.warnings where reported.insert(warning.description).inserted {
-    switch warning {
-    case .familyUnsupported(let family)
-    where !named.contains(where: { family.hasPrefix($0.rawValue) }):
-      continue
-    case .processesDenied, .namespacesSkipped:
-      unseen.append(warning.description)
-    default:
-      printError(warning.description)
-    }
-  }
-  if !unseen.isEmpty {
-    // Root can be denied too (a process of another user namespace, a security module): then
-    // sudo is no remedy.
-    let remedy =
-      geteuid() == 0
-      ? "denied to root as well (another user namespace's process, or a security module)"
-      : "run with sudo (or CAP_SYS_PTRACE, CAP_DAC_READ_SEARCH and CAP_SYS_ADMIN) to see them"
-    printError(unseen.joined(separator: "; ") + "; " + remedy)
+  for line in WarningNotes.lines(snapshot.warnings, named: named, reported: &reported, asRoot: geteuid() == 0) {
+    printError(line)
   }
 }

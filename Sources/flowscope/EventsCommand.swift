@@ -32,8 +32,7 @@ struct EventsCommand: ParsableCommand {
 
   @OptionGroup(title: "Filters") var filters: FilterOptions
 
-  @Flag(name: [.customShort("J"), .long], help: "NDJSON: one JSON object per event, per line.")
-  var json = false
+  @OptionGroup var form: FormatOptions<StreamFormats>
 
   @Flag(help: "Also log flows as the scans first see them.")
   var new = false
@@ -150,6 +149,7 @@ struct EventsCommand: ParsableCommand {
     var logged = 0
     var unknownLogged = 0
     var hiddenUnknown = 0
+    let json = form.effective == .ndjson
     var headerDone = json || noHeader
     var closedOutput = false
     var failure: Error? = nil

@@ -76,9 +76,7 @@ struct FlowCommand: ParsableCommand {
         sort?.apply(to: &snapshot.flows, processes: snapshot.processes)
         render.interfaceNames = interfaceNames(of: snapshot.flows)
         // Flows of several namespaces: say which one each is in, unless columns were chosen.
-        if !columnsChosen, snapshot.namespaces.count > 1, !render.columns.contains(.netns) {
-          render.columns.insert(.netns, at: min(1, render.columns.count))
-        }
+        if !columnsChosen, snapshot.namespaces.count > 1 { render.addNamespaceColumn() }
         if let resolver {
           (render.hostNames, render.serviceNames) = resolver.names(for: snapshot.flows)
         }

@@ -79,12 +79,10 @@ struct KillCommand: ParsableCommand {
       environmentSSHConnection: getenv("SSH_CONNECTION").map { String(cString: $0) },
       query: selection.query)
     let plan = KillPlan(snapshot, guards: guards, force: force)
-    let json = output.json
+    let json = output.form.effective == .json
     var render = output.renderOptions(health: health.thresholds)
     render.interfaceNames = interfaceNames(of: snapshot.flows)
-    if output.columns.isEmpty, Set(snapshot.flows.map(\.netns)).count > 1, !render.columns.contains(.netns) {
-      render.columns.insert(.netns, at: min(1, render.columns.count))
-    }
+    if output.columns.isEmpty, Set(snapshot.flows.map(\.netns)).count > 1 { render.addNamespaceColumn() }
 
     let step = KillStep.after(
       listing: plan.closableCount, dryRun: dryRun, yes: yes, inputIsTerminal: isatty(0) == 1)

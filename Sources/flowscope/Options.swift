@@ -82,9 +82,37 @@ struct FilterOptions: ParsableArguments {
   func validate() throws { _ = try parsedExpression() }
 }
 
+extension OutputFormat: ExpressibleByArgument {}
+
+/// `--format` and `-J`/`--json`, declared once for every command: `--format` names the output,
+/// and `-J` is the command's JSON form (`--format json` where it prints once, `--format ndjson`
+/// where it streams), so that it always gives what `jq` reads. `-J` wins over `--format`, as it
+/// always did.
+struct FormatOptions<Formats: CommandFormats>: ParsableArguments {
+  @Option(
+    help: ArgumentHelp(
+      "Output format: \(Formats.formats.map(\.rawValue).joined(separator: ", ")).", valueName: "format"),
+    completion: .list(Formats.formats.map(\.rawValue)))
+  var format: OutputFormat?
+
+  @Flag(
+    name: [.customShort("J"), .long],
+    help: "JSON output: the same as --format \(Formats.jsonForm.rawValue).")
+  var json = false
+
+  func validate() throws {
+    if let format, let refusal = Formats.refusal(of: format) { throw ValidationError(refusal) }
+  }
+
+  /// The format asked for, nil when neither option was given.
+  var chosen: OutputFormat? { json ? Formats.jsonForm : format }
+
+  /// The format to write: `table` unless asked otherwise.
+  var effective: OutputFormat { chosen ?? .table }
+}
+
 /// How to print. Shared by every subcommand that prints.
 struct OutputOptions: ParsableArguments, TableLook {
-  enum Format: String, ExpressibleByArgument, CaseIterable { case table, json, ndjson, csv }
   enum ColorMode: String, ExpressibleByArgument, CaseIterable {
     case auto, always, never
 
@@ -99,11 +127,7 @@ struct OutputOptions: ParsableArguments, TableLook {
     }
   }
 
-  @Option(help: "Output format.")
-  var format: Format = .table
-
-  @Flag(name: [.customShort("J"), .long], help: "JSON output (same as --format json).")
-  var json = false
+  @OptionGroup var form: FormatOptions<ListingFormats>
 
   @OptionGroup var look: TableLookOptions
 
@@ -119,15 +143,14 @@ struct OutputOptions: ParsableArguments, TableLook {
   @Option(help: "With --interval: stop after N repetitions.")
   var count: Int?
 
-  var effectiveFormat: Format { json ? .json : format }
+  var effectiveFormat: OutputFormat { form.effective }
 
 }
 
 /// How `kill` prints: the options of `OutputOptions` that apply to a listing made once, as a
 /// table or as JSON.
 struct KillOutputOptions: ParsableArguments, TableLook {
-  @Flag(name: [.customShort("J"), .long], help: "The report as one JSON document (docs/json.md).")
-  var json = false
+  @OptionGroup var form: FormatOptions<ReportFormats>
 
   @OptionGroup var look: TableLookOptions
 }
@@ -178,15 +201,7 @@ extension TableLook {
   /// The columns of `-o` (each occurrence a comma list; a leading `+` adds to the defaults),
   /// or nil for the defaults.
   func chosenColumns() throws -> [Column]? {
-    guard !columns.isEmpty else { return nil }
-    var chosen: [Column] = []
-    for list in columns {
-      switch Column.parseList(list) {
-      case .success(let parsed): chosen += chosen.isEmpty ? parsed : parsed.filter { !chosen.contains($0) }
-      case .failure(let error): throw ValidationError(error.description)
-      }
-    }
-    return chosen
+    do { return try Column.chosen(columns).get() } catch { throw ValidationError(error.description) }
   }
 }
 

@@ -71,15 +71,7 @@ struct ProcCommand: ParsableCommand {
   }
 
   func chosenColumns() throws -> [ProcessColumn] {
-    guard !output.columns.isEmpty else { return ProcessColumn.defaults }
-    var chosen: [ProcessColumn] = []
-    for list in output.columns {
-      switch ProcessColumn.parseList(list) {
-      case .success(let parsed): chosen += parsed.filter { !chosen.contains($0) }
-      case .failure(let error): throw ValidationError(error.description)
-      }
-    }
-    return chosen
+    do { return try ProcessColumn.chosen(output.columns).get() } catch { throw ValidationError(error.description) }
   }
 
   func run() throws {

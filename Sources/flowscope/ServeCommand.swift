@@ -63,7 +63,7 @@ struct ServeCommand: ParsableCommand {
 
   func validate() throws {
     _ = try CommandSelection(ExportOptions.everyState(filters), scope: .flows, debug: debug)
-    _ = try Self.parseListen(listen)
+    _ = try Self.listenAddress(listen)
     if !(minInterval >= 0) || !minInterval.isFinite {
       throw ValidationError("--min-interval must be 0 or more seconds.")
     }
@@ -72,34 +72,21 @@ struct ServeCommand: ParsableCommand {
     }
   }
 
-  /// `HOST:PORT`, `[V6]:PORT` or `PORT` (loopback).
-  static func parseListen(_ text: String) throws -> (host: String, port: Int) {
-    func port(_ digits: Substring) throws -> Int {
-      guard let value = Int(digits), (0...65535).contains(value) else {
-        throw ValidationError("--listen: '\(digits)' is not a port (0-65535).")
-      }
-      return value
+  /// `--listen`, read by `ListenAddress`; a usage error when it cannot be.
+  static func listenAddress(_ text: String) throws -> (host: String, port: Int) {
+    do {
+      let address = try ListenAddress(text)
+      return (address.host, address.port)
+    } catch {
+      throw ValidationError("--listen: \(error)")
     }
-    if text.allSatisfy(\.isNumber), !text.isEmpty { return ("127.0.0.1", try port(Substring(text))) }
-    if text.hasPrefix("["), let close = text.firstIndex(of: "]") {
-      let host = text[text.index(after: text.startIndex)..<close]
-      let rest = text[text.index(after: close)...]
-      guard rest.hasPrefix(":"), !host.isEmpty else {
-        throw ValidationError("--listen: expected [ADDRESS]:PORT, got '\(text)'.")
-      }
-      return (String(host), try port(rest.dropFirst()))
-    }
-    guard let colon = text.lastIndex(of: ":"), colon != text.startIndex else {
-      throw ValidationError("--listen: expected HOST:PORT, [ADDRESS]:PORT or PORT, got '\(text)'.")
-    }
-    return (String(text[..<colon]), try port(text[text.index(after: colon)...]))
   }
 
   func run() throws {
     let (options, selection) = try export.metricsOptions(filters, health: health, debug: debug)
     if try selection.explain(filters, what: "sockets counted") { return }
     if try export.grouping().isPerProcess { printError(perProcessWarning) }
-    let (host, port) = try Self.parseListen(listen)
+    let (host, port) = try Self.listenAddress(listen)
     let collector = MetricsCollector(options: options, inspector: try makeFlowInspector(debug))
     if let problem = collector.destroyProblem { printError(problem) }
     let exporter = MetricsExporter(collector: collector, minInterval: minInterval, scrapeTimeout: scrapeTimeout)

@@ -34,8 +34,8 @@ struct WatchCommand: ParsableCommand {
       / filters by text (Esc clears); arrows, PgUp, PgDn, Home and End scroll; ?
       shows the keys.
 
-      When standard output is not a terminal, or with --json, nothing is drawn:
-      each refresh writes NDJSON records, one per flow (or per process with
+      When standard output is not a terminal, or with --json (--format ndjson),
+      nothing is drawn: each refresh writes NDJSON records, one per flow (or per process with
       --procs), flushed at once.
 
       Examples:
@@ -55,8 +55,8 @@ struct WatchCommand: ParsableCommand {
   @Option(help: "Stop after N refreshes.")
   var count: Int?
 
-  @Flag(name: [.customShort("J"), .long], help: "NDJSON records even on a terminal.")
-  var json = false
+  /// Without either, the screen on a terminal and NDJSON otherwise.
+  @OptionGroup var form: FormatOptions<StreamFormats>
 
   @Flag(help: "One record per process (NDJSON), or start in the processes view.")
   var procs = false
@@ -87,18 +87,10 @@ struct WatchCommand: ParsableCommand {
       throw ValidationError("--interval must be at least 0.05 seconds.")
     }
     if let count, count < 1 { throw ValidationError("--count must be at least 1.") }
-    if let sort, Self.parseSort(sort) == nil {
+    if let sort, WatchSortField.parse(sort) == nil {
       throw ValidationError(
         "cannot sort by '\(sort)'; known: " + WatchSortField.allCases.map(\.rawValue).joined(separator: ", "))
     }
-  }
-
-  /// `-rate` (busiest first) or `rate` (ascending): a leading `-` sorts descending, as in
-  /// `flow` and `proc`.
-  static func parseSort(_ text: String) -> (WatchSortField, Bool)? {
-    let descending = text.hasPrefix("-")
-    guard let field = WatchSortField(rawValue: String(text.dropFirst(descending ? 1 : 0))) else { return nil }
-    return (field, descending)
   }
 
   func run() throws {
@@ -106,7 +98,10 @@ struct WatchCommand: ParsableCommand {
     var selection = try CommandSelection(filters, scope: .flows, debug: debug)
     if try selection.explain(filters, what: "flows") { return }
     let inspector = try makeFlowInspector(debug, named: selection.namedProtocols)
-    let drawing = !json && Terminal.stdoutIsTerminal
+    let drawing = form.chosen.map { $0 == .table } ?? Terminal.stdoutIsTerminal
+    if drawing && !Terminal.stdoutIsTerminal {
+      throw ValidationError("--format table draws the screen, which needs a terminal; -J writes NDJSON records.")
+    }
     // The screen shows counters, rates and states, nothing else the kernel could add: each
     // refresh asks for less. NDJSON records keep every field.
     if drawing {
@@ -263,7 +258,7 @@ struct ScreenLoop {
     model.interval = command.interval
     model.exactBytes = command.bytes
     model.view = command.procs ? .processes : .flows
-    if let sort = command.sort, let (field, descending) = WatchCommand.parseSort(sort) {
+    if let sort = command.sort, let (field, descending) = WatchSortField.parse(sort) {
       model.sort = field
       model.descending = descending
     }
