@@ -42,39 +42,22 @@ public final class MetricsCollector: @unchecked Sendable {
   /// sends every collection to a full re-read, not once per 5 s: collections are already at
   /// most one per --min-interval, and bytes counted under the wrong group stay there.
   private let cache = OwnerCache(fullRescanInterval: 0)
-  private var destroySocket: DestroyEventSocket?
+  private var feed: CloseFeed?
   /// Why the destroy groups could not be joined (said once by the caller), nil when joined.
   public private(set) var destroyProblem: String?
   private var ledger: CounterLedger
   private var seriesDropped: UInt64 = 0
   private var errors: [String: UInt64] = ["sock_diag": 0, "proc": 0, "destroy_events": 0]
-  private var lostBase: UInt64 = 0
-  private var lost: UInt64 = 0
 
   public init(options: MetricsOptions, inspector: FlowInspector) {
     self.options = options
     self.inspector = inspector
     ledger = CounterLedger(maximumGroups: max(options.maxSeries * 4, 1000))
     if options.destroyEvents {
-      var groups: [DestroyGroup] = []
-      if options.inspect.protocols.contains(.tcp) {
-        if options.inspect.ipv4 { groups.append(.tcp4) }
-        if options.inspect.ipv6 { groups.append(.tcp6) }
-      }
-      if options.inspect.protocols.contains(.udp) {
-        if options.inspect.ipv4 { groups.append(.udp4) }
-        if options.inspect.ipv6 { groups.append(.udp6) }
-      }
-      if !groups.isEmpty {
-        do {
-          let socket = try DestroyEventSocket(groups: groups, bufferBytes: 8 << 20)
-          destroySocket = socket
-          lostBase = socket.droppedMessages() ?? 0
-        } catch {
-          destroyProblem =
-            "cannot join the sock_diag destroy groups (\(error)): counters miss the last bytes of "
-            + "each closed connection; run as root or with CAP_NET_ADMIN"
-        }
+      do {
+        feed = try CloseFeed(options.inspect)
+      } catch {
+        destroyProblem = CloseFeed.problem(error, missing: "counters miss the last bytes of each closed connection")
       }
     }
   }
@@ -83,8 +66,7 @@ public final class MetricsCollector: @unchecked Sendable {
   /// metrics).
   public func collect() -> MetricsReport {
     let started = monotonicSeconds()
-    var destroyOK = destroySocket != nil
-    let closed = drainDestroyMessages(ok: &destroyOK)
+    let (closed, destroyOK) = feed?.drain() ?? ([], false)
 
     var snapshot = inspector.snapshot(options.inspect, ownerCache: cache)
     options.query.filter(&snapshot, thresholds: options.thresholds)
@@ -136,7 +118,7 @@ public final class MetricsCollector: @unchecked Sendable {
     if snapshot.processes.isEmpty && !snapshot.flows.isEmpty && unreadable == 0 { procOK = false }
     if !sockDiagOK { errors["sock_diag", default: 0] += 1 }
     if !procOK { errors["proc", default: 0] += 1 }
-    if destroySocket != nil && !destroyOK { errors["destroy_events", default: 0] += 1 }
+    if feed != nil && !destroyOK { errors["destroy_events", default: 0] += 1 }
 
     var metrics = SelfMetrics()
     metrics.version = options.version
@@ -150,40 +132,10 @@ public final class MetricsCollector: @unchecked Sendable {
       .filter { destroyCollector || $0.0 != "destroy_events" }
     metrics.closesFolded = ledger.closesFolded
     metrics.closesUnattributed = ledger.closesUnattributed
-    metrics.destroyMessagesLost = lost
+    metrics.destroyMessagesLost = feed?.lost ?? 0
     metrics.collectionSeconds = monotonicSeconds() - started
     report.selfMetrics = metrics
     return report
-  }
-
-  /// Reads every destroy message queued now, as flows with their final counters.
-  private func drainDestroyMessages(ok: inout Bool) -> [Flow] {
-    guard let socket = destroySocket else { return [] }
-    var flows: [Flow] = []
-    // Bounded: closes arriving faster than they are read wait for the next collection.
-    for _ in 0..<100_000 {
-      let received: DestroyReceive
-      do {
-        received = try socket.receive()
-      } catch {
-        ok = false
-        break
-      }
-      switch received {
-      case .empty:
-        if let drops = socket.droppedMessages(), drops > lostBase { lost = drops - lostBase }
-        return flows
-      case .overrun:
-        // The kernel dropped messages: a bigger buffer for next time, and the drop is counted.
-        socket.setBuffer(bytes: min(socket.receiveBufferBytes * 2, 256 << 20))
-      case .datagram(let bytes, let group):
-        guard let group else { continue }
-        let decoded = decodeDestroyDatagram(bytes, group: group)
-        for inet in decoded.sockets { flows.append(Flow(inet: inet, netns: 0)) }
-      }
-    }
-    if let drops = socket.droppedMessages(), drops > lostBase { lost = drops - lostBase }
-    return flows
   }
 }
 

@@ -171,7 +171,7 @@ public enum WatchScreen {
       switch row {
       case .flow(let index), .closed(let index):
         let isClosed = if case .closed = row { true } else { false }
-        let rate = isClosed ? FlowRate(change: .closed) : rates.flows[index]
+        let rate = isClosed ? rates.closedRate(at: index) : rates.flows[index]
         switch sort {
         case .rate, .flows: return .number(rate.rateTotal)
         case .rateIn: return .number(rate.rateIn)
@@ -345,15 +345,10 @@ public enum WatchScreen {
     line.append(" new -")
     line.appendDecimal(UInt64(rates.closed.count))
     line.append(" closed  in ")
-    var totalIn = 0.0
-    var totalOut = 0.0
-    for rate in rates.flows {
-      totalIn += rate.rateIn ?? 0
-      totalOut += rate.rateOut ?? 0
-    }
-    appendRate(rates.seconds == nil ? nil : totalIn, exact: model.exactBytes, into: &line)
+    let totals = rates.totalRates
+    appendRate(totals?.rateIn, exact: model.exactBytes, into: &line)
     line.append("/s out ")
-    appendRate(rates.seconds == nil ? nil : totalOut, exact: model.exactBytes, into: &line)
+    appendRate(totals?.rateOut, exact: model.exactBytes, into: &line)
     line.append("/s")
     // Right-aligned: the state and the clock.
     var right = OutputBuffer(capacity: 64)
@@ -677,7 +672,7 @@ public enum WatchScreen {
     case .flow(let index), .closed(let index):
       let isClosed = if case .closed = row { true } else { false }
       let flow = isClosed ? model.rates.closed[index] : model.snapshot.flows[index]
-      let rate = isClosed ? FlowRate(change: .closed) : model.rates.flows[index]
+      let rate = isClosed ? model.rates.closedRate(at: index) : model.rates.flows[index]
       switch cell {
       case .flow(let column): context.appendCell(column, of: flow, into: &out)
       case .rateIn: appendRate(isClosed ? nil : rate.rateIn, exact: model.exactBytes, into: &out)
@@ -739,10 +734,10 @@ public enum WatchScreen {
           processes: snapshot.processes.merging(previousProcesses) { current, _ in current },
           warnings: []),
         options: options, mode: .csv, namingPeers: false)
-      for flow in rates.closed {
+      for (index, flow) in rates.closed.enumerated() {
         out.append(contentsOf: prefix)
         JSONRenderer.appendFlowFields(flow, context: closedContext, into: &out)
-        appendRateFields(FlowRate(change: .closed), refresh: refresh, seconds: rates.seconds, into: &out)
+        appendRateFields(rates.closedRate(at: index), refresh: refresh, seconds: rates.seconds, into: &out)
         out.append("}\n")
       }
     }
