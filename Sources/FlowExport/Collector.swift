@@ -20,6 +20,9 @@ public struct MetricsOptions: Sendable {
   public var thresholds = HealthThresholds()
   /// At most this many group-labelled series; the groups with fewest sockets go first.
   public var maxSeries = 10_000
+  /// With `--by remote` (or `remote_host`): the remote ends labelled by name, the largest by
+  /// sockets; the rest are summed under `other`.
+  public var top = 10
   /// Fold in the final counters of closed sockets from the sock_diag destroy groups (needs
   /// CAP_NET_ADMIN; without it the counters still never go backwards, but miss the bytes of
   /// each connection's last interval).
@@ -77,20 +80,34 @@ public final class MetricsCollector: @unchecked Sendable {
 
     let grouping = options.grouping
     var table = GroupTable(grouping: grouping, namespaces: snapshot.namespaces)
+    if let connection = grouping.connection {
+      table.keptConnections = GroupSummary.largestConnectionGroups(
+        snapshot, by: connection.key, thresholds: options.thresholds, top: options.top)
+    }
     // Each flow's group: its first visible owner's, else the one its counters were first kept
     // under (an orphan finishing its close), else the unowned group of its uid and namespace.
     var flowGroups: [Int] = []
     flowGroups.reserveCapacity(snapshot.flows.count)
-    for flow in snapshot.flows {
-      var number: Int? = nil
-      for owner in flow.owners {
-        if let process = snapshot.processes[owner.pid] {
-          number = table.number(of: process)
-          break
+    let perConnection = grouping.connection != nil
+    // In place, by the owner's pid: a flow or a process copied out costs more than the lookup.
+    snapshot.flows.withUnsafeBufferPointer { flows in
+      for index in flows.indices {
+        var number: Int? = nil
+        for owner in flows[index].owners {
+          if !perConnection, let known = table.number(ofPID: owner.pid) {
+            number = known
+            break
+          }
+          if let process = snapshot.processes[owner.pid] {
+            number = table.number(of: process, flow: flows[index])
+            break
+          }
         }
+        if number == nil, let known = ledger.group(ofCookie: flows[index].cookie) {
+          number = table.number(of: known)
+        }
+        flowGroups.append(number ?? table.number(ofUnowned: flows[index]))
       }
-      if number == nil, let known = ledger.group(ofCookie: flow.cookie) { number = table.number(of: known) }
-      flowGroups.append(number ?? table.number(ofUnowned: flow))
     }
     let keys = table.keys
     ledger.absorb(snapshot.flows) { index, _ in keys[flowGroups[index]] }
