@@ -1,4 +1,5 @@
 import Foundation
+import SchemaCheck
 import Testing
 
 #if canImport(Glibc)
@@ -86,6 +87,11 @@ struct WatchCloseTests {
 
     let records = try watch.stdout.split(separator: "\n").map {
       try #require(try JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any])
+    }
+    // Every line, the closed ones with their final counters included, is a watch line of the schema.
+    let schema = try MiniSchema.load()
+    for record in records {
+      #expect(schema.validate(record, against: "#/$defs/watchLine") == [], "\(record)")
     }
     func portOf(_ record: [String: Any], _ side: String) -> Int? {
       (record[side] as? [String: Any])?["port"] as? Int
