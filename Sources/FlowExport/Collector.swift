@@ -20,6 +20,9 @@ public struct MetricsOptions: Sendable {
   public var thresholds = HealthThresholds()
   /// At most this many group-labelled series; the groups with fewest sockets go first.
   public var maxSeries = 10_000
+  /// With `--by remote` (or `remote_host`): the remote ends labelled by name, the largest by
+  /// sockets; the rest are summed under `other`.
+  public var top = 10
   /// Fold in the final counters of closed sockets from the sock_diag destroy groups (needs
   /// CAP_NET_ADMIN; without it the counters still never go backwards, but miss the bytes of
   /// each connection's last interval).
@@ -42,39 +45,22 @@ public final class MetricsCollector: @unchecked Sendable {
   /// sends every collection to a full re-read, not once per 5 s: collections are already at
   /// most one per --min-interval, and bytes counted under the wrong group stay there.
   private let cache = OwnerCache(fullRescanInterval: 0)
-  private var destroySocket: DestroyEventSocket?
+  private var feed: CloseFeed?
   /// Why the destroy groups could not be joined (said once by the caller), nil when joined.
   public private(set) var destroyProblem: String?
   private var ledger: CounterLedger
   private var seriesDropped: UInt64 = 0
   private var errors: [String: UInt64] = ["sock_diag": 0, "proc": 0, "destroy_events": 0]
-  private var lostBase: UInt64 = 0
-  private var lost: UInt64 = 0
 
   public init(options: MetricsOptions, inspector: FlowInspector) {
     self.options = options
     self.inspector = inspector
     ledger = CounterLedger(maximumGroups: max(options.maxSeries * 4, 1000))
     if options.destroyEvents {
-      var groups: [DestroyGroup] = []
-      if options.inspect.protocols.contains(.tcp) {
-        if options.inspect.ipv4 { groups.append(.tcp4) }
-        if options.inspect.ipv6 { groups.append(.tcp6) }
-      }
-      if options.inspect.protocols.contains(.udp) {
-        if options.inspect.ipv4 { groups.append(.udp4) }
-        if options.inspect.ipv6 { groups.append(.udp6) }
-      }
-      if !groups.isEmpty {
-        do {
-          let socket = try DestroyEventSocket(groups: groups, bufferBytes: 8 << 20)
-          destroySocket = socket
-          lostBase = socket.droppedMessages() ?? 0
-        } catch {
-          destroyProblem =
-            "cannot join the sock_diag destroy groups (\(error)): counters miss the last bytes of "
-            + "each closed connection; run as root or with CAP_NET_ADMIN"
-        }
+      do {
+        feed = try CloseFeed(options.inspect)
+      } catch {
+        destroyProblem = CloseFeed.problem(error, missing: "counters miss the last bytes of each closed connection")
       }
     }
   }
@@ -83,8 +69,7 @@ public final class MetricsCollector: @unchecked Sendable {
   /// metrics).
   public func collect() -> MetricsReport {
     let started = monotonicSeconds()
-    var destroyOK = destroySocket != nil
-    let closed = drainDestroyMessages(ok: &destroyOK)
+    let (closed, destroyOK) = feed?.drain() ?? ([], false)
 
     var snapshot = inspector.snapshot(options.inspect, ownerCache: cache)
     options.query.filter(&snapshot, thresholds: options.thresholds)
@@ -95,20 +80,34 @@ public final class MetricsCollector: @unchecked Sendable {
 
     let grouping = options.grouping
     var table = GroupTable(grouping: grouping, namespaces: snapshot.namespaces)
+    if let connection = grouping.connection {
+      table.keptConnections = GroupSummary.largestConnectionGroups(
+        snapshot, by: connection.key, thresholds: options.thresholds, top: options.top)
+    }
     // Each flow's group: its first visible owner's, else the one its counters were first kept
     // under (an orphan finishing its close), else the unowned group of its uid and namespace.
     var flowGroups: [Int] = []
     flowGroups.reserveCapacity(snapshot.flows.count)
-    for flow in snapshot.flows {
-      var number: Int? = nil
-      for owner in flow.owners {
-        if let process = snapshot.processes[owner.pid] {
-          number = table.number(of: process)
-          break
+    let perConnection = grouping.connection != nil
+    // In place, by the owner's pid: a flow or a process copied out costs more than the lookup.
+    snapshot.flows.withUnsafeBufferPointer { flows in
+      for index in flows.indices {
+        var number: Int? = nil
+        for owner in flows[index].owners {
+          if !perConnection, let known = table.number(ofPID: owner.pid) {
+            number = known
+            break
+          }
+          if let process = snapshot.processes[owner.pid] {
+            number = table.number(of: process, flow: flows[index])
+            break
+          }
         }
+        if number == nil, let known = ledger.group(ofCookie: flows[index].cookie) {
+          number = table.number(of: known)
+        }
+        flowGroups.append(number ?? table.number(ofUnowned: flows[index]))
       }
-      if number == nil, let known = ledger.group(ofCookie: flow.cookie) { number = table.number(of: known) }
-      flowGroups.append(number ?? table.number(ofUnowned: flow))
     }
     let keys = table.keys
     ledger.absorb(snapshot.flows) { index, _ in keys[flowGroups[index]] }
@@ -136,7 +135,7 @@ public final class MetricsCollector: @unchecked Sendable {
     if snapshot.processes.isEmpty && !snapshot.flows.isEmpty && unreadable == 0 { procOK = false }
     if !sockDiagOK { errors["sock_diag", default: 0] += 1 }
     if !procOK { errors["proc", default: 0] += 1 }
-    if destroySocket != nil && !destroyOK { errors["destroy_events", default: 0] += 1 }
+    if feed != nil && !destroyOK { errors["destroy_events", default: 0] += 1 }
 
     var metrics = SelfMetrics()
     metrics.version = options.version
@@ -150,40 +149,10 @@ public final class MetricsCollector: @unchecked Sendable {
       .filter { destroyCollector || $0.0 != "destroy_events" }
     metrics.closesFolded = ledger.closesFolded
     metrics.closesUnattributed = ledger.closesUnattributed
-    metrics.destroyMessagesLost = lost
+    metrics.destroyMessagesLost = feed?.lost ?? 0
     metrics.collectionSeconds = monotonicSeconds() - started
     report.selfMetrics = metrics
     return report
-  }
-
-  /// Reads every destroy message queued now, as flows with their final counters.
-  private func drainDestroyMessages(ok: inout Bool) -> [Flow] {
-    guard let socket = destroySocket else { return [] }
-    var flows: [Flow] = []
-    // Bounded: closes arriving faster than they are read wait for the next collection.
-    for _ in 0..<100_000 {
-      let received: DestroyReceive
-      do {
-        received = try socket.receive()
-      } catch {
-        ok = false
-        break
-      }
-      switch received {
-      case .empty:
-        if let drops = socket.droppedMessages(), drops > lostBase { lost = drops - lostBase }
-        return flows
-      case .overrun:
-        // The kernel dropped messages: a bigger buffer for next time, and the drop is counted.
-        socket.setBuffer(bytes: min(socket.receiveBufferBytes * 2, 256 << 20))
-      case .datagram(let bytes, let group):
-        guard let group else { continue }
-        let decoded = decodeDestroyDatagram(bytes, group: group)
-        for inet in decoded.sockets { flows.append(Flow(inet: inet, netns: 0)) }
-      }
-    }
-    if let drops = socket.droppedMessages(), drops > lostBase { lost = drops - lostBase }
-    return flows
   }
 }
 

@@ -85,6 +85,9 @@ public struct CounterLedger: Sendable {
   /// exchange has no owner any more).
   public mutating func absorb(_ flows: [Flow], group: (Int, Flow) -> GroupKey?) {
     collections += 1
+    // Sockets known before and seen again: when that is every one, none went stale.
+    var seenAgain = 0
+    let knownBefore = tracked.count
     // Read in place: copying each 200-byte flow out of the array costs more than the sums.
     flows.withUnsafeBufferPointer { flows in
       for index in flows.indices where flows[index].cookie != 0 {
@@ -101,10 +104,12 @@ public struct CounterLedger: Sendable {
             entry.slot = slot(of: CounterKey(group: key, proto: flow.proto))
           }
           entry.pending = false
+          if entry.lastSeen < collections { seenAgain += 1 }
           entry.lastSeen = collections
           add(&entry, received: received, sent: sent, retransmits: retransmits)
           tracked[cookie] = entry
         } else if let position = tracked.index(forKey: cookie) {
+          if tracked.values[position].lastSeen < collections { seenAgain += 1 }
           tracked.values[position].lastSeen = collections
           if !tracked.values[position].closed {
             Self.add(
@@ -128,8 +133,11 @@ public struct CounterLedger: Sendable {
     }
     // A socket gone from two collections in a row without a destroy message (UDP in another
     // namespace, a lost message): forget it; what it added stays added.
-    let stale = tracked.compactMap { $0.value.lastSeen < collections - 1 ? $0.key : nil }
-    for cookie in stale { tracked[cookie] = nil }
+    // (Walking every socket to find none stale is skipped when all were seen again.)
+    if seenAgain < knownBefore {
+      let stale = tracked.compactMap { $0.value.lastSeen < collections - 1 ? $0.key : nil }
+      for cookie in stale { tracked[cookie] = nil }
+    }
     trimGroups()
   }
 

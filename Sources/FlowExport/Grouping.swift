@@ -10,6 +10,19 @@ public enum GroupDimension: String, Sendable, CaseIterable {
   /// The systemd unit and the container of the process's cgroup (`OwningProcess.unit`,
   /// `container`); `?` when its cgroup names none.
   case unit, container
+  /// A socket's remote end (address and port) or remote host (address), for the `--top`
+  /// largest of them; `other` for the rest, `none` for sockets with no remote end.
+  case remote
+  case remoteHost = "remote_host"
+
+  /// `proc --by`'s key for a connection dimension.
+  var connectionKey: GroupBy? {
+    switch self {
+    case .remote: .remote
+    case .remoteHost: .remoteHost
+    default: nil
+    }
+  }
 }
 
 /// The dimensions a run groups by, in the order given.
@@ -23,9 +36,13 @@ public struct Grouping: Sendable, Equatable {
     var dimensions: [GroupDimension] = []
     for word in values.flatMap({ $0.split(separator: ",") }) {
       let name = word.trimmingCharacters(in: " ")
-      guard let dimension = GroupDimension(rawValue: name) else {
+      guard let dimension = GroupDimension(rawValue: name == "remote-host" ? "remote_host" : name) else {
         throw GroupingError(
-          message: "cannot group by '\(name)'; known: command, user, netns, pid, unit, container")
+          message:
+            "cannot group by '\(name)'; known: command, user, netns, pid, unit, container, remote, remote-host")
+      }
+      if dimension.connectionKey != nil && dimensions.contains(where: { $0.connectionKey != nil }) {
+        throw GroupingError(message: "group by one of remote and remote-host, not both")
       }
       if !dimensions.contains(dimension) { dimensions.append(dimension) }
     }
@@ -35,6 +52,15 @@ public struct Grouping: Sendable, Equatable {
   /// Whether the grouping has a label per process (`pid`): its cardinality follows the
   /// number of processes, which the user should know.
   public var isPerProcess: Bool { dimensions.contains(.pid) }
+
+  /// The connection dimension (`remote`, `remote_host`) and its place, if any: then a process's
+  /// sockets fall into several groups, and the per-process families are left out.
+  public var connection: (index: Int, key: GroupBy)? {
+    for (index, dimension) in dimensions.enumerated() {
+      if let key = dimension.connectionKey { return (index, key) }
+    }
+    return nil
+  }
 
   /// The label values of a process's group, in `dimensions` order.
   public func key(of process: OwningProcess, namespaces: [UInt64: NetworkNamespace]) -> GroupKey {
@@ -66,6 +92,8 @@ public struct Grouping: Sendable, Equatable {
     case .pid: Array(String(process.pid).utf8)
     case .unit: process.unit.map { sanitizedForTerminal(Array($0.utf8)) } ?? unknownValue
     case .container: process.container.map { sanitizedForTerminal(Array($0.utf8)) } ?? unknownValue
+    // Per socket: `GroupTable` puts the socket's own in.
+    case .remote, .remoteHost: noRemoteValue
     }
   }
 
@@ -80,6 +108,9 @@ public struct Grouping: Sendable, Equatable {
 public struct GroupTable {
   public let grouping: Grouping
   let namespaces: [UInt64: NetworkNamespace]
+  /// With a connection dimension: the remote ends (or hosts) labelled by name, the `--top`
+  /// largest; the rest are `other`.
+  public var keptConnections: Set<[UInt8]> = []
   public private(set) var keys: [GroupKey] = []
   private var numbers: [GroupKey: Int] = [:]
   private var byPID: [Int32: Int] = [:]
@@ -102,6 +133,9 @@ public struct GroupTable {
     return keys.count - 1
   }
 
+  /// The group of the process `pid` when it was numbered already in this collection.
+  public func number(ofPID pid: Int32) -> Int? { byPID[pid] }
+
   public mutating func number(of process: OwningProcess) -> Int {
     if let number = byPID[process.pid] { return number }
     let number = number(of: grouping.key(of: process, namespaces: namespaces))
@@ -109,7 +143,28 @@ public struct GroupTable {
     return number
   }
 
+  /// The group of `flow` held by `process`: the process's, with the flow's remote end when
+  /// the grouping has a connection dimension.
+  public mutating func number(of process: OwningProcess, flow: borrowing Flow) -> Int {
+    guard let connection = grouping.connection else { return number(of: process) }
+    var key = grouping.key(of: process, namespaces: namespaces)
+    key.values[connection.index] = connectionValue(flow, connection.key)
+    return number(of: key)
+  }
+
+  /// The `remote` label of a flow: its remote end when among the kept ones, else `other`;
+  /// `none` without a remote end.
+  func connectionValue(_ flow: borrowing Flow, _ key: GroupBy) -> [UInt8] {
+    guard let name = key.connectionName(flow) else { return noRemoteValue }
+    return keptConnections.contains(name) ? name : otherValue
+  }
+
   public mutating func number(ofUnowned flow: Flow) -> Int {
+    if let connection = grouping.connection {
+      var key = grouping.key(ofUnowned: flow, namespaces: namespaces)
+      key.values[connection.index] = connectionValue(flow, connection.key)
+      return number(of: key)
+    }
     let unowned = UnownedKey(uid: flow.uid, netns: flow.netns)
     if let number = byUnowned[unowned] { return number }
     let number = number(of: grouping.key(ofUnowned: flow, namespaces: namespaces))
@@ -120,6 +175,9 @@ public struct GroupTable {
 
 /// The label value of what cannot be known (a socket with no visible owner).
 let unknownValue: [UInt8] = [UInt8(ascii: "?")]
+/// The `remote` label of a socket with no remote end, and of the ends past `--top`.
+let noRemoteValue: [UInt8] = Array("none".utf8)
+let otherValue: [UInt8] = Array("other".utf8)
 
 public struct GroupingError: Error, CustomStringConvertible {
   public var message: String

@@ -94,16 +94,38 @@ public struct MetricsReport: Sendable {
     }
     grow()
     var owners = Set<Int32>()
-    for (flow, number) in zip(snapshot.flows, flowGroups) {
-      let state = flow.proto.hasConnectionStates ? UInt16(flow.state) : SocketSeries.stateless
-      used[number] = true
-      gauges[number].sockets[SocketSeries(proto: flow.proto, stateCode: state), default: 0] += 1
-      let flags = flow.health(thresholds)
-      if !flags.isEmpty {
-        for flag in flags { gauges[number].flaggedFlows[flag, default: 0] += 1 }
+    owners.reserveCapacity(snapshot.processes.count)
+    // Each group's sockets by series in a short list searched from its end (a group has a
+    // few protocol and state pairs), not a dictionary hashed per flow; flows read in place.
+    var series: [[(SocketSeries, Int)]] = Array(repeating: [], count: gauges.count)
+    snapshot.flows.withUnsafeBufferPointer { flows in
+      var lastPID: Int32 = -1
+      for index in flows.indices {
+        let number = flowGroups[index]
+        let proto = flows[index].proto
+        let key = SocketSeries(
+          proto: proto, stateCode: proto.hasConnectionStates ? UInt16(flows[index].state) : SocketSeries.stateless)
+        used[number] = true
+        if let at = series[number].lastIndex(where: { $0.0 == key }) {
+          series[number][at].1 += 1
+        } else {
+          series[number].append((key, 1))
+        }
+        let flags = flows[index].health(thresholds)
+        if !flags.isEmpty {
+          for flag in flags { gauges[number].flaggedFlows[flag, default: 0] += 1 }
+        }
+        for owner in flows[index].owners where owner.pid != lastPID {
+          owners.insert(owner.pid)
+          lastPID = owner.pid
+        }
       }
-      for owner in flow.owners { owners.insert(owner.pid) }
     }
+    for number in series.indices {
+      for (key, count) in series[number] { gauges[number].sockets[key] = count }
+    }
+    // Grouped by remote end, a process's sockets fall into several groups: no process families.
+    if table.grouping.connection != nil { owners.removeAll() }
     for pid in owners {
       guard let process = snapshot.processes[pid] else { continue }
       let number = table.number(of: process)

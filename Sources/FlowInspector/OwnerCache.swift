@@ -185,19 +185,30 @@ public final class OwnerCache: @unchecked Sendable {
   }
 
   private func addOwner(_ owner: FlowOwner, _ inode: UInt64) {
-    var owners = Array(ownersByInode[inode] ?? [])
+    generation &+= 1
+    // Most sockets have one owner: one hash, no array made and thrown away.
+    guard let known = ownersByInode[inode] else {
+      ownersByInode[inode] = FlowOwners(only: owner)
+      return
+    }
+    var owners = Array(known)
     let at =
       owners.firstIndex { $0.pid > owner.pid || ($0.pid == owner.pid && $0.fd > owner.fd) }
       ?? owners.count
     owners.insert(owner, at: at)
     ownersByInode[inode] = FlowOwners(owners)
-    generation &+= 1
   }
 
   private func forget(_ pid: Int32) {
     guard let entry = entries.removeValue(forKey: pid) else { return }
     for socket in entry.record.sockets {
-      guard let owners = ownersByInode[socket.inode] else { continue }
+      guard let position = ownersByInode.index(forKey: socket.inode) else { continue }
+      let owners = ownersByInode.values[position]
+      if owners.count == 1 && owners[0].pid == pid {
+        ownersByInode.remove(at: position)
+        generation &+= 1
+        continue
+      }
       let others = owners.filter { $0.pid != pid }
       ownersByInode[socket.inode] = others.isEmpty ? nil : FlowOwners(others)
       generation &+= 1

@@ -13,6 +13,16 @@ public enum GroupBy: String, Sendable, CaseIterable {
 
   /// Whether the groups are of connections (by their remote end) rather than of processes.
   public var groupsConnections: Bool { self == .remote || self == .remoteHost }
+
+  /// The group of a connection by its remote end (`remote`: address and port, `remote-host`:
+  /// the address); nil for a flow with no remote end (a listener, an unconnected socket) or a
+  /// key that does not group connections.
+  public func connectionName(_ flow: borrowing Flow) -> [UInt8]? {
+    guard groupsConnections, case .ip(let address, let port) = flow.remote, !address.isUnspecified, port != 0 else {
+      return nil
+    }
+    return Array((self == .remote ? AddressText.endpoint(address, port) : AddressText.address(address)).utf8)
+  }
 }
 
 /// One group's sums.
@@ -94,8 +104,7 @@ extension GroupSummary {
     if key.groupsConnections {
       var members: [[UInt8]: Set<Int32>] = [:]
       for flow in snapshot.flows {
-        guard case .ip(let address, let port) = flow.remote, !address.isUnspecified, port != 0 else { continue }
-        let name = Array((key == .remote ? AddressText.endpoint(address, port) : AddressText.address(address)).utf8)
+        guard let name = key.connectionName(flow) else { continue }
         groups[name, default: GroupSummary(name: name)].count(flow, flags: flow.health(thresholds))
         for owner in flow.owners { members[name, default: []].insert(owner.pid) }
       }
@@ -132,6 +141,16 @@ extension GroupSummary {
       ordered = Array(ordered[..<top]) + [rest]
     }
     return ordered
+  }
+
+  /// The names of the `top` largest groups of connections by `key` (`remote` or
+  /// `remote-host`), as `group(_:snapshot:by:thresholds:top:)` ranks them: what `serve --by
+  /// remote --top N` labels, the rest going to one `other`.
+  public static func largestConnectionGroups(
+    _ snapshot: Snapshot, by key: GroupBy, thresholds: HealthThresholds, top: Int
+  ) -> Set<[UInt8]> {
+    let ranked = group([], snapshot: snapshot, by: key, thresholds: thresholds, top: top)
+    return Set(ranked.prefix(top).map(\.name))
   }
 
   static func groupName(_ process: OwningProcess, key: GroupBy, snapshot: Snapshot) -> [UInt8] {

@@ -91,21 +91,55 @@ public struct RateTable: Sendable {
   public var seconds: Double?
   /// One entry per flow of the current snapshot, in its order.
   public var flows: [FlowRate]
-  /// Flows of the previous snapshot that are gone, in their order there.
+  /// Flows of the previous snapshot that are gone, in their order there (with a `CloseFold`,
+  /// also flows that opened and closed between the two snapshots, last).
   public var closed: [Flow]
+  /// The movement of each closed flow, in the order of `closed`: its last bytes when its final
+  /// counters are known (a `CloseFold`); empty when none is (read through `closedRate(at:)`).
+  public var closedRates: [FlowRate] = []
   /// Per process (of the current snapshot's owners, and the owners of closed flows), by pid.
   public var processes: [Int32: ProcessRate]
 
   public var newCount: Int { flows.reduce(0) { $0 + ($1.change == .new ? 1 : 0) } }
 
+  /// The movement of `closed[index]`: no delta unless its final counters were folded in.
+  public func closedRate(at index: Int) -> FlowRate {
+    index < closedRates.count ? closedRates[index] : FlowRate(change: .closed)
+  }
+
+  /// Bytes per second in and out over every flow, the closed ones' last bytes included; nil
+  /// for the first snapshot.
+  public var totalRates: (rateIn: Double, rateOut: Double)? {
+    guard seconds != nil else { return nil }
+    var totalIn = 0.0
+    var totalOut = 0.0
+    for rate in flows {
+      totalIn += rate.rateIn ?? 0
+      totalOut += rate.rateOut ?? 0
+    }
+    for rate in closedRates {
+      totalIn += rate.rateIn ?? 0
+      totalOut += rate.rateOut ?? 0
+    }
+    return (totalIn, totalOut)
+  }
+
   /// Compares `current` with `previous` (nil for the first refresh: no rates, nothing new).
   /// Both should hold the flows after the same filters.
   public static func compute(previous: Snapshot?, current: Snapshot) -> RateTable {
+    compute(previous: previous, current: current, summarizing: true).table
+  }
+
+  /// `compute(previous:current:)`, with the match of each current flow in `previous`; the
+  /// per-process sums only when `summarizing`.
+  static func compute(
+    previous: Snapshot?, current: Snapshot, summarizing: Bool
+  ) -> (table: RateTable, earlier: [Int?]) {
     guard let previous else {
       let rates = Array(repeating: FlowRate(), count: current.flows.count)
       var table = RateTable(seconds: nil, flows: rates, closed: [], processes: [:])
-      table.processes = summarize(current.flows, rates: rates, closed: [])
-      return table
+      if summarizing { table.processes = summarize(current.flows, rates: rates, closed: []) }
+      return (table, [Int?](repeating: nil, count: current.flows.count))
     }
     var rates: [FlowRate] = []
     rates.reserveCapacity(current.flows.count)
@@ -133,8 +167,8 @@ public struct RateTable: Sendable {
     var closed: [Flow] = []
     for index in previous.flows.indices where !seen[index] { closed.append(previous.flows[index]) }
     var table = RateTable(seconds: seconds, flows: rates, closed: closed, processes: [:])
-    table.processes = summarize(current.flows, rates: rates, closed: closed)
-    return table
+    if summarizing { table.processes = summarize(current.flows, rates: rates, closed: closed) }
+    return (table, earlier)
   }
 
   /// For each current flow, the index of the same flow in `previous`, if it was there.
@@ -186,7 +220,10 @@ public struct RateTable: Sendable {
   }
 
   /// Sums per process, counting a socket once per process however many descriptors hold it.
-  static func summarize(_ flows: [Flow], rates: [FlowRate], closed: [Flow]) -> [Int32: ProcessRate] {
+  /// A closed flow's last bytes (`closedRates`, when known) add to its owners' deltas and rates.
+  static func summarize(
+    _ flows: [Flow], rates: [FlowRate], closed: [Flow], closedRates: [FlowRate] = []
+  ) -> [Int32: ProcessRate] {
     var result: [Int32: ProcessRate] = [:]
     func add(_ a: UInt64?, _ b: UInt64?) -> UInt64? {
       guard let b else { return a }
@@ -205,10 +242,17 @@ public struct RateTable: Sendable {
         result[owner.pid, default: ProcessRate(pid: owner.pid)].add(rate, counters, add, addRate)
       }
     }
-    for flow in closed {
+    for (index, flow) in closed.enumerated() {
+      let rate = index < closedRates.count ? closedRates[index] : nil
       for (position, owner) in flow.owners.enumerated()
       where !flow.owners[..<position].contains(where: { $0.pid == owner.pid }) {
         result[owner.pid, default: ProcessRate(pid: owner.pid)].closedFlows += 1
+        if let rate, rate.deltaIn != nil || rate.deltaOut != nil {
+          result[owner.pid]!.deltaIn = add(result[owner.pid]!.deltaIn, rate.deltaIn)
+          result[owner.pid]!.deltaOut = add(result[owner.pid]!.deltaOut, rate.deltaOut)
+          result[owner.pid]!.rateIn = addRate(result[owner.pid]!.rateIn, rate.rateIn)
+          result[owner.pid]!.rateOut = addRate(result[owner.pid]!.rateOut, rate.rateOut)
+        }
       }
     }
     return result

@@ -28,10 +28,10 @@ extension WatchScreen {
             processes: snapshot.processes.merging(previousProcesses) { current, _ in current },
             warnings: []),
           options: options, mode: .csv, namingPeers: false)
-        for flow in rates.closed {
+        for (index, flow) in rates.closed.enumerated() {
           json.reopen(prefix)
           JSONRenderer.appendFlowFields(flow, context: closedContext, into: &json)
-          appendRateFields(FlowRate(change: .closed), refresh: refresh, seconds: rates.seconds, into: &json)
+          appendRateFields(rates.closedRate(at: index), refresh: refresh, seconds: rates.seconds, into: &json)
           json.endObject()
           json.endLine()
         }

@@ -117,15 +117,10 @@ public enum WatchScreen {
     line.append(" new -")
     line.appendDecimal(UInt64(rates.closed.count))
     line.append(" closed  in ")
-    var totalIn = 0.0
-    var totalOut = 0.0
-    for rate in rates.flows {
-      totalIn += rate.rateIn ?? 0
-      totalOut += rate.rateOut ?? 0
-    }
-    appendRate(rates.seconds == nil ? nil : totalIn, exact: model.exactBytes, into: &line)
+    let totals = rates.totalRates
+    appendRate(totals?.rateIn, exact: model.exactBytes, into: &line)
     line.append("/s out ")
-    appendRate(rates.seconds == nil ? nil : totalOut, exact: model.exactBytes, into: &line)
+    appendRate(totals?.rateOut, exact: model.exactBytes, into: &line)
     line.append("/s")
     // Right-aligned: the state and the clock.
     var right = OutputBuffer(capacity: 64)

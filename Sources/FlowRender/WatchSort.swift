@@ -96,7 +96,7 @@ extension WatchScreen {
       switch row {
       case .flow(let index), .closed(let index):
         let isClosed = if case .closed = row { true } else { false }
-        let rate = isClosed ? FlowRate(change: .closed) : rates.flows[index]
+        let rate = isClosed ? rates.closedRate(at: index) : rates.flows[index]
         switch sort {
         case .rate, .flows: return .number(rate.rateTotal)
         case .rateIn: return .number(rate.rateIn)

@@ -189,7 +189,7 @@ extension WatchScreen {
     case .flow(let index), .closed(let index):
       let isClosed = if case .closed = row { true } else { false }
       let flow = isClosed ? model.rates.closed[index] : model.snapshot.flows[index]
-      let rate = isClosed ? FlowRate(change: .closed) : model.rates.flows[index]
+      let rate = isClosed ? model.rates.closedRate(at: index) : model.rates.flows[index]
       switch cell {
       case .flow(let column): context.appendCell(column, of: flow, into: &out)
       case .rateIn: appendRate(isClosed ? nil : rate.rateIn, exact: model.exactBytes, into: &out)

@@ -9,7 +9,7 @@ import FlowQuery
 struct ExportOptions: ParsableArguments {
   @Option(
     help: ArgumentHelp(
-      "Group by: command (default), user, netns, pid; comma-separated or repeated for several labels. pid gives a series per process.",
+      "Group by: command (default), user, netns, pid, unit, container, remote, remote-host; comma-separated or repeated for several labels. pid gives a series per process; remote a series per remote end among the --top largest.",
       valueName: "label"))
   var by: [String] = []
 
@@ -20,9 +20,17 @@ struct ExportOptions: ParsableArguments {
       valueName: "n"))
   var maxSeries: Int = 10_000
 
+  @Option(
+    help: ArgumentHelp(
+      "With --by remote or remote-host: label the N remote ends (or hosts) with most sockets by name, the rest as other (default 10).",
+      valueName: "n"))
+  var top: Int?
+
   func validate() throws {
-    _ = try grouping()
+    let grouping = try grouping()
     if maxSeries < 1 { throw ValidationError("--max-series must be at least 1.") }
+    if let top, top < 0 { throw ValidationError("--top must be at least 0.") }
+    if top != nil && grouping.connection == nil { throw ValidationError("--top goes with --by remote or remote-host.") }
   }
 
   func grouping() throws -> Grouping {
@@ -47,6 +55,7 @@ struct ExportOptions: ParsableArguments {
     options.grouping = try grouping()
     options.thresholds = health.thresholds
     options.maxSeries = maxSeries
+    options.top = top ?? 10
     options.version = flowscopeVersion
     return (options, selection)
   }

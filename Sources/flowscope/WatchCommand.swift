@@ -110,6 +110,7 @@ struct WatchCommand: ParsableCommand {
       selection.inspect.readsKernelCounters = true
     }
     var collector = Collector(inspector: inspector, selection: selection)
+    if let problem = collector.closeProblem { printError(problem) }
     // A replay steps through its snapshots, as far apart as they were recorded (over --speed),
     // and ends with the last.
     var played = self
@@ -202,7 +203,8 @@ struct WatchCommand: ParsableCommand {
   }
 }
 
-/// Snapshots in a row, with the owner cache between them and the rates of each.
+/// Snapshots in a row, with the owner cache between them and the rates of each; the final
+/// counters of the TCP connections that closed in between (destroy messages) folded in.
 struct Collector {
   let inspector: FlowInspector
   let selection: CommandSelection
@@ -211,10 +213,26 @@ struct Collector {
   /// Connection attempts dropped at listeners since the previous refresh, per namespace (when
   /// the snapshots carry their counters).
   var drops: [Finding] = []
+  /// The closes of flowscope's own namespace; nil for a replay, unprivileged, or without TCP.
+  let feed: CloseFeed?
+  var fold: CloseFold
+  /// Why the closes are not followed, said once by the caller.
+  private(set) var closeProblem: String?
 
   init(inspector: FlowInspector, selection: CommandSelection) {
     self.inspector = inspector
     self.selection = selection
+    var feed: CloseFeed? = nil
+    if inspector.recordedFrames == nil {
+      do {
+        feed = try CloseFeed(selection.inspect, udp: false)
+      } catch {
+        closeProblem = CloseFeed.problem(
+          error, missing: "the bytes a connection moves after the last refresh before it closes are not counted")
+      }
+    }
+    self.feed = feed
+    fold = CloseFold(enabled: feed != nil)
   }
 
   /// A new snapshot (filtered as `flow` filters), its rates against the previous one, and the
@@ -227,7 +245,17 @@ struct Collector {
       guard case .familyUnsupported(let family) = warning else { return false }
       return !selection.namedProtocols.contains { family.hasPrefix($0.rawValue) }
     }
-    let rates = RateTable.compute(previous: previous, current: snapshot)
+    // After the dump: every socket it missed because it had closed has its message queued.
+    if let feed { fold.arrive(feed.drain().flows, netns: inspector.ownNetworkNamespace) }
+    let query = selection.query
+    let namespaces = snapshot.namespaces
+    // A flow that opened and closed between two refreshes is judged as the connection it was
+    // (its final state is CLOSE, which the default states leave out), with no owner.
+    let rates = RateTable.compute(previous: previous, current: snapshot, fold: &fold) { flow in
+      var connected = flow
+      connected.state = SocketState.established.rawValue
+      return query.matches(connected, QueryContext(processes: [:], namespaces: namespaces))
+    }
     drops = previous.map { Finding.listenDrops(in: snapshot, since: $0, minimum: 1) } ?? []
     let previousProcesses = previous?.processes ?? [:]
     previous = snapshot
