@@ -42,3 +42,17 @@ public struct FlowEvent: Sendable, Equatable {
     firstSeen.map { max(0, time - $0) }
   }
 }
+
+extension FlowEvent {
+  /// The protocols whose closes the kernel announces (the sock_diag destroy groups).
+  public static let announcedProtocols: Set<TransportProtocol> = [.tcp, .udp]
+
+  /// What `events` follows of the protocols a query plans for, and those the query named that
+  /// it cannot follow (sorted by name; a usage error when any).
+  public static func protocolsToFollow(
+    named: Set<TransportProtocol>, planned: Set<TransportProtocol>
+  ) -> (follow: Set<TransportProtocol>, unsupported: [TransportProtocol]) {
+    let unsupported = named.subtracting(announcedProtocols).sorted { $0.rawValue < $1.rawValue }
+    return (planned.intersection(announcedProtocols), unsupported)
+  }
+}

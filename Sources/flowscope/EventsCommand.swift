@@ -75,14 +75,14 @@ struct EventsCommand: ParsableCommand {
   /// The query, and the protocols to follow: TCP and UDP, or those of them it names.
   func selection() throws -> (CommandSelection, Set<TransportProtocol>) {
     let selection = try CommandSelection(filters, scope: .events, debug: debug)
-    let supported: Set<TransportProtocol> = [.tcp, .udp]
-    let unsupported = selection.namedProtocols.subtracting(supported)
+    let (follow, unsupported) = FlowEvent.protocolsToFollow(
+      named: selection.namedProtocols, planned: selection.plan.protocols)
     if !unsupported.isEmpty {
       throw ValidationError(
         "events follows tcp and udp only (the kernel announces no other closes); not: "
-          + unsupported.map(\.rawValue).sorted().joined(separator: ", ") + ".")
+          + unsupported.map(\.rawValue).joined(separator: ", ") + ".")
     }
-    return (selection, selection.plan.protocols.intersection(supported))
+    return (selection, follow)
   }
 
   func run() throws {
