@@ -1,0 +1,90 @@
+import FlowModel
+
+/// Writes the flows of a listing one at a time, as they are decoded, in the bytes the
+/// whole-snapshot renderers write (`JSONRenderer.render`, `renderLines`, `CSVRenderer.render`):
+/// nothing is kept per flow, so memory does not grow with the number of sockets.
+///
+/// Made from the snapshot without its flows (time, host, processes, namespaces), it writes the
+/// start (`begin`), each flow (`write`), then the end with the warnings known by then (`end`).
+/// CSV's `remote` column names a UNIX peer from the peer's own flow, which may come later: a
+/// CSV listing of UNIX sockets with that column cannot be streamed (`canStreamCSV`).
+public struct StreamedFlowWriter {
+  public enum Format: Sendable { case json, ndjson, csv }
+
+  private let format: Format
+  private let context: RenderContext
+  private let columns: [Column]
+  /// NDJSON: what every line starts with.
+  private let prefix: OutputBuffer
+  private var field = OutputBuffer(capacity: 256)
+  /// Flows written so far.
+  public private(set) var count = 0
+
+  public init(_ format: Format, start snapshot: Snapshot, options: RenderOptions) {
+    self.format = format
+    context = RenderContext(snapshot, options: options, mode: .csv, namingPeers: false)
+    columns = options.columns
+    prefix = format == .ndjson ? JSONRenderer.linePrefix(snapshot) : OutputBuffer(capacity: 16)
+  }
+
+  /// Whether a CSV listing with these columns, of sockets of these protocols, is written the
+  /// same streamed: not when a UNIX peer is to be named in `remote`.
+  public static func canStreamCSV(columns: [Column], protocols: Set<TransportProtocol>) -> Bool {
+    !(columns.contains(.remote) && protocols.contains(.unix))
+  }
+
+  /// The document's start (JSON), or the header row (CSV, when `options.header`).
+  public func begin(_ snapshot: Snapshot, into out: inout OutputBuffer) {
+    switch format {
+    case .json:
+      JSONRenderer.appendDocumentStart(snapshot, into: &out)
+      out.append(",\"flows\":[")
+    case .ndjson: break
+    case .csv:
+      if context.options.header, !columns.isEmpty {
+        out.append(utf8: columns.map(\.rawValue).joined(separator: ","))
+        out.append("\r\n")
+      }
+    }
+  }
+
+  public mutating func write(_ flow: Flow, into out: inout OutputBuffer) {
+    switch format {
+    case .json:
+      out.append(count == 0 ? "\n{" : ",\n{")
+      JSONRenderer.appendFlowFields(flow, context: context, into: &out)
+      out.append(UInt8(ascii: "}"))
+    case .ndjson:
+      out.append(contentsOf: prefix)
+      JSONRenderer.appendFlowFields(flow, context: context, into: &out)
+      out.append("}\n")
+    case .csv:
+      guard !columns.isEmpty else { return }
+      for (j, column) in columns.enumerated() {
+        if j > 0 { out.append(UInt8(ascii: ",")) }
+        field.removeAll()
+        context.appendCell(column, of: flow, into: &field)
+        CSVRenderer.appendField(field.bytes, into: &out)
+      }
+      out.append("\r\n")
+    }
+    count += 1
+  }
+
+  /// The end: the warnings and the closing bracket (JSON), a line per warning (NDJSON).
+  public func end(warnings: [SnapshotWarning], into out: inout OutputBuffer) {
+    switch format {
+    case .json:
+      if count > 0 { out.append(UInt8(ascii: "\n")) }
+      JSONRenderer.appendWarningsAndClose(warnings, into: &out)
+    case .ndjson:
+      for warning in warnings {
+        out.append(contentsOf: prefix)
+        out.append("\"warning\":")
+        out.appendJSONString(warning.description)
+        out.append("}\n")
+      }
+    case .csv: break
+    }
+  }
+}
