@@ -165,6 +165,9 @@ def commands(binary, pid, peers):
         # Streamed, as --json is: memory does not grow with the sockets.
         ("flowscope --format ndjson", [fs, "--format", "ndjson"], "stream"),
         ("flowscope --format csv", [fs, "--format", "csv"], "stream"),
+        # The same JSON collected whole first (the path of a sorted listing, and of every
+        # listing before streaming): what streaming saves.
+        ("flowscope --json --no-stream", [fs, "--json", "--no-stream"], "stream"),
         ("flowscope -P <pid> -n", [fs, "-P", str(pid), "-n"], "flowscope"),
         # The query language: one that matches nearly everything and gives the kernel no
         # bytecode, and one the kernel filters (issue 14's two figures).

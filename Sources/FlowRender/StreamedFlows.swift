@@ -1,3 +1,4 @@
+import Dispatch
 import FlowModel
 
 /// Writes the flows of a listing one at a time, as they are decoded, in the bytes the
@@ -86,5 +87,54 @@ public struct StreamedFlowWriter {
       }
     case .csv: break
     }
+  }
+}
+
+/// Writes streamed flows on a helper thread while the caller decodes the next ones: the
+/// caller hands over flows in batches through a bounded queue, so the dump and the rendering
+/// use both CPUs and no more than a few batches are held at once.
+public final class StreamedFlowPipeline: @unchecked Sendable {
+  /// Touched only on `queue` once the first batch is sent, and by `finish` after it drains.
+  private var writer: StreamedFlowWriter
+  private var out: OutputBuffer
+  private var batch: [Flow] = []
+  private let queue = DispatchQueue(label: "flowscope.stream")
+  /// Batches sent and not yet written.
+  private let slots = DispatchSemaphore(value: 4)
+  static let batchSize = 512
+
+  /// `out` holds what `writer.begin` wrote; its sink gets the lines as they are made.
+  public init(writer: StreamedFlowWriter, out: OutputBuffer) {
+    self.writer = writer
+    self.out = out
+    batch.reserveCapacity(Self.batchSize)
+  }
+
+  public func add(_ flow: Flow) {
+    batch.append(flow)
+    if batch.count >= Self.batchSize { send() }
+  }
+
+  private func send() {
+    guard !batch.isEmpty else { return }
+    let flows = batch
+    batch = []
+    batch.reserveCapacity(Self.batchSize)
+    slots.wait()
+    queue.async {
+      // A closed output takes nothing more: the pending bytes meet its error at the end.
+      if !self.out.sinkFailed {
+        for flow in flows { self.writer.write(flow, into: &self.out) }
+      }
+      self.slots.signal()
+    }
+  }
+
+  /// Writes what is left, waits for the helper, and gives back the writer and the output
+  /// (for `end` and the final write).
+  public func finish() -> (writer: StreamedFlowWriter, out: OutputBuffer) {
+    send()
+    queue.sync {}
+    return (writer, out)
   }
 }

@@ -142,8 +142,7 @@ struct FlowCommand: ParsableCommand {
     options: RenderOptions, columnsChosen: Bool, reported: inout Set<String>
   ) throws -> Snapshot? {
     var render = options
-    var buffer = streamingOutputBuffer()
-    var writer: StreamedFlowWriter? = nil
+    var pipeline: StreamedFlowPipeline? = nil
     var context = QueryContext(processes: [:])
     let query = selection.query
     let everything = query == .constant(true)
@@ -158,19 +157,23 @@ struct FlowCommand: ParsableCommand {
         render.interfaceNames = allInterfaceNames()
         context = QueryContext(
           processes: start.processes, thresholds: thresholds, namespaces: start.namespaces)
-        writer = StreamedFlowWriter(format, start: start, options: render)
-        writer?.begin(start, into: &buffer)
+        let writer = StreamedFlowWriter(format, start: start, options: render)
+        var buffer = streamingOutputBuffer()
+        writer.begin(start, into: &buffer)
+        // The flows are written on a helper thread while this one decodes the next.
+        pipeline = StreamedFlowPipeline(writer: writer, out: buffer)
         return true
       },
       flow: { flow in
-        // A closed output takes nothing more: the pending bytes meet its error at the end.
-        guard !buffer.sinkFailed, everything || query.matches(flow, context) else { return }
-        writer?.write(flow, into: &buffer)
+        guard everything || query.matches(flow, context) else { return }
+        pipeline?.add(flow)
       })
     let snapshot = inspector.snapshot(selection.inspect, streamingTo: stream)
-    guard let writer else { return snapshot }
+    guard let pipeline else { return snapshot }
+    let finished = pipeline.finish()
+    var buffer = finished.out
     reportWarnings(snapshot, named: selection.namedProtocols, reported: &reported)
-    writer.end(warnings: snapshot.warnings, into: &buffer)
+    finished.writer.end(warnings: snapshot.warnings, into: &buffer)
     try buffer.withUnsafeBufferPointer { try writeAll(UnsafeRawBufferPointer($0)) }
     return nil
   }
