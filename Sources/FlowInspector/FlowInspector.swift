@@ -135,6 +135,22 @@ public enum NamespaceScope: Sendable, Equatable {
   case only(String)
 }
 
+/// Where the flows of a streamed listing go (`FlowInspector.snapshot(_:streamingTo:)`).
+public struct FlowStream {
+  /// Called once, before the first flow: the snapshot without flows (its time, host,
+  /// processes, and the namespaces that will be read). Returning false asks for the flows in
+  /// the returned snapshot instead (the caller found it needs them all, e.g. to choose its
+  /// columns): `flow` is not called then.
+  public var begin: (Snapshot) -> Bool
+  /// Called for each flow, its owners attached, in listing order.
+  public var flow: (Flow) -> Void
+
+  public init(begin: @escaping (Snapshot) -> Bool, flow: @escaping (Flow) -> Void) {
+    self.begin = begin
+    self.flow = flow
+  }
+}
+
 /// The one place where sockets (from sock_diag) and their owners (from /proc) meet.
 public final class FlowInspector {
   let source: SockDiagSource
@@ -201,6 +217,38 @@ public final class FlowInspector {
   /// that appeared or changed are re-read (see `OwnerCache`).
   public func snapshot(_ options: InspectOptions, ownerCache: OwnerCache? = nil) -> Snapshot {
     if let player { return player.next() }
+    return collect(options, ownerCache: ownerCache, stream: nil)
+  }
+
+  /// A listing whose flows are handed to `stream` one at a time, as they are decoded, instead
+  /// of being kept: its memory does not grow with the number of sockets.
+  ///
+  /// The /proc scan runs first (on both threads), so every flow has its owners when it is
+  /// handed on; `stream.begin` gets the snapshot without flows (time, host, processes, and the
+  /// namespaces to be read) before the first flow. The flows come in the order `snapshot`
+  /// lists them, with the same owners; the returned snapshot has no flows but every warning.
+  /// An inconsistent dump (NLM_F_DUMP_INTR) cannot be taken back: it is reported, not retried.
+  /// A replay, and a collection that looks for unlisted sockets, are collected whole and then
+  /// handed on.
+  public func snapshot(_ options: InspectOptions, streamingTo stream: FlowStream) -> Snapshot {
+    guard player == nil, !options.includeUnlisted else {
+      var whole = snapshot(options)
+      let flows = whole.flows
+      whole.flows = []
+      guard stream.begin(whole) else {
+        whole.flows = flows
+        return whole
+      }
+      for flow in flows { stream.flow(flow) }
+      return whole
+    }
+    return collect(options, ownerCache: nil, stream: stream)
+  }
+
+  private func collect(
+    _ options: InspectOptions, ownerCache: OwnerCache?, stream: FlowStream?
+  ) -> Snapshot {
+    let streaming = stream != nil
     var warnings: [SnapshotWarning] = []
     // What the dumps read whole: where a missing TCP or UDP socket is known to be unconnected.
     var coverage = DumpCoverage()
@@ -216,8 +264,10 @@ public final class FlowInspector {
     // eighth more leaves room for sockets opened meanwhile and those no dump returns (appended
     // last): growing a 100k-flow array copies 26 MB, while pages reserved and never written
     // cost no memory.
-    let inUse = ProcScanner.socketsInUse(root: options.procRoot) ?? 0
-    flows.reserveCapacity(min(max(1024, inUse + inUse / 8), 1 << 22))
+    if !streaming {
+      let inUse = ProcScanner.socketsInUse(root: options.procRoot) ?? 0
+      flows.reserveCapacity(min(max(1024, inUse + inUse / 8), 1 << 22))
+    }
 
     // The /proc scan and the dump of our own namespace need each other only at the join: run
     // the scan on another thread meanwhile. Given pids, the scan comes first: it is small, says
@@ -237,7 +287,8 @@ public final class FlowInspector {
       }
       return ownerCache.update(scanner)
     }
-    if ownFirst {
+    // A streamed listing needs the owners before its first flow: it dumps after the scan.
+    if ownFirst && !streaming {
       dump(
         source, netns: ownNetns, options, previous: &previous, into: &flows, fresh: &fresh,
         warnings: &warnings, coverage: &coverage)
@@ -288,6 +339,50 @@ public final class FlowInspector {
         }
       }
     }
+    var processes: [Int32: OwningProcess] = [:]
+    let containerNames = ContainerNames(root: options.containerStateRoot)
+    var streamedNamespaces: [UInt64: NetworkNamespace] = [:]
+    var keptFlows: KeptFlows? = nil
+    var emit: ((Flow) -> Void)? = nil
+    if let stream {
+      for record in scan.processes where !record.sockets.isEmpty {
+        processes[record.pid] = OwningProcess(
+          record, user: userNames.name(for: record.uid), containerNames: containerNames)
+      }
+      let join = OwnerJoin(scan)
+      // The join holds the owners now; the scan's own lists would double them.
+      for index in scan.processes.indices { scan.processes[index].sockets = [] }
+      var inodes = Set(targets.map(\.inode))
+      if ownFirst { inodes.insert(ownNetns) }
+      streamedNamespaces = describeNamespaces(
+        inodes, own: ownNetns, named: named, scan: scan, procRoot: options.procRoot)
+      var start = Snapshot(
+        time: currentTime(), host: hostName(), flows: [], processes: processes, warnings: [])
+      start.namespaces = streamedNamespaces
+      let streams = stream.begin(start)
+      let ownedOnly = options.pids != nil && !options.keepsNamespaceFlows
+      let sink: (Flow) -> Void
+      if streams {
+        sink = stream.flow
+      } else {
+        // The caller wants the flows after all: they are kept, joined as they come.
+        let kept = KeptFlows()
+        keptFlows = kept
+        sink = { kept.flows.append($0) }
+      }
+      emit = { flow in
+        var flow = flow
+        join.attach(to: &flow)
+        // Asked about given processes: their flows only.
+        if ownedOnly && !flow.isOwned { return }
+        sink(flow)
+      }
+      if ownFirst {
+        dump(
+          source, netns: ownNetns, options, previous: &previous, into: &flows, fresh: &fresh,
+          warnings: &warnings, coverage: &coverage, emit: emit)
+      }
+    }
     var skipped = 0
     var namespacesRead = Set<UInt64>()
     var counters: [UInt64: NamespaceCounters] = [:]
@@ -299,7 +394,7 @@ public final class FlowInspector {
       if target.inode == ownNetns {
         dump(
           source, netns: ownNetns, options, keeping: wantedInodes, previous: &previous,
-          into: &flows, fresh: &fresh, warnings: &warnings, coverage: &coverage)
+          into: &flows, fresh: &fresh, warnings: &warnings, coverage: &coverage, emit: emit)
         if options.readsKernelCounters, source is KernelSource {
           counters[ownNetns] = NamespaceCounters(
             KernelCounterFiles.namespaceCounters(root: options.procRoot))
@@ -315,7 +410,7 @@ public final class FlowInspector {
         namespacesRead.insert(target.inode)
         dump(
           other, netns: target.inode, options, keeping: wantedInodes, previous: &previous,
-          into: &flows, fresh: &fresh, warnings: &warnings, coverage: &coverage)
+          into: &flows, fresh: &fresh, warnings: &warnings, coverage: &coverage, emit: emit)
         if options.readsKernelCounters {
           let root = options.procRoot
           for path in target.paths {
@@ -350,13 +445,11 @@ public final class FlowInspector {
         ownerCache.attachOwners(to: &flows, fresh: fresh)
       }
     }
-    var processes: [Int32: OwningProcess] = [:]
-    let containerNames = ContainerNames(root: options.containerStateRoot)
-    for record in scan.processes where !record.sockets.isEmpty {
+    for record in scan.processes where !streaming && !record.sockets.isEmpty {
       processes[record.pid] = OwningProcess(
         record, user: userNames.name(for: record.uid), containerNames: containerNames)
     }
-    if ownerCache == nil {
+    if ownerCache == nil && !streaming {
       var unmatched = OwnerJoin(scan).attach(
         to: &flows, unmatched: options.includeUnlisted && looksForUnlisted)
       if unmatched.count >= Self.unaskedWalkThreshold {
@@ -383,6 +476,10 @@ public final class FlowInspector {
               "\(unlisted.unreadable) socket descriptor(s) no dump listed could not be named; first: \(first)"))
         }
       }
+    }
+    if let keptFlows {
+      flows = keptFlows.flows
+      keptFlows.flows = []
     }
     if options.pids != nil && !options.keepsNamespaceFlows {
       // Asked about given processes: their flows only.
@@ -414,9 +511,12 @@ public final class FlowInspector {
       lastNetns = flows[index].netns
       flowNamespaces.insert(flows[index].netns)
     }
-    snapshot.namespaces = describeNamespaces(
-      flowNamespaces.union(counters.keys), own: ownNetns, named: named, scan: scan,
-      procRoot: options.procRoot)
+    snapshot.namespaces =
+      streaming && keptFlows == nil
+      ? streamedNamespaces
+      : describeNamespaces(
+        flowNamespaces.union(counters.keys), own: ownNetns, named: named, scan: scan,
+        procRoot: options.procRoot)
     snapshot.namespaceCounters = counters
     if options.readsKernelCounters, source is KernelSource {
       snapshot.hostCounters = HostCounters(KernelCounterFiles.orphanCounters(root: options.procRoot))
@@ -429,9 +529,14 @@ public final class FlowInspector {
     _ source: SockDiagSource, netns: UInt64, _ options: InspectOptions,
     keeping wantedInodes: Set<UInt32>? = nil, previous: inout PreviousFlows?,
     into flows: inout [Flow], fresh: inout [Int], warnings: inout [SnapshotWarning],
-    coverage: inout DumpCoverage
+    coverage: inout DumpCoverage, emit: ((Flow) -> Void)? = nil
   ) {
     coverage.noteRead(netns)
+    // Streamed flows are out already: a dump that restarts would repeat them.
+    let kernel = source as? KernelSource
+    let attempts = kernel?.attempts
+    if emit != nil { kernel?.attempts = 1 }
+    defer { if let attempts { kernel?.attempts = attempts } }
     // A replay holds what was recorded; only the kernel can be asked for less.
     (source as? KernelSource)?.inetExtensions = options.inetExtensions
     (source as? KernelSource)?.onDatagrams =
@@ -449,6 +554,7 @@ public final class FlowInspector {
         if case .inet = query { options.requestFilters[query.transportProtocol]?.inet?.compile() } else { nil }
       var result: DumpResult
       let freshStart = fresh.count
+      var emitted = 0
       /// Drops what this query gave so far, before it is asked again.
       func discardThisQuery() {
         flows.removeSubrange(start...)
@@ -470,18 +576,23 @@ public final class FlowInspector {
             {
               return
             }
+            if let emit {
+              emitted += 1
+              emit(Flow(record, netns: netns))
+              return
+            }
             // Only a refresh looks up the owners of new flows alone.
             if previous != nil { fresh.append(flows.count) }
             flows.append(Flow(record, netns: netns))
           })
         // A kernel that refuses the filter (EINVAL, e.g. no S_EQ before 4.17) is asked again
-        // without it; the caller's filter still applies.
-        guard case .failed = result.status, bytecode != nil else { break }
+        // without it; the caller's filter still applies. (Not once flows were streamed.)
+        guard case .failed = result.status, bytecode != nil, emitted == 0 else { break }
         bytecode = nil
         discardThisQuery()
       } while true
       // A kernel without the one-walk request is asked once per family.
-      if case .failed = result.status, query.perFamily != [query] {
+      if case .failed = result.status, query.perFamily != [query], emitted == 0 {
         discardThisQuery()
         pending.append(contentsOf: query.perFamily.reversed())
         continue
@@ -647,4 +758,9 @@ extension HostCounters {
   init(_ values: OrphanCounterValues) {
     self.init(orphans: values.orphans, maxOrphans: values.maxOrphans)
   }
+}
+
+/// The flows of a streamed collection whose caller asked to keep them (`FlowStream.begin`).
+private final class KeptFlows {
+  var flows: [Flow] = []
 }

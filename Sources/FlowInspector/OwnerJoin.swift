@@ -96,6 +96,14 @@ struct OwnerJoin {
     return owners(inSlot: slot(UInt32(inode)))
   }
 
+  /// Gives one flow its owners, as `attach(to:)` does for a whole listing (a streamed one
+  /// joins each flow as it is decoded).
+  @inline(__always) func attach(to flow: inout Flow) {
+    let inode = flow.inode
+    guard inode != 0, inode <= UInt32.max else { return }
+    if let owners = owners(inSlot: slot(UInt32(inode))) { flow.owners = owners }
+  }
+
   @inline(__always) private func owners(inSlot slot: Int) -> FlowOwners? {
     var index = last[slot]
     guard index >= 0 else { return nil }

@@ -68,11 +68,40 @@ struct FlowCommand: ParsableCommand {
       output.resolve && !output.numeric && [.table, .csv].contains(output.effectiveFormat)
       ? NameResolver() : nil
 
+    // Unsorted JSON, NDJSON and CSV are written as the flows are decoded (see `streamFlows`).
+    let streamed: StreamedFlowWriter.Format? =
+      if sort != nil || resolver != nil || debug.noStream {
+        nil
+      } else {
+        switch output.effectiveFormat {
+        case .json: .json
+        case .ndjson: .ndjson
+        case .csv
+        where StreamedFlowWriter.canStreamCSV(
+          columns: render.columns, protocols: selection.inspect.protocols):
+          .csv
+        case .csv, .table: nil
+        }
+      }
+
     do {
       for repetition in 0..<repetitions {
         if repetition > 0, let interval = output.interval { sleepSeconds(interval) }
-        var snapshot = inspector.snapshot(selection.inspect)
-        selection.query.filter(&snapshot, thresholds: thresholds)
+        if streamed == .csv { render.header = !output.noHeader && repetition == 0 }
+        var snapshot: Snapshot
+        if let streamed {
+          guard
+            var kept = try streamFlows(
+              inspector, selection, as: streamed, options: render, columnsChosen: columnsChosen,
+              reported: &reportedWarnings)
+          else { continue }
+          // Not streamed after all (CSV whose columns depend on the namespaces): as below.
+          selection.query.filter(&kept, thresholds: thresholds)
+          snapshot = kept
+        } else {
+          snapshot = inspector.snapshot(selection.inspect)
+          selection.query.filter(&snapshot, thresholds: thresholds)
+        }
         sort?.apply(to: &snapshot.flows, processes: snapshot.processes)
         render.interfaceNames = interfaceNames(of: snapshot.flows)
         // Flows of several namespaces: say which one each is in, unless columns were chosen.
@@ -101,6 +130,66 @@ struct FlowCommand: ParsableCommand {
     // 10 ms of freeing flows, owners and scan records); the kernel takes the memory back whole.
     Glibc.exit(EXIT_SUCCESS)
   }
+
+  /// One listing written as its flows are decoded: the start once the owners are known, each
+  /// flow the query keeps, then the warnings. Memory stays flat however many sockets there are.
+  /// Returns the whole snapshot, unwritten, when the output turns out to need every flow first:
+  /// a CSV listing of several namespaces gains a `netns` column, which only the flows decide.
+  private func streamFlows(
+    _ inspector: FlowInspector, _ selection: CommandSelection, as format: StreamedFlowWriter.Format,
+    options: RenderOptions, columnsChosen: Bool, reported: inout Set<String>
+  ) throws -> Snapshot? {
+    var render = options
+    var pipeline: StreamedFlowPipeline? = nil
+    var context = QueryContext(processes: [:])
+    let query = selection.query
+    let everything = query == .constant(true)
+    let thresholds = health.thresholds
+    let stream = FlowStream(
+      begin: { start in
+        if format == .csv, !columnsChosen, start.namespaces.count > 1,
+          !render.columns.contains(.netns)
+        {
+          return false
+        }
+        render.interfaceNames = allInterfaceNames()
+        context = QueryContext(
+          processes: start.processes, thresholds: thresholds, namespaces: start.namespaces)
+        let writer = StreamedFlowWriter(format, start: start, options: render)
+        var buffer = streamingOutputBuffer()
+        writer.begin(start, into: &buffer)
+        // The flows are written on a helper thread while this one decodes the next.
+        pipeline = StreamedFlowPipeline(writer: writer, out: buffer)
+        return true
+      },
+      flow: { flow in
+        guard everything || query.matches(flow, context) else { return }
+        pipeline?.add(flow)
+      })
+    let snapshot = inspector.snapshot(selection.inspect, streamingTo: stream)
+    guard let pipeline else { return snapshot }
+    let finished = pipeline.finish()
+    var buffer = finished.out
+    reportWarnings(snapshot, named: selection.namedProtocols, reported: &reported)
+    finished.writer.end(warnings: snapshot.warnings, into: &buffer)
+    try buffer.withUnsafeBufferPointer { try writeAll(UnsafeRawBufferPointer($0)) }
+    return nil
+  }
+}
+
+/// Every interface of this namespace by index (a streamed listing knows its flows' indexes
+/// only as they come; this holds the same names `interfaceNames(of:)` would find).
+func allInterfaceNames() -> [UInt32: String] {
+  var names: [UInt32: String] = [:]
+  // if_nameindex(3)
+  guard let list = if_nameindex() else { return names }
+  defer { if_freenameindex(list) }
+  var entry = list
+  while entry.pointee.if_index != 0, let name = entry.pointee.if_name {
+    names[entry.pointee.if_index] = String(cString: name)
+    entry += 1
+  }
+  return names
 }
 
 /// Interface names for the indexes the flows use, looked up once per index.

@@ -215,4 +215,7 @@ struct DebugOptions: ParsableArguments {
       valueName: "file"))
   var replay: String?
   @Option(help: .hidden) var procRoot: String = "/proc"
+  /// Collect the whole snapshot before writing, as a sorted listing does (tests compare the
+  /// streamed output with it).
+  @Flag(help: .hidden) var noStream = false
 }

@@ -175,6 +175,28 @@ struct NamespaceTests {
     }
   }
 
+  @Test func streamedListingsOfSeveralNamespacesAreTheCollectedOnes() throws {
+    try withNamespaces {
+      let serverProcess = try NamespacedProcess(namespace: server, script: Self.serverScript)
+      let clientProcess = try NamespacedProcess(namespace: client, script: Self.clientScript)
+      for format in [["--json"], ["--format", "ndjson"], ["--format", "csv"]] {
+        let arguments = format + ["-a", "-p", "tcp,udp", "--port", "7001"]
+        let streamed = try run(flowscopeBinary, arguments)
+        let collected = try run(flowscopeBinary, arguments + ["--no-stream"])
+        #expect(streamed.status == 0, "\(streamed.stderr)")
+        let text = StreamingTests.timeless(streamed.stdout)
+        #expect(text == StreamingTests.timeless(collected.stdout), "\(format)")
+        // Both listeners, each with its namespace's name.
+        #expect(text.contains(server) && text.contains(client), "\(format)")
+        // CSV of several namespaces gains the netns column (decided on the flows: not streamed).
+        if format == ["--format", "csv"] {
+          #expect(text.split(separator: "\r\n").first?.contains("netns") == true)
+        }
+      }
+      _ = (serverProcess, clientProcess)
+    }
+  }
+
   @Test func netnsAndHostNetnsRestrictTheListing() throws {
     try withNamespaces {
       let serverProcess = try NamespacedProcess(namespace: server, script: Self.serverScript)
