@@ -1,4 +1,5 @@
 import ArgumentParser
+import FlowInspector
 import FlowModel
 import FlowRender
 
@@ -200,4 +201,11 @@ struct DebugOptions: ParsableArguments {
       valueName: "file"))
   var replay: String?
   @Option(help: .hidden) var procRoot: String = "/proc"
+  @Option(
+    help: ArgumentHelp(
+      "Where socket owners come from: bpf (a BPF task-file iterator, as root), proc (/proc/PID/fd), or auto.",
+      valueName: "bpf|proc|auto"))
+  var owners: OwnerSourceChoice = .auto
 }
+
+extension OwnerSourceChoice: ExpressibleByArgument {}

@@ -104,8 +104,8 @@ struct WatchCommand: ParsableCommand {
   func run() throws {
     Terminal.ignoreBrokenPipeSignal()
     var selection = try CommandSelection(filters, scope: .flows, debug: debug)
-    if try selection.explain(filters, what: "flows") { return }
-    let inspector = try makeFlowInspector(debug, named: selection.namedProtocols)
+    if try selection.explain(filters, what: "flows", debug: debug, incremental: true) { return }
+    let inspector = try makeFlowInspector(debug, named: selection.namedProtocols, incremental: true)
     let drawing = !json && Terminal.stdoutIsTerminal
     // The screen shows counters, rates and states, nothing else the kernel could add: each
     // refresh asks for less. NDJSON records keep every field.
