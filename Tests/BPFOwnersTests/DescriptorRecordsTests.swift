@@ -3,6 +3,10 @@ import Testing
 @testable import BPFOwners
 @testable import ProcFS
 
+#if canImport(Glibc)
+  import Glibc
+#endif
+
 /// One record as `socket_owners.bpf.c` writes it: pid, fd, socket inode (0: not a socket).
 private func record(_ pid: UInt32, _ fd: UInt32, _ inode: UInt64) -> [UInt8] {
   withUnsafeBytes(of: pid) { Array($0) } + withUnsafeBytes(of: fd) { Array($0) }
@@ -75,5 +79,21 @@ private func record(_ pid: UInt32, _ fd: UInt32, _ inode: UInt64) -> [UInt8] {
     #expect(bytes.count > 1000)
     #expect(Array(bytes.prefix(4)) == [0x7f, 0x45, 0x4c, 0x46])
     #expect(bytes.count > 19 && UInt16(bytes[18]) | UInt16(bytes[19]) << 8 == 247)
+  }
+}
+
+@Suite struct BPFErrorTests {
+  /// What `--explain` and `--owners bpf` say when the kernel refuses the program.
+  @Test func namesTheCallAndTheError() {
+    #expect(
+      BPFError(operation: "bpf_object__load", errno: EPERM).description
+        == "bpf_object__load: Operation not permitted (EPERM)")
+    #expect(BPFError(operation: "read", errno: EIO).description == "read: Input/output error")
+  }
+
+  /// Where the iterator cannot serve, said before loading it.
+  @Test func obstaclesAreSaidBeforeLoading() {
+    #expect(SocketOwnerIterator.obstacle(procRoot: "/tmp/fake-proc") == "--proc-root is not /proc")
+    if geteuid() != 0 { #expect(SocketOwnerIterator.obstacle(procRoot: "/proc") == "not root") }
   }
 }
