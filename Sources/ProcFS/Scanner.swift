@@ -133,7 +133,39 @@ extension ProcScanner {
   }
 }
 
+extension ProcScanner {
+  /// How many files the kernel has open, every process's together (`<root>/sys/fs/file-nr`,
+  /// its first number; a file shared by several descriptors counts once): what a /proc scan's
+  /// cost grows with. nil if the file cannot be read or parsed.
+  public static func openFiles(root: String = "/proc") -> Int? {
+    let fd: Int32
+    switch Sys.openat(AT_FDCWD, root + "/sys/fs/file-nr", O_RDONLY | O_CLOEXEC) {
+    case .success(let f): fd = f
+    case .failure: return nil
+    }
+    defer { Sys.close(fd) }
+    var buffer = [UInt8](repeating: 0, count: 128)
+    let count = buffer.withUnsafeMutableBytes { raw -> Int in
+      if case .success(let n) = Sys.read(fd, raw) { return n }
+      return 0
+    }
+    return buffer.withUnsafeBytes { ProcParsers.openFiles(UnsafeRawBufferPointer(rebasing: $0[0..<count])) }
+  }
+}
+
 extension ProcParsers {
+  /// The first number of /proc/sys/fs/file-nr ("allocated\tfree\tmaximum").
+  public static func openFiles(_ text: UnsafeRawBufferPointer) -> Int? {
+    var value = 0
+    var index = 0
+    while index < text.count, text[index] >= 0x30, text[index] <= 0x39 {
+      value = value &* 10 &+ Int(text[index] &- 0x30)
+      if value > 1 << 40 { return nil }
+      index += 1
+    }
+    return index > 0 && (index == text.count || text[index] == 0x09 || text[index] == 0x20) ? value : nil
+  }
+
   /// "sockets: used N" from the first line of /proc/net/sockstat.
   public static func socketsInUse(_ text: UnsafeRawBufferPointer) -> Int? {
     let prefix = Array("sockets: used ".utf8)
