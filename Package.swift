@@ -20,12 +20,25 @@ let package = Package(
       pkgConfig: "libmnl",
       providers: [.apt(["libmnl-dev"])]
     ),
+    // libbpf, to load and run the BPF task-file iterator of BPFOwners.
+    .systemLibrary(
+      name: "CBPF",
+      pkgConfig: "libbpf",
+      providers: [.apt(["libbpf-dev"])]
+    ),
+    // Compiles BPFOwners' BPF program (bpf/*.bpf.c) at build time into a Swift byte string.
+    .plugin(name: "BPFProgramPlugin", capability: .buildTool()),
     // Pure decoding and request encoding of netlink sock_diag messages: no I/O.
     .target(name: "SockDiag"),
     // The netlink socket, dumps, record and replay of raw replies.
     .target(name: "NetlinkTransport", dependencies: ["SockDiag", "CMnl"]),
     // /proc parsers (pure) and the fd scanner (I/O).
     .target(name: "ProcFS", dependencies: [.product(name: "SystemPackage", package: "swift-system")]),
+    // Socket owners from a BPF task-file iterator: every process's socket descriptors in one
+    // pass in the kernel, in place of a readlinkat per /proc/<pid>/fd entry (as root).
+    .target(
+      name: "BPFOwners", dependencies: ["CBPF", "ProcFS"], exclude: ["bpf"],
+      plugins: ["BPFProgramPlugin"]),
     // The vocabulary shared by collection and rendering.
     .target(name: "FlowModel"),
     // The query language: lexer, parser, typed tree, evaluator, and the plan of what the
@@ -42,7 +55,8 @@ let package = Package(
     .target(
       name: "FlowInspector",
       dependencies: [
-        "SockDiag", "NetlinkTransport", "ProcFS", "FlowModel", "FlowQuery", "FlowRecording", "FlowSignals",
+        "SockDiag", "NetlinkTransport", "ProcFS", "BPFOwners", "FlowModel", "FlowQuery", "FlowRecording",
+        "FlowSignals",
       ]
     ),
     // kill: the guards, the confirmation, and what each socket's SOCK_DESTROY answer means.
@@ -72,6 +86,7 @@ let package = Package(
     ),
     .testTarget(name: "SockDiagTests", dependencies: ["SockDiag"], resources: [.copy("Fixtures")]),
     .testTarget(name: "ProcFSTests", dependencies: ["ProcFS"]),
+    .testTarget(name: "BPFOwnersTests", dependencies: ["BPFOwners", "ProcFS"]),
     .testTarget(name: "NetlinkTransportTests", dependencies: ["NetlinkTransport", "SockDiag"]),
     .testTarget(name: "FlowModelTests", dependencies: ["FlowModel"]),
     .testTarget(name: "FlowQueryTests", dependencies: ["FlowQuery", "FlowModel", "SockDiag"]),

@@ -1,3 +1,4 @@
+import BPFOwners
 import FlowModel
 import FlowRecording
 import NetlinkTransport
@@ -47,6 +48,8 @@ public struct InspectOptions: Sendable {
   /// the environment's `FLOWSCOPE_RUNTIME_ROOT`. The names of containers come from them
   /// (`ContainerNames`).
   public var containerStateRoot = getenv("FLOWSCOPE_RUNTIME_ROOT").map { String(cString: $0) } ?? "/"
+  /// Where the owners come from (`--owners`; see `FlowInspector.decideOwnerSource`).
+  public var owners: OwnerSourceChoice = .auto
 
   /// Asks inet dumps for `tcp_info` alone: counters, RTT, windows; no memory, congestion
   /// control or TOS details.
@@ -166,6 +169,9 @@ public final class FlowInspector {
 
   /// Replays a recording of `flowscope record`: each snapshot is the next recorded one.
   private let player: RecordingPlayer?
+  var replaysRecording: Bool { player != nil }
+  /// The BPF iterator, once loaded (`decideOwnerSource`).
+  let ownerSourceState = OwnerSourceState()
   /// With `capturesDatagrams`, the raw replies of the last snapshot, by namespace.
   private var captured: [RecordedDatagram] = []
   /// Keeps the raw replies of each snapshot for `takeCapturedDatagrams()` (`flowscope record`).
@@ -277,10 +283,32 @@ public final class FlowInspector {
     // A refresh finds the sockets of the last one again; `fresh` lists the flows that are new.
     var previous = ownerCache.map { PreviousFlows($0.flows) }
     var fresh: [Int] = []
+    // The descriptors from one pass of the BPF iterator, when it is used (then the helper
+    // thread lists /proc, runs the pass and reads the rest of each process alone: little work).
+    var chosen: SocketOwnerIterator? = nil
+    if ownerCache == nil, options.owners != .proc {
+      switch Result(catching: { () throws(OwnerSourceError) in try decideOwnerSource(options) }) {
+      case .success(let decision) where decision.usesBPF: chosen = ownerSourceState.iterator
+      case .success: break
+      case .failure(let error): warnings.append(.other("\(error); owners read from /proc"))
+      }
+    }
+    let iterator = chosen
+    let passFailure = PassFailure()
     // A listing's scan is shared: a helper thread scans while this one dumps, then this one
     // joins in. (The owner cache of `watch` rescans only what changed, on the helper alone.)
-    let sharedScan = ownerCache == nil ? scanner.start() : nil
+    let sharedScan = ownerCache == nil && iterator == nil ? scanner.start() : nil
     let scanTask = BackgroundTask { () -> ProcScanResult? in
+      if let iterator {
+        let scan = scanner.start(descriptors: {
+          do throws(BPFError) { return try iterator.read() } catch {
+            passFailure.error = error
+            return nil
+          }
+        })
+        scan.help()
+        return scan.result()
+      }
       guard let ownerCache else {
         if options.scanThreads > 1 { sharedScan?.help() }
         return nil
@@ -295,6 +323,9 @@ public final class FlowInspector {
     }
     sharedScan?.help()
     var scan = scanTask.wait() ?? sharedScan?.result() ?? ProcScanResult()
+    if let error = passFailure.error {
+      warnings.append(.other("bpf: the task-file iterator failed (\(error)); owners read from /proc"))
+    }
     // Given pids, only their sockets matter: the sources drop the others before decoding them.
     // Not when every flow of their namespaces is wanted.
     var wantedInodes: Set<UInt32>? = nil

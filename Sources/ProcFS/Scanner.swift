@@ -32,7 +32,12 @@ public struct ProcScanner: Sendable {
   /// calls `help()`, and `result()` merges what they found. A listing starts a helper thread,
   /// dumps the sockets meanwhile, then helps finish the scan: two busy threads on two cores,
   /// where a scan on two threads of its own plus the dump made three and ran slower.
-  public func start() -> SharedProcScan {
+  ///
+  /// `descriptors`, when given, is called once the processes are listed (so that a pass made
+  /// then sees every listed process still alive); what it returns replaces the reading of each
+  /// fd directory (`ProcScanOptions.descriptors`). When it returns nil, the fd directories are
+  /// read as usual.
+  public func start(descriptors: (() -> KnownDescriptors?)? = nil) -> SharedProcScan {
     let rootFD: Int32
     switch Sys.openat(AT_FDCWD, options.root, O_RDONLY | O_DIRECTORY | O_CLOEXEC) {
     case .success(let fd): rootFD = fd
@@ -60,6 +65,11 @@ public struct ProcScanner: Sendable {
       }
       list.sort()
       pids = list
+    }
+    if let descriptors, let known = descriptors() {
+      var scanner = self
+      scanner.options.descriptors = known
+      return SharedProcScan(scanner, rootFD: rootFD, pids: pids, listingError: listingError)
     }
     return SharedProcScan(self, rootFD: rootFD, pids: pids, listingError: listingError)
   }
@@ -123,7 +133,39 @@ extension ProcScanner {
   }
 }
 
+extension ProcScanner {
+  /// How many files the kernel has open, every process's together (`<root>/sys/fs/file-nr`,
+  /// its first number; a file shared by several descriptors counts once): what a /proc scan's
+  /// cost grows with. nil if the file cannot be read or parsed.
+  public static func openFiles(root: String = "/proc") -> Int? {
+    let fd: Int32
+    switch Sys.openat(AT_FDCWD, root + "/sys/fs/file-nr", O_RDONLY | O_CLOEXEC) {
+    case .success(let f): fd = f
+    case .failure: return nil
+    }
+    defer { Sys.close(fd) }
+    var buffer = [UInt8](repeating: 0, count: 128)
+    let count = buffer.withUnsafeMutableBytes { raw -> Int in
+      if case .success(let n) = Sys.read(fd, raw) { return n }
+      return 0
+    }
+    return buffer.withUnsafeBytes { ProcParsers.openFiles(UnsafeRawBufferPointer(rebasing: $0[0..<count])) }
+  }
+}
+
 extension ProcParsers {
+  /// The first number of /proc/sys/fs/file-nr ("allocated\tfree\tmaximum").
+  public static func openFiles(_ text: UnsafeRawBufferPointer) -> Int? {
+    var value = 0
+    var index = 0
+    while index < text.count, text[index] >= 0x30, text[index] <= 0x39 {
+      value = value &* 10 &+ Int(text[index] &- 0x30)
+      if value > 1 << 40 { return nil }
+      index += 1
+    }
+    return index > 0 && (index == text.count || text[index] == 0x09 || text[index] == 0x20) ? value : nil
+  }
+
   /// "sockets: used N" from the first line of /proc/net/sockstat.
   public static func socketsInUse(_ text: UnsafeRawBufferPointer) -> Int? {
     let prefix = Array("sockets: used ".utf8)
@@ -470,6 +512,16 @@ final class ScanWorker {
       rec.netnsInode = UInt64(st.st_ino)
     }
 
+    if let known = options.descriptors {
+      let process = known.processes[pid] ?? KnownDescriptors.Process()
+      rec.fdsReadable = true
+      rec.descriptorCounts = DescriptorCounts(total: process.count, sockets: process.sockets.count)
+      rec.sockets = process.sockets
+      readCgroup(pidFD, into: &rec)
+      out.records.append(rec)
+      return
+    }
+
     let fdDir: Int32
     switch Sys.openat(pidFD, "fd", O_RDONLY | O_DIRECTORY | O_CLOEXEC) {
     case .success(let d): fdDir = d
@@ -546,10 +598,14 @@ final class ScanWorker {
     rec.descriptorCounts = counts
     rec.sockets = sockets
     if keep { rec.otherDescriptors = others }
-    // The service or container, for the processes a listing names: those with sockets.
-    if !sockets.isEmpty, case .success(let bytes) = readFile(pidFD, "cgroup"), !bytes.isEmpty {
+    readCgroup(pidFD, into: &rec)
+    out.records.append(rec)
+  }
+
+  /// The service or container, for the processes a listing names: those with sockets.
+  private func readCgroup(_ pidFD: Int32, into rec: inout ProcessRecord) {
+    if !rec.sockets.isEmpty, case .success(let bytes) = readFile(pidFD, "cgroup"), !bytes.isEmpty {
       rec.cgroupPath = ProcParsers.cgroupPath(ArraySlice(bytes))
     }
-    out.records.append(rec)
   }
 }

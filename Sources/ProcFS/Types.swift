@@ -128,6 +128,10 @@ public struct ProcScanOptions: Sendable {
   public var readLimits = true
   /// Most unexpected errors kept in `ProcScanResult.errors`; the rest are only counted.
   public var maxErrors = 64
+  /// Every process's descriptors from elsewhere (a BPF iterator's pass): then no fd directory
+  /// is read, and each listed process takes its count and sockets from here (none when it is
+  /// absent). `keepOtherDescriptors` is then ignored.
+  public var descriptors: KnownDescriptors? = nil
   /// How directories are listed; tests force `.readdir` to exercise the fallback.
   var directoryListing: DirectoryListing = .automatic
 
@@ -175,4 +179,28 @@ public struct ProcScanResult: Sendable {
 enum DirectoryListing: Sendable {
   case automatic
   case readdir
+}
+
+/// Every process's descriptors, read in one pass by another source than `/proc/<pid>/fd` (the
+/// BPF task-file iterator of `BPFOwners`): how many each process holds, and its sockets. A
+/// scan given these (`ProcScanOptions.descriptors`) reads everything else from `/proc` as
+/// usual, and no fd directory.
+public struct KnownDescriptors: Sendable {
+  public struct Process: Sendable, Equatable {
+    /// Open descriptors of every kind.
+    public var count: Int
+    /// Socket descriptors, in ascending fd order.
+    public var sockets: [SocketDescriptor]
+    public init(count: Int = 0, sockets: [SocketDescriptor] = []) {
+      self.count = count
+      self.sockets = sockets
+    }
+  }
+
+  /// By pid (of the pid namespace of `/proc`). A process that holds no descriptor is absent.
+  public var processes: [Int32: Process]
+
+  public init(processes: [Int32: Process] = [:]) {
+    self.processes = processes
+  }
 }

@@ -67,7 +67,7 @@ struct CheckCommand: ParsableCommand {
   func run() throws {
     Terminal.ignoreBrokenPipeSignal()
     var selection = try CommandSelection(filters, scope: .processes, debug: debug)
-    if try selection.explain(filters, what: "processes, and the flows checked,") { return }
+    if try selection.explain(filters, what: "processes, and the flows checked,", debug: debug) { return }
     selection.inspect.readsKernelCounters = true
     selection.inspect.keepsNamespaceFlows = true
     let inspector = try makeFlowInspector(debug, named: selection.namedProtocols)

@@ -88,7 +88,10 @@ struct EventsCommand: ParsableCommand {
   func run() throws {
     Terminal.ignoreBrokenPipeSignal()
     var (selection, protocols) = try selection()
-    if try selection.explain(filters, what: "closed flows") { return }
+    if try selection.explain(filters, what: "closed flows", debug: debug, incremental: true) { return }
+    if debug.owners == .bpf {
+      throw RuntimeError(OwnerSourceError(reason: OwnerSourceError.incremental).description)
+    }
     selection.inspect.protocols = protocols
     // The kernel announces the closes of a namespace to sockets opened inside it: one per
     // namespace followed. As root, every namespace the scans find; else flowscope's own.

@@ -52,7 +52,7 @@ struct FlowCommand: ParsableCommand {
   func run() throws {
     Terminal.ignoreBrokenPipeSignal()
     var selection = try CommandSelection(filters, scope: .flows, debug: debug)
-    if try selection.explain(filters, what: "flows") { return }
+    if try selection.explain(filters, what: "flows", debug: debug) { return }
     if let columns = try? output.chosenColumns(), columns.contains(where: { $0 == .exe || $0 == .cmdline }) {
       selection.inspect.readCommandLine = true
     }

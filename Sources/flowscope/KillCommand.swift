@@ -65,7 +65,7 @@ struct KillCommand: ParsableCommand {
   func run() throws {
     Terminal.ignoreBrokenPipeSignal()
     let selection = try CommandSelection(filters, scope: .kill, debug: debug)
-    if try selection.explain(filters, what: "sockets to close") { return }
+    if try selection.explain(filters, what: "sockets to close", debug: debug) { return }
     let inspector = try makeFlowInspector(debug)
     var snapshot = inspector.snapshot(selection.inspect)
     selection.query.filter(&snapshot, thresholds: health.thresholds)

@@ -1,4 +1,5 @@
 import ArgumentParser
+import FlowInspector
 import FlowModel
 import FlowRender
 
@@ -218,4 +219,11 @@ struct DebugOptions: ParsableArguments {
   /// Collect the whole snapshot before writing, as a sorted listing does (tests compare the
   /// streamed output with it).
   @Flag(help: .hidden) var noStream = false
+  @Option(
+    help: ArgumentHelp(
+      "Where socket owners come from: bpf (a BPF task-file iterator, as root), proc (/proc/PID/fd), or auto.",
+      valueName: "bpf|proc|auto"))
+  var owners: OwnerSourceChoice = .auto
 }
+
+extension OwnerSourceChoice: ExpressibleByArgument {}

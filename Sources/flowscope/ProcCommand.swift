@@ -77,7 +77,7 @@ struct ProcCommand: ParsableCommand {
   func run() throws {
     Terminal.ignoreBrokenPipeSignal()
     var selection = try CommandSelection(filters, scope: .processes, debug: debug)
-    if try selection.explain(filters, what: "processes") { return }
+    if try selection.explain(filters, what: "processes", debug: debug) { return }
     if try chosenColumns().contains(where: { $0 == .exe || $0 == .cmdline }) {
       selection.inspect.readCommandLine = true
     }

@@ -34,6 +34,7 @@ struct CommandSelection {
       inspect.includeUnlisted = true
     }
     inspect.procRoot = debug.procRoot
+    inspect.owners = debug.owners
     // The command line and executable are read only when something needs them.
     if query.mentions([.exe, .cmdline]) { inspect.readCommandLine = true }
     if options.hostNetns && options.netns != nil {
@@ -46,10 +47,20 @@ struct CommandSelection {
     }
   }
 
-  /// With --explain: prints the plan and says so (the command then stops).
-  func explain(_ options: FilterOptions, what: String) throws -> Bool {
+  /// With --explain: prints the plan, and where the owners come from and why, and says so
+  /// (the command then stops). `incremental` as for `makeFlowInspector`.
+  func explain(
+    _ options: FilterOptions, what: String, debug: DebugOptions, incremental: Bool = false
+  ) throws -> Bool {
     guard options.explain else { return false }
-    try writeAll(Array(plan.explanation(of: query, scope: what).utf8))
+    let inspector = try makeFlowInspector(debug, named: namedProtocols, incremental: incremental)
+    let owners: OwnerSourceDecision
+    do {
+      owners = try inspector.decideOwnerSource(inspect, incremental: incremental)
+    } catch {
+      throw RuntimeError(error.description)
+    }
+    try writeAll(Array((plan.explanation(of: query, scope: what) + owners.explanation + "\n").utf8))
     return true
   }
 }

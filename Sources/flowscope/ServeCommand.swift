@@ -84,10 +84,10 @@ struct ServeCommand: ParsableCommand {
 
   func run() throws {
     let (options, selection) = try export.metricsOptions(filters, health: health, debug: debug)
-    if try selection.explain(filters, what: "sockets counted") { return }
+    if try selection.explain(filters, what: "sockets counted", debug: debug, incremental: true) { return }
     if try export.grouping().isPerProcess { printError(perProcessWarning) }
     let (host, port) = try Self.listenAddress(listen)
-    let collector = MetricsCollector(options: options, inspector: try makeFlowInspector(debug))
+    let collector = MetricsCollector(options: options, inspector: try makeFlowInspector(debug, incremental: true))
     if let problem = collector.destroyProblem { printError(problem) }
     let exporter = MetricsExporter(collector: collector, minInterval: minInterval, scrapeTimeout: scrapeTimeout)
     let server: MetricsHTTPServer

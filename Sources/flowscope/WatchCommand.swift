@@ -96,8 +96,8 @@ struct WatchCommand: ParsableCommand {
   func run() throws {
     Terminal.ignoreBrokenPipeSignal()
     var selection = try CommandSelection(filters, scope: .flows, debug: debug)
-    if try selection.explain(filters, what: "flows") { return }
-    let inspector = try makeFlowInspector(debug, named: selection.namedProtocols)
+    if try selection.explain(filters, what: "flows", debug: debug, incremental: true) { return }
+    let inspector = try makeFlowInspector(debug, named: selection.namedProtocols, incremental: true)
     let drawing = form.chosen.map { $0 == .table } ?? Terminal.stdoutIsTerminal
     if drawing && !Terminal.stdoutIsTerminal {
       throw ValidationError("--format table draws the screen, which needs a terminal; -J writes NDJSON records.")

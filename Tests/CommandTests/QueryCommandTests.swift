@@ -104,7 +104,7 @@ struct QueryCommandTests {
   }
 
   @Test func explainSaysWhatTheKernelFiltersAndListsNothing() throws {
-    let outcome = try flowscope("-a", "--explain", "proto == tcp and dport == 443 and rtt > 200ms")
+    let outcome = try flowscope("-a", "--explain", "--owners", "proc", "proto == tcp and dport == 443 and rtt > 200ms")
     #expect(outcome.status == 0)
     #expect(
       outcome.text == """
@@ -114,6 +114,7 @@ struct QueryCommandTests {
           not dumped: udp, udplite, mptcp, raw, sctp, dccp, unix, packet, netlink, vsock
         owners: every process scanned in /proc
         after decoding: flows are kept when the whole query holds
+        owner source: proc (--owners proc)
 
         """)
     let shorthand = try flowscope("--state", "listen", "-p", "tcp", "-4", "--explain")

@@ -433,3 +433,40 @@ private func makeFakeTree() -> FakeProc {
     #expect(r.filter { $0 == "root" }.count == 4)
   }
 }
+
+/// Descriptors known from elsewhere (the BPF iterator): no fd directory is read.
+@Suite struct KnownDescriptorsScanTests {
+  @Test func aScanGivenDescriptorsTakesThemAndReadsTheRestFromProc() throws {
+    let tree = FakeProc()
+    tree.process(100, command: "known", ppid: 1, uid: 1000, start: 7, fds: [3: "socket:[1111]", 4: "pipe:[2]"])
+    tree.process(200, command: "absent", fds: [5: "socket:[2222]"])
+    let known = KnownDescriptors(processes: [
+      100: .init(count: 6, sockets: [SocketDescriptor(fd: 9, inode: 4242)])
+    ])
+    var options = ProcScanOptions(root: tree.root, threads: 1)
+    options.descriptors = known
+    let scan = ProcScanner(options: options).scan()
+    let first = try #require(scan.processes.first { $0.pid == 100 })
+    #expect(first.command == Array("known".utf8))
+    #expect(first.uid == 1000)
+    #expect(first.fdsReadable)
+    #expect(first.sockets == [SocketDescriptor(fd: 9, inode: 4242)])
+    #expect(first.descriptorCounts.total == 6 && first.descriptorCounts.sockets == 1)
+    // A process the pass did not meet holds no descriptor.
+    let second = try #require(scan.processes.first { $0.pid == 200 })
+    #expect(second.sockets.isEmpty && second.descriptorCounts.total == 0 && second.fdsReadable)
+  }
+
+  @Test func descriptorsAreAskedForAfterTheListing() throws {
+    let tree = FakeProc()
+    tree.process(100, command: "one", fds: [3: "socket:[1111]"])
+    let scanner = ProcScanner(options: ProcScanOptions(root: tree.root, threads: 1))
+    let shared = scanner.start(descriptors: { KnownDescriptors(processes: [100: .init(count: 1, sockets: [])]) })
+    shared.help()
+    #expect(shared.result().processes.first?.sockets == [])
+    // nil: the fd directories are read after all.
+    let fallback = scanner.start(descriptors: { nil })
+    fallback.help()
+    #expect(fallback.result().processes.first?.sockets == [SocketDescriptor(fd: 3, inode: 1111)])
+  }
+}

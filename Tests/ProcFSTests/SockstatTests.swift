@@ -69,3 +69,23 @@ struct KernelCounterParserTests {
     #expect(KernelCounterFiles.orphanCounters().orphans != nil)
   }
 }
+
+/// `/proc/sys/fs/file-nr`'s count of open files, which decides whether `--owners auto` loads
+/// the BPF iterator.
+@Suite struct OpenFilesTests {
+  @Test func parsesTheFirstNumber() {
+    #expect(Array("348\t0\t2466116\n".utf8).withUnsafeBytes { ProcParsers.openFiles($0) } == 348)
+    #expect(Array("100512".utf8).withUnsafeBytes { ProcParsers.openFiles($0) } == 100512)
+  }
+
+  @Test func refusesAnythingElse() {
+    for bad in ["", "\t0\t1\n", "x1\t0\t1\n", "12x\t0\n", "99999999999999999999\t0\n"] {
+      #expect(Array(bad.utf8).withUnsafeBytes { ProcParsers.openFiles($0) } == nil, "\(bad)")
+    }
+  }
+
+  @Test func readsTheLiveFile() {
+    #expect((ProcScanner.openFiles() ?? 0) > 0)
+    #expect(ProcScanner.openFiles(root: "/nonexistent") == nil)
+  }
+}
