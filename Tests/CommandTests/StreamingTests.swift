@@ -67,13 +67,13 @@ struct StreamingTests {
   /// its sockets for a moment (until the child's exec closes them), and the two runs may see
   /// that child among the owners or not: such a pair is made again, up to three times.
   static func pair(_ arguments: [String]) throws -> (streamed: Outcome, collected: Outcome) {
-    var pair = (
+    var outcomes = (
       streamed: try run(flowscopeBinary, arguments), collected: try run(flowscopeBinary, arguments + ["--no-stream"])
     )
-    for _ in 0..<2 where timeless(pair.streamed.stdout) != timeless(pair.collected.stdout) {
-      pair = (try run(flowscopeBinary, arguments), try run(flowscopeBinary, arguments + ["--no-stream"]))
+    for _ in 0..<2 where timeless(outcomes.streamed.stdout) != timeless(outcomes.collected.stdout) {
+      outcomes = (try run(flowscopeBinary, arguments), try run(flowscopeBinary, arguments + ["--no-stream"]))
     }
-    return pair
+    return outcomes
   }
 
   @Test(arguments: [["--json"], ["--format", "ndjson"], ["--format", "csv"]])
@@ -108,19 +108,6 @@ struct StreamingTests {
       #expect(!streamed.stdout.isEmpty)
       #expect(Self.timeless(streamed.stdout) == Self.timeless(collected.stdout), "\(arguments)")
     }
-  }
-
-  /// The listing streamed and collected whole. Another test of this process that forks holds
-  /// its sockets for a moment (until the child's exec closes them), and the two runs may see
-  /// that child among the owners or not: such a pair is made again, up to three times.
-  static func pair(_ arguments: [String]) throws -> (streamed: Outcome, collected: Outcome) {
-    var pair = (
-      streamed: try run(flowscopeBinary, arguments), collected: try run(flowscopeBinary, arguments + ["--no-stream"])
-    )
-    for _ in 0..<2 where timeless(pair.streamed.stdout) != timeless(pair.collected.stdout) {
-      pair = (try run(flowscopeBinary, arguments), try run(flowscopeBinary, arguments + ["--no-stream"]))
-    }
-    return pair
   }
 
   @Test(arguments: [["--json"], ["--format", "ndjson"], ["--format", "csv"]])
