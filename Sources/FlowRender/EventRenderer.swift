@@ -204,13 +204,7 @@ public enum EventRenderer {
         json.null()
       }
       json.field(.lifetimeMinMs, event.lifetimeAtLeast.map { UInt64(($0 * 1000).rounded(.down)) })
-      let counters = flow.counters
-      json.field(.bytesIn, counters.bytesIn)
-      json.field(.bytesOut, counters.bytesOut)
-      json.field(.packetsIn, counters.packetsIn)
-      json.field(.packetsOut, counters.packetsOut)
-      json.field(.retransBytes, counters.bytesRetransmitted)
-      json.field(.retransmitsTotal, counters.retransmitsTotal.map(UInt64.init))
+      JSONRenderer.appendCounterFields(flow.counters, into: &json)
       json.field(.rttUs, flow.tcp.map { UInt64($0.rttMicros) })
       json.field(.minRttUs, flow.tcp.map { UInt64($0.minRttMicros) })
       json.field(.cgroupId, flow.cgroupID)

@@ -113,6 +113,17 @@ public enum JSONRenderer {
     }
   }
 
+  /// `bytes_in` … `retransmits_total`: a flow's counters, null where the kernel gives none
+  /// (flow objects and `events`' close records alike).
+  static func appendCounterFields(_ counters: FlowCounters, into json: inout JSONWriter) {
+    json.field(.bytesIn, counters.bytesIn)
+    json.field(.bytesOut, counters.bytesOut)
+    json.field(.packetsIn, counters.packetsIn)
+    json.field(.packetsOut, counters.packetsOut)
+    json.field(.retransBytes, counters.bytesRetransmitted)
+    json.field(.retransmitsTotal, counters.retransmitsTotal.map(UInt64.init))
+  }
+
   /// The `type` field: the socket type's name, or nil for a number we do not know.
   public static func socketTypeName(_ type: UInt8) -> StaticString? {
     switch type {
@@ -168,13 +179,7 @@ public enum JSONRenderer {
     } else {
       json.null()
     }
-    let counters = flow.counters
-    json.field(.bytesIn, counters.bytesIn)
-    json.field(.bytesOut, counters.bytesOut)
-    json.field(.packetsIn, counters.packetsIn)
-    json.field(.packetsOut, counters.packetsOut)
-    json.field(.retransBytes, counters.bytesRetransmitted)
-    json.field(.retransmitsTotal, counters.retransmitsTotal.map(UInt64.init))
+    appendCounterFields(flow.counters, into: &json)
     let tcp = flow.tcp
     json.field(.rttUs, tcp.map { UInt64($0.rttMicros) })
     json.field(.rttvarUs, tcp.map { UInt64($0.rttVarMicros) })
