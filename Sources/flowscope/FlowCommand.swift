@@ -27,7 +27,7 @@ struct FlowCommand: ParsableCommand {
         sudo flowscope                      connected flows and their processes
         flowscope -a -p tcp --state listen  TCP listeners
         flowscope -P 1234 --json | jq .     one process's flows as JSON
-        flowscope --sort -bytes-in -w 2     busiest flows first, every 2 seconds
+        flowscope --sort -bytes-in -i 2     busiest flows first, every 2 seconds
       """
   )
 

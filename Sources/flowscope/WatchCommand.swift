@@ -17,7 +17,7 @@ nonisolated(unsafe) private var lineStreamStopRequested: sig_atomic_t = 0
 /// `flowscope watch`: a live, full-screen view with rates; NDJSON records when not a terminal.
 ///
 /// A subcommand rather than `flow --watch`: it has its own keys, screen and options (`--procs`),
-/// and `flow -w SECONDS` already repeats a listing for scripts.
+/// and `flow -i SECONDS` already repeats a listing for scripts.
 struct WatchCommand: ParsableCommand {
   static let configuration = CommandConfiguration(
     commandName: "watch",
