@@ -104,8 +104,7 @@ struct FlowCommand: ParsableCommand {
         }
         sort?.apply(to: &snapshot.flows, processes: snapshot.processes)
         render.interfaceNames = interfaceNames(of: snapshot.flows)
-        // Flows of several namespaces: say which one each is in, unless columns were chosen.
-        if !columnsChosen, snapshot.namespaces.count > 1 { render.addNamespaceColumn() }
+        render.addNamespaceColumn(ifSeveralIn: snapshot.flows, columnsChosen: columnsChosen)
         if let resolver {
           (render.hostNames, render.serviceNames) = resolver.names(for: snapshot.flows)
         }
