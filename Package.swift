@@ -62,7 +62,7 @@ let package = Package(
     // kill: the guards, the confirmation, and what each socket's SOCK_DESTROY answer means.
     .target(name: "FlowKill", dependencies: ["FlowModel", "FlowQuery", "FlowInspector"]),
     // Renderers: table, JSON, NDJSON and CSV of flows, processes and findings, the watch screen.
-    .target(name: "FlowRender", dependencies: ["FlowModel"]),
+    .target(name: "FlowRender", dependencies: ["FlowModel", "FlowTerminal"]),
     // The metrics exporter: grouping, counters kept across closes, the exposition writer, and
     // the HTTP endpoint of `flowscope serve`.
     .target(
@@ -105,7 +105,7 @@ let package = Package(
       ]
     ),
     .testTarget(
-      name: "FlowRenderTests", dependencies: ["FlowRender", "FlowModel", "SchemaCheck"],
+      name: "FlowRenderTests", dependencies: ["FlowRender", "FlowModel", "FlowTerminal", "SchemaCheck"],
       exclude: ["Golden"]),
     // Runs the built `flowscope` binary as a user would.
     .testTarget(

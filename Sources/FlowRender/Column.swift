@@ -172,10 +172,20 @@ extension Substring {
 
 /// What and how to render.
 public struct RenderOptions: Sendable {
-  /// Adds the NetNS column second, unless it is there: flows of several network namespaces say
-  /// which one each is in (`flow` and `kill`, when no columns were chosen).
+  /// Adds the NetNS column second, unless it is there.
   public mutating func addNamespaceColumn() {
     if !columns.contains(.netns) { columns.insert(.netns, at: min(1, columns.count)) }
+  }
+
+  /// The one rule of `flow` and `kill`: when the flows shown are of several network
+  /// namespaces and no columns were chosen, a NetNS column says which one each is in. How many
+  /// namespaces were read does not matter, only the flows shown. (A CSV listing that may need
+  /// the column is collected whole rather than streamed, so the flows can decide.)
+  public mutating func addNamespaceColumn(ifSeveralIn flows: [Flow], columnsChosen: Bool) {
+    guard !columnsChosen, let first = flows.first?.netns, flows.contains(where: { $0.netns != first }) else {
+      return
+    }
+    addNamespaceColumn()
   }
 
   /// Table and CSV columns, in order (JSON ignores them and always writes the full object).

@@ -167,24 +167,44 @@ public enum GroupRenderer {
       json.beginArray()
       for row in rows {
         json.beginObject(onNewLine: true)
-        json.field(.pid, Int64(row.summary.pid))
-        json.field(.ppid, Int64(row.summary.process.ppid))
-        json.key(.command)
-        ProcessRenderer.appendCommand(row.summary.process.command, into: &json)
-        json.field(.depth, UInt64(row.depth))
-        json.key(.total)
-        json.beginObject()
-        json.field(.processes, UInt64(row.total.processes))
-        json.field(.fdCount, UInt64(row.total.descriptors))
-        ProcessRenderer.appendSocketSums(
-          sockets: row.total.sockets, states: row.total.states, bytesIn: row.total.bytesIn,
-          bytesOut: row.total.bytesOut, flags: row.total.flags, into: &json)
-        json.endObject()
+        appendTreeFields(row, into: &json)
         json.endObject()
       }
       if !rows.isEmpty { json.breakLine() }
       JSONRenderer.appendWarningsAndClose(snapshot.warnings, into: &json)
     }
+  }
+
+  /// The tree as NDJSON: one line per row, `{"version":1,"time":…,"host":…,"pid":…,"ppid":…,
+  /// "command":…,"depth":…,"total":{…}}`, in the tree's order, then one line per warning.
+  public static func renderTreeLines(_ rows: [TreeRow], snapshot: Snapshot, into out: inout OutputBuffer) {
+    let prefix = JSONRenderer.linePrefix(snapshot)
+    JSONWriter.write(into: &out) { json in
+      for row in rows {
+        json.reopen(prefix)
+        appendTreeFields(row, into: &json)
+        json.endObject()
+        json.endLine()
+      }
+      JSONRenderer.appendWarningLines(snapshot.warnings, prefix: prefix, into: &json)
+    }
+  }
+
+  /// A tree row's fields, in a document's array or on an NDJSON line.
+  static func appendTreeFields(_ row: TreeRow, into json: inout JSONWriter) {
+    json.field(.pid, Int64(row.summary.pid))
+    json.field(.ppid, Int64(row.summary.process.ppid))
+    json.key(.command)
+    ProcessRenderer.appendCommand(row.summary.process.command, into: &json)
+    json.field(.depth, UInt64(row.depth))
+    json.key(.total)
+    json.beginObject()
+    json.field(.processes, UInt64(row.total.processes))
+    json.field(.fdCount, UInt64(row.total.descriptors))
+    ProcessRenderer.appendSocketSums(
+      sockets: row.total.sockets, states: row.total.states, bytesIn: row.total.bytesIn,
+      bytesOut: row.total.bytesOut, flags: row.total.flags, into: &json)
+    json.endObject()
   }
 
   public static func renderCSV(
@@ -209,17 +229,42 @@ public enum GroupRenderer {
       json.beginArray()
       for group in groups {
         json.beginObject(onNewLine: true)
-        json.key(.name)
-        json.string(group.name, exactIn: .nameBytes)
-        json.field(.processes, UInt64(group.processes))
-        json.field(.fdCount, key.groupsConnections || group.processes == 0 ? nil : UInt64(group.descriptors))
-        ProcessRenderer.appendSocketSums(
-          sockets: group.sockets, states: group.states, bytesIn: group.bytesIn, bytesOut: group.bytesOut,
-          flags: group.flags, into: &json)
+        appendGroupFields(group, by: key, into: &json)
         json.endObject()
       }
       if !groups.isEmpty { json.breakLine() }
       JSONRenderer.appendWarningsAndClose(snapshot.warnings, into: &json)
     }
+  }
+
+  /// NDJSON: one line per group, largest first, `{"version":1,"time":…,"host":…,"by":"unit",
+  /// "name":…,…}` (the document's group object with the key it groups by), then one line per
+  /// warning.
+  public static func renderLines(
+    _ groups: [GroupSummary], by key: GroupBy, snapshot: Snapshot, into out: inout OutputBuffer
+  ) {
+    let prefix = JSONRenderer.linePrefix(snapshot)
+    JSONWriter.write(into: &out) { json in
+      for group in groups {
+        json.reopen(prefix)
+        json.key(.by)
+        json.string(vocabulary: key.rawValue)
+        appendGroupFields(group, by: key, into: &json)
+        json.endObject()
+        json.endLine()
+      }
+      JSONRenderer.appendWarningLines(snapshot.warnings, prefix: prefix, into: &json)
+    }
+  }
+
+  /// A group's fields, in a document's array or on an NDJSON line.
+  static func appendGroupFields(_ group: GroupSummary, by key: GroupBy, into json: inout JSONWriter) {
+    json.key(.name)
+    json.string(group.name, exactIn: .nameBytes)
+    json.field(.processes, UInt64(group.processes))
+    json.field(.fdCount, key.groupsConnections || group.processes == 0 ? nil : UInt64(group.descriptors))
+    ProcessRenderer.appendSocketSums(
+      sockets: group.sockets, states: group.states, bytesIn: group.bytesIn, bytesOut: group.bytesOut,
+      flags: group.flags, into: &json)
   }
 }

@@ -44,7 +44,7 @@ public enum WatchScreen {
         line.appendDecimal(UInt64(model.listenDrops.count - 1))
         line.append(" namespaces)")
       }
-      line.append(": an accept queue is full (flowscope check -w 2 names it)")
+      line.append(": an accept queue is full (flowscope check -i 2 names it)")
     } else if let warning = model.snapshot.warnings.first {
       line.append("warning: ")
       var text = warning.description

@@ -2,7 +2,7 @@
   import Glibc
 #endif
 
-/// A file written from the start (`flowscope record -o FILE`): created or truncated, mode 0600
+/// A file written from the start (`flowscope record --output FILE`): created or truncated, mode 0600
 /// (a recording holds process names and addresses), every write whole or an error.
 public final class FileWriter {
   private let fd: Int32

@@ -26,14 +26,14 @@ struct CheckCommand: ParsableCommand {
 
       Under "Namespaces and host", findings no process owns: ports-exhausted (a
       destination using up a namespace's local port range), orphans (against
-      tcp_max_orphans) and, with -w, listen-drops (connection attempts the kernel
+      tcp_max_orphans) and, with -i, listen-drops (connection attempts the kernel
       dropped at full accept queues between the two samples). When processes are
       named, only those they take part in are shown, and never orphans.
 
       Examples:
         sudo flowscope check                 the whole host
         flowscope check -P 1234              one process
-        sudo flowscope check -w 2            two samples 2 s apart: also dropped connections
+        sudo flowscope check -i 2            two samples 2 s apart: also dropped connections
         flowscope check --idle 600 --json    also flows idle for 10 minutes, as JSON
       """
   )
@@ -48,11 +48,17 @@ struct CheckCommand: ParsableCommand {
   var color: OutputOptions.ColorMode = .auto
 
   @Option(
-    name: [.customShort("w"), .long],
+    name: [.customShort("i"), .customLong("interval")],
     help: ArgumentHelp(
       "Take two samples this many seconds apart and also report what rose between them (connections dropped at listeners).",
       valueName: "seconds"))
-  var interval: Double?
+  var given: Double?
+
+  /// `-w`, the spelling of --interval before every command said `-i`: still read, not shown.
+  @Option(name: .customShort("w"), help: .hidden)
+  var formerSpelling: Double?
+
+  var interval: Double? { given ?? formerSpelling }
 
   func validate() throws {
     _ = try CommandSelection(filters, scope: .processes, debug: debug)

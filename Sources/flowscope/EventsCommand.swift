@@ -16,8 +16,9 @@ struct EventsCommand: ParsableCommand {
     abstract: "Log each TCP/UDP flow that ends: owner, lifetime, final counters.",
     discussion: """
       Closes come from the kernel (the sock_diag destroy groups) with their final
-      counters; only those of flowscope's own network namespace are announced.
-      Owners come from scans of the sockets and /proc every --scan-interval
+      counters. As root, those of every network namespace the scans find are
+      followed (--netns one of them, --host-netns flowscope's own); unprivileged,
+      flowscope's own namespace only. Owners come from scans of the sockets and /proc every --scan-interval
       seconds: a flow born and gone between two scans has owner '?', and the
       summary counts them. Lifetime is at least the time since the first scan that
       saw the flow ('≥'). Lost messages (receive buffer overruns) are counted and

@@ -27,7 +27,7 @@ struct FlowCommand: ParsableCommand {
         sudo flowscope                      connected flows and their processes
         flowscope -a -p tcp --state listen  TCP listeners
         flowscope -P 1234 --json | jq .     one process's flows as JSON
-        flowscope --sort -bytes-in -w 2     busiest flows first, every 2 seconds
+        flowscope --sort -bytes-in -i 2     busiest flows first, every 2 seconds
       """
   )
 
@@ -104,8 +104,7 @@ struct FlowCommand: ParsableCommand {
         }
         sort?.apply(to: &snapshot.flows, processes: snapshot.processes)
         render.interfaceNames = interfaceNames(of: snapshot.flows)
-        // Flows of several namespaces: say which one each is in, unless columns were chosen.
-        if !columnsChosen, snapshot.namespaces.count > 1 { render.addNamespaceColumn() }
+        render.addNamespaceColumn(ifSeveralIn: snapshot.flows, columnsChosen: columnsChosen)
         if let resolver {
           (render.hostNames, render.serviceNames) = resolver.names(for: snapshot.flows)
         }

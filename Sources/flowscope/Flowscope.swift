@@ -66,7 +66,7 @@ struct Flowscope: ParsableCommand {
 
 /// A signal mask is inherited across exec: started by a supervisor, or by a thread of a
 /// program that blocks signals (Foundation's Process from a dispatch thread does), flowscope
-/// would never see SIGTERM or SIGINT (`watch` and `flow -w` could not be stopped but by
+/// would never see SIGTERM or SIGINT (`watch` and `flow -i` could not be stopped but by
 /// SIGKILL) nor SIGWINCH. Unblocked on the main thread before any other thread starts; what was
 /// ignored stays ignored (a background job's SIGINT). `events` blocks its own for a signalfd.
 func unblockEndingSignals() {

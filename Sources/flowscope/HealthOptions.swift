@@ -54,7 +54,7 @@ struct HealthOptions: ParsableArguments {
   @Option(
     name: .customLong("listen-drops"),
     help: ArgumentHelp(
-      "With two samples (check -w): flag this many connection attempts dropped at listeners (default 1).",
+      "With two samples (check -i): flag this many connection attempts dropped at listeners (default 1).",
       valueName: "n"))
   var listenDrops: UInt64?
 

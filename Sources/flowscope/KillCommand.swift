@@ -82,7 +82,7 @@ struct KillCommand: ParsableCommand {
     let json = output.form.effective == .json
     var render = output.renderOptions(health: health.thresholds)
     render.interfaceNames = interfaceNames(of: snapshot.flows)
-    if output.columns.isEmpty, Set(snapshot.flows.map(\.netns)).count > 1 { render.addNamespaceColumn() }
+    render.addNamespaceColumn(ifSeveralIn: snapshot.flows, columnsChosen: !output.columns.isEmpty)
 
     let step = KillStep.after(
       listing: plan.closableCount, dryRun: dryRun, yes: yes, inputIsTerminal: isatty(0) == 1)

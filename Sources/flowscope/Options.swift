@@ -138,14 +138,31 @@ struct OutputOptions: ParsableArguments, TableLook {
   @Flag(name: [.short, .long], help: "Resolve addresses and ports to names (2 s limit in all).")
   var resolve = false
 
-  @Option(name: [.customShort("w"), .long], help: "Repeat every SECONDS.")
-  var interval: Double?
+  @OptionGroup var repeating: IntervalOption
 
   @Option(help: "With --interval: stop after N repetitions.")
   var count: Int?
 
+  /// `-i/--interval`: repeat every this many seconds; nil for once.
+  var interval: Double? { repeating.interval }
+
   var effectiveFormat: OutputFormat { form.effective }
 
+}
+
+/// `-i/--interval SECONDS` of `flow`, `proc` and `check`, with `-w`, its spelling before every
+/// command said `-i`, still read but left out of --help. (`watch` and `record` declare their own
+/// `-i/--interval`, which has a default.)
+struct IntervalOption: ParsableArguments {
+  @Option(
+    name: [.customShort("i"), .customLong("interval")],
+    help: ArgumentHelp("Repeat every this many seconds.", valueName: "seconds"))
+  var given: Double?
+
+  @Option(name: .customShort("w"), help: .hidden)
+  var formerSpelling: Double?
+
+  var interval: Double? { given ?? formerSpelling }
 }
 
 /// How `kill` prints: the options of `OutputOptions` that apply to a listing made once, as a

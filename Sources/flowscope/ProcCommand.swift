@@ -114,7 +114,8 @@ struct ProcCommand: ParsableCommand {
         if tree {
           let rows = TreeRow.forest(summaries)
           switch output.effectiveFormat {
-          case .json, .ndjson: GroupRenderer.renderTreeJSON(rows, snapshot: snapshot, into: &buffer)
+          case .json: GroupRenderer.renderTreeJSON(rows, snapshot: snapshot, into: &buffer)
+          case .ndjson: GroupRenderer.renderTreeLines(rows, snapshot: snapshot, into: &buffer)
           case .table, .csv:
             if repetition > 0 { buffer.append(UInt8(ascii: "\n")) }
             GroupRenderer.renderTree(
@@ -134,7 +135,8 @@ struct ProcCommand: ParsableCommand {
             if repetition > 0 { buffer.append(UInt8(ascii: "\n")) }
             GroupRenderer.renderTable(
               groups, by: by, snapshot: snapshot, header: !output.noHeader, exactBytes: output.bytes, into: &buffer)
-          case .json, .ndjson: GroupRenderer.renderJSON(groups, by: by, snapshot: snapshot, into: &buffer)
+          case .json: GroupRenderer.renderJSON(groups, by: by, snapshot: snapshot, into: &buffer)
+          case .ndjson: GroupRenderer.renderLines(groups, by: by, snapshot: snapshot, into: &buffer)
           case .csv:
             GroupRenderer.renderCSV(
               groups, by: by, snapshot: snapshot, header: !output.noHeader && repetition == 0, into: &buffer)

@@ -8,7 +8,7 @@ import NetlinkTransport
   import Glibc
 #endif
 
-/// `flowscope record -o FILE`: every socket of every namespace and its owners, to replay later.
+/// `flowscope record --output FILE`: every socket of every namespace and its owners, to replay later.
 struct RecordCommand: ParsableCommand {
   static let configuration = CommandConfiguration(
     commandName: "record",
@@ -21,17 +21,24 @@ struct RecordCommand: ParsableCommand {
       file holds process names and addresses: treat it like a packet capture.
 
       Examples:
-        sudo flowscope record -o now.fsrec                   one snapshot
-        sudo flowscope record -o incident.fsrec -i 5 --count 60   five minutes
+        sudo flowscope record --output now.fsrec             one snapshot
+        sudo flowscope record --output incident.fsrec -i 5 --count 60   five minutes
         flowscope --replay now.fsrec 'state == close-wait'
         flowscope watch --replay incident.fsrec --speed 10
       """
   )
 
-  @Option(name: [.short, .customLong("output")], help: "The file to write (created mode 0600).")
-  var output: String
+  @Option(help: ArgumentHelp("The file to write (created mode 0600).", valueName: "file"))
+  var output: String?
 
-  @Option(name: [.customShort("i"), .long], help: "Seconds between snapshots, with --count.")
+  /// `-o`, record's short name for --output until `-o` came to mean --columns in every command:
+  /// read only to say so.
+  @Option(name: .customShort("o"), help: .hidden)
+  var formerOutput: String?
+
+  @Option(
+    name: [.customShort("i"), .long],
+    help: ArgumentHelp("Seconds between snapshots, with --count.", valueName: "seconds"))
   var interval: Double = 1
 
   @Option(help: "How many snapshots to record.")
@@ -40,6 +47,10 @@ struct RecordCommand: ParsableCommand {
   @OptionGroup var debug: DebugOptions
 
   func validate() throws {
+    if formerOutput != nil {
+      throw ValidationError("record writes to --output FILE; -o is --columns, in the commands that print tables.")
+    }
+    if output == nil { throw ValidationError("record needs --output FILE, the file to write.") }
     if !(interval > 0) || !interval.isFinite {
       throw ValidationError("--interval must be a positive number of seconds.")
     }
@@ -48,6 +59,7 @@ struct RecordCommand: ParsableCommand {
   }
 
   func run() throws {
+    guard let output else { throw ValidationError("record needs --output FILE, the file to write.") }
     let inspector: FlowInspector
     do {
       inspector = try FlowInspector()

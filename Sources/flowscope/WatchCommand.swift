@@ -17,7 +17,7 @@ nonisolated(unsafe) private var lineStreamStopRequested: sig_atomic_t = 0
 /// `flowscope watch`: a live, full-screen view with rates; NDJSON records when not a terminal.
 ///
 /// A subcommand rather than `flow --watch`: it has its own keys, screen and options (`--procs`),
-/// and `flow -w SECONDS` already repeats a listing for scripts.
+/// and `flow -i SECONDS` already repeats a listing for scripts.
 struct WatchCommand: ParsableCommand {
   static let configuration = CommandConfiguration(
     commandName: "watch",
@@ -433,96 +433,28 @@ struct ScreenLoop {
     }
   }
 
+  /// A key: the model changes as `WatchModel.handle` says, then what it asks of the loop.
   mutating func handle(_ key: Key) {
-    if let flow = model.closing {
-      // The answer to `x`'s question: y closes, any other key does not.
-      model.closing = nil
-      guard key == .character("y") || key == .character("Y") else {
-        model.message = Array("nothing closed".utf8)
-        return
-      }
-      let single = Snapshot(
-        time: model.snapshot.time, host: model.snapshot.host, flows: [flow],
-        processes: model.snapshot.processes, warnings: [])
-      let outcome = KillPlan(single, guards: guards, force: false).run(dryRun: false, destroy: inspector.destroy)
-        .outcomes[0]
-      model.message = closeMessage(outcome, flow)
-      return
-    }
-    model.message = []
-    if model.editingFilter {
-      switch key {
-      case .character(let scalar):
-        model.filter += Array(String(Character(scalar)).utf8)
-      case .backspace:
-        while let last = model.filter.popLast(), last & 0xC0 == 0x80 {}
-      case .control("u"): model.filter = []
-      case .control("c"):
-        quit = true
-      case .enter:
-        // A filter that cannot be read stays open, its error on the line.
-        if model.filterError.isEmpty { model.editingFilter = false }
-      case .escape:
-        model.filter = []
-        model.editingFilter = false
-      default: break
-      }
+    switch model.handle(key, rowCount: rows.count) {
+    case .none: break
+    case .quit: quit = true
+    case .rearrange: rearrange()
+    case .refilter:
       applyFilter()
-      model.scroll = 0
       rearrange()
-      return
+    case .askToClose: askToClose()
+    case .close(let flow): close(flow)
+    case .clearScreen: session.write(TerminalCode.clearScreen)
     }
-    if model.showHelp {
-      model.showHelp = false
-      if key == .character("q") || key == .control("c") { quit = true }
-      return
-    }
-    let page = WatchScreen.visibleRows(model)
-    switch key {
-    case .character("q"), .control("c"): quit = true
-    case .character("v"), .tab, .backTab:
-      model.view = model.view == .flows ? .processes : .flows
-      if !WatchSortField.cycle(model.view).contains(model.sort) { model.sort = .rate }
-      model.scroll = 0
-      rearrange()
-    case .character("<"), .character(">"), .left, .right:
-      let cycle = WatchSortField.cycle(model.view)
-      let at = cycle.firstIndex(of: model.sort) ?? 0
-      let step = (key == .character("<") || key == .left) ? cycle.count - 1 : 1
-      model.sort = cycle[(at + step) % cycle.count]
-      // Numbers busiest first, names from A.
-      model.descending = ![.proto, .local, .remote, .state, .process, .command, .pid].contains(model.sort)
-      rearrange()
-    case .character("s"):
-      model.sort = .rate
-      model.descending = true
-      rearrange()
-    case .character("r"):
-      model.descending.toggle()
-      rearrange()
-    case .character("p"), .character(" "):
-      model.paused.toggle()
-    case .character("d"):
-      model.showDeltas.toggle()
-      if model.sort == .bytesIn || model.sort == .bytesOut { rearrange() }
-    case .character("/"):
-      model.editingFilter = true
-    case .escape:
-      if !model.filter.isEmpty {
-        model.filter = []
-        applyFilter()
-        rearrange()
-      }
-    case .character("x"): askToClose()
-    case .character("?"), .character("h"): model.showHelp = true
-    case .up, .character("k"): model.scroll -= 1
-    case .down, .character("j"): model.scroll += 1
-    case .pageUp: model.scroll -= page
-    case .pageDown: model.scroll += page
-    case .home, .character("g"): model.scroll = 0
-    case .end, .character("G"): model.scroll = rows.count
-    case .control("l"): session.write(TerminalCode.clearScreen)
-    default: break
-    }
+  }
+
+  /// `y` to `x`'s question: closes the flow as `kill` would, and says what became of it.
+  private mutating func close(_ flow: Flow) {
+    let single = Snapshot(
+      time: model.snapshot.time, host: model.snapshot.host, flows: [flow],
+      processes: model.snapshot.processes, warnings: [])
+    let outcome = KillPlan(single, guards: guards, force: false).run(dryRun: false, destroy: inspector.destroy)
+      .outcomes[0]
+    model.message = closeMessage(outcome, flow)
   }
 }

@@ -144,7 +144,7 @@ struct CommandTests {
     for option in options {
       #expect(manual.contains("Fl -\(option)"), "man/flowscope.8 lacks --\(option)")
     }
-    for short in ["P", "C", "u", "p", "4", "6", "I", "l", "a", "J", "o", "H", "n", "r", "w"] {
+    for short in ["P", "C", "u", "p", "4", "6", "I", "l", "a", "J", "o", "H", "n", "r", "i"] {
       #expect(manual.contains("Fl \(short)"), "man/flowscope.8 lacks -\(short)")
     }
     let watchHelp = try flowscope("watch", "--help").text
@@ -153,6 +153,24 @@ struct CommandTests {
     }
     #expect(manual.contains(".Sh WATCH"))
     #expect(manual.contains("Fl i"))
+  }
+
+  /// "Repeat every N seconds" is `-i/--interval` in every command that repeats; `-w`, its
+  /// former spelling in flow, proc and check, still works there and is not shown.
+  @Test func theIntervalIsDashIEverywhereAndDashWStillWorks() throws {
+    for command in ["flow", "proc", "check", "watch", "record"] {
+      let help = try flowscope(command, "--help").text
+      #expect(help.contains("-i, --interval <seconds>"), "\(command): \(help)")
+      #expect(!help.contains(" -w ") && !help.contains(" -w,"), "\(command) shows -w: \(help)")
+    }
+    for spelling in ["-i", "-w", "--interval"] {
+      let outcome = try flowscope("proc", "--json", spelling, "0.1", "--count", "2", "-P", String(getpid()))
+      #expect(outcome.status == 0, "\(spelling): \(outcome.stderr)")
+      // Two documents, one per repetition.
+      #expect(outcome.text.components(separatedBy: "\"version\"").count == 3, "\(spelling): \(outcome.text)")
+      let check = try flowscope("check", spelling, "0")
+      #expect(check.status == 64 && check.stderr.contains("--interval must be"), "\(spelling): \(check.stderr)")
+    }
   }
 }
 

@@ -233,7 +233,8 @@ struct EventsHelpTests {
 }
 
 /// `events` in other network namespaces: a connection closed inside a test namespace is logged
-/// with its owner and its namespace, when following every namespace and with `--netns`.
+/// with its owner and its namespace, when following every namespace and with `--netns`; with
+/// `--netns`, one closed in the host's namespace is not.
 @Suite(.serialized, .enabled(if: runningAsRoot, "entering namespaces and the destroy groups need root"))
 struct EventsNamespaceTests {
   static let script = """
@@ -257,14 +258,21 @@ struct EventsNamespaceTests {
     let peer = try Situation(Self.script, prefix: ["/usr/sbin/ip", "netns", "exec", namespace])
     defer { peer.say("done") }
     let port = peer.int("port")
+    // With --netns, no port filter: the namespace narrows alone.
     let arguments =
-      ["events", "--json", "--port", String(port), "--scan-interval", "0.3", "--count", "2", "--duration", "20"]
-      + (byName ? ["--netns", namespace] : [])
+      ["events", "--json", "--scan-interval", "0.3", "--count", "2", "--duration", "20"]
+      + (byName ? ["--netns", namespace] : ["--port", String(port)])
+    // The same connection in the host's namespace, closed first: not followed with --netns.
+    let host = byName ? try Situation(Self.script) : nil
+    defer { host?.say("done") }
     let events = try Spawned(flowscopeBinary, arguments)
     #expect(events.wait(seconds: 15) { _, err in err.contains("watching") }, "\(events.stderr)")
     peer.say("connect")
+    host?.say("connect")
     // A scan sees the connection, and (following every namespace) opens that namespace's socket.
     usleep(1_500_000)
+    host?.say("close")
+    usleep(300_000)
     peer.say("close")
     events.finish()
     #expect(events.process.terminationStatus == 0, "\(events.stderr)")

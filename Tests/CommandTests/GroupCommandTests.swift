@@ -1,4 +1,5 @@
 import Foundation
+import SchemaCheck
 import Testing
 
 #if canImport(Glibc)
@@ -50,6 +51,18 @@ struct GroupCommandTests {
     let processes = try #require(
       (try JSONSerialization.jsonObject(with: rows.stdout) as? [String: Any])?["processes"] as? [[String: Any]])
     #expect(processes.reduce(0) { $0 + ((($1["sockets"] as? [String: Any])?["tcp"] as? Int) ?? 0) } == 7)
+
+    // NDJSON: a line per group, the document's group with version, time, host and by in front.
+    let ndjson = try run(flowscopeBinary, ["proc", "--by", "command", "--format", "ndjson"] + pids)
+    #expect(ndjson.status == 0, "\(ndjson.stderr)")
+    let records = try ndjson.text.split(separator: "\n").map {
+      try #require(try JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any])
+    }
+    let groupLines = records.filter { $0["warning"] == nil }
+    #expect(groupLines.count == 1, "\(ndjson.text)")
+    #expect(groupLines.first?["version"] as? Int == 1 && groupLines.first?["by"] as? String == "command")
+    #expect(groupLines.first?["name"] as? String == "python3" && groupLines.first?["processes"] as? Int == 3)
+    #expect(try MiniSchema.load().validate(groupLines[0], against: "#/$defs/groupLine") == [])
 
     let hosts = try run(flowscopeBinary, ["proc", "--by", "remote", "-H", "--format", "csv"] + pids)
     let lines = hosts.text.split(separator: "\r\n").map(String.init)
@@ -107,6 +120,17 @@ struct GroupCommandTests {
     #expect(total["processes"] as? Int == 2)
     let sockets = try #require(total["sockets"] as? [String: Any])
     #expect((sockets["tcp"] as? Int ?? 0) + (sockets["other"] as? Int ?? 0) == 3, "\(sockets)")
+    // NDJSON: a line per row, in the tree's order.
+    let lines = try run(
+      flowscopeBinary,
+      ["proc", "--tree", "--format", "ndjson", "-P", String(parent.pid), "-P", String(parent.int("child"))])
+    let records = try lines.text.split(separator: "\n").map {
+      try #require(try JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any])
+    }.filter { $0["warning"] == nil }
+    #expect(records.map { $0["pid"] as? Int } == [Int(parent.pid), parent.int("child")], "\(lines.text)")
+    #expect(records.allSatisfy { $0["version"] as? Int == 1 && $0["host"] is String })
+    let schema = try MiniSchema.load()
+    for record in records { #expect(schema.validate(record, against: "#/$defs/treeLine") == [], "\(record)") }
     let table = try run(
       flowscopeBinary, ["proc", "--tree", "-P", String(parent.pid), "-P", String(parent.int("child"))])
     #expect(table.text.contains("└─ python3"), "\(table.text)")

@@ -133,7 +133,7 @@ struct IncidentCommandTests {
     }
 
     // The twin accepted every client: nothing to say, dropped nothing.
-    let twin = try flowscope("check", "-w", "1", "-P", String(prompt.pid))
+    let twin = try flowscope("check", "-i", "1", "-P", String(prompt.pid))
     #expect(twin.status == 0, "\(twin.text)\(twin.stderr)")
     #expect(twin.stdout.isEmpty)
   }
@@ -162,7 +162,7 @@ struct IncidentCommandTests {
       """)
     // Samples at about 0.1 s and 3.1 s: the 8 waiting clients retry at 1 and 2 s (and 3 s on
     // older kernels) into a full queue; at 2.5 s the listener is gone.
-    let check = try flowscope("check", "-w", "3", "-P", String(situation.pid))
+    let check = try flowscope("check", "-i", "3", "-P", String(situation.pid))
     #expect(check.status == 2, "\(check.text)\(check.stderr)")
     let found = lines(check, flag: "listen-drops")
     #expect(found.count == 1, "\(check.text)")

@@ -172,6 +172,10 @@ struct NamespaceTests {
       #expect(table.text.split(separator: "\n").first?.contains("NetNS") == true)
       #expect(table.text.contains(server))
       #expect(table.text.contains(client))
+      // Flows of one namespace, though several were read: no column for it (as kill).
+      let one = try run(flowscopeBinary, ["-a", "-p", "tcp", "-P", String(serverProcess.pid), "--wide"])
+      #expect(one.text.split(separator: "\n").count > 1, "\(one.text)")
+      #expect(one.text.split(separator: "\n").first?.contains("NetNS") == false, "\(one.text)")
     }
   }
 

@@ -27,7 +27,7 @@ struct RecordCommandTests {
     let peer = try Situation(Self.script)
     let file = temporary("record")
     defer { unlink(file) }
-    let recorded = try run(flowscopeBinary, ["record", "-o", file])
+    let recorded = try run(flowscopeBinary, ["record", "--output", file])
     #expect(recorded.status == 0, "\(recorded.stderr)")
     #expect(recorded.stderr.contains("recorded 1 snapshot(s)"))
     var info = stat()
@@ -65,7 +65,7 @@ struct RecordCommandTests {
   @Test func aSeriesStepsThroughWatch() throws {
     let file = temporary("series")
     defer { unlink(file) }
-    let recorded = try run(flowscopeBinary, ["record", "-o", file, "-i", "0.2", "--count", "3"])
+    let recorded = try run(flowscopeBinary, ["record", "--output", file, "-i", "0.2", "--count", "3"])
     #expect(recorded.status == 0, "\(recorded.stderr)")
     let started = Date()
     let watch = try run(flowscopeBinary, ["watch", "--replay", file, "--json", "--speed", "4", "-p", "tcp", "-a"])
@@ -112,10 +112,27 @@ struct RecordCommandTests {
     #expect(manual.contains(".Sh RECORD AND REPLAY"))
   }
 
+  /// `-o` is `--columns` wherever it is taken; record's former `-o FILE` says what to write instead
+  /// and writes nothing.
+  @Test func theFormerDashOIsAUsageErrorNamingOutput() throws {
+    let file = temporary("former-o")
+    let outcome = try flowscope("record", "-o", file)
+    #expect(outcome.status == 64)
+    #expect(outcome.stdout.isEmpty)
+    #expect(outcome.stderr.hasPrefix("Error: record writes to --output FILE; -o is --columns"), "\(outcome.stderr)")
+    #expect(outcome.stderr.contains("\nUsage: flowscope record "))
+    #expect(access(file, F_OK) != 0)
+    let missing = try flowscope("record")
+    #expect(missing.status == 64)
+    #expect(missing.stderr.hasPrefix("Error: record needs --output FILE"), "\(missing.stderr)")
+    let help = try flowscope("record", "--help").text
+    #expect(!help.contains(" -o ") && !help.contains(" -o,"), "\(help)")
+  }
+
   @Test func aDamagedOrNewerRecordingIsAClearError() throws {
     let file = temporary("damaged")
     defer { unlink(file) }
-    #expect(try run(flowscopeBinary, ["record", "-o", file]).status == 0)
+    #expect(try run(flowscopeBinary, ["record", "--output", file]).status == 0)
     let whole = try Data(contentsOf: URL(fileURLWithPath: file))
     try whole.prefix(whole.count - 3).write(to: URL(fileURLWithPath: file))
     let cut = try run(flowscopeBinary, ["--replay", file])

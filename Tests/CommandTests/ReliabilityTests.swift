@@ -564,7 +564,7 @@ struct EndingTests {
   @Test(arguments: [SIGTERM, SIGINT])
   func repeatingCommandsEndOnSignalsEvenWhenStartedWithThemBlocked(_ signal: Int32) throws {
     for arguments in [
-      ["watch", "--json", "-i", "0.2", "-p", "tcp", "--port", "1"], ["-p", "tcp", "--port", "1", "-w", "0.2"],
+      ["watch", "--json", "-i", "0.2", "-p", "tcp", "--port", "1"], ["-p", "tcp", "--port", "1", "-i", "0.2"],
     ] {
       let pid = try spawnWithBlockedSignals(arguments, blocked: [SIGTERM, SIGINT, SIGHUP, SIGQUIT])
       usleep(700_000)

@@ -59,7 +59,7 @@ import Testing
       "events", ["--json", "--count", "1", "--duration", "0.5"],
       [
         (["-p", "unix"], "events follows tcp and udp only")
-      ]
+      ] + namespaceBadInputs
     ),
   ]
 

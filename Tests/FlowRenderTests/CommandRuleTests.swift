@@ -47,6 +47,24 @@ import Testing
     #expect(options.columns == [.netns])
   }
 
+  /// `flow` and `kill`: the NetNS column comes with flows of several namespaces shown, however
+  /// many namespaces were read, and never into columns the user chose.
+  @Test func theNamespaceColumnComesWithFlowsOfSeveralNamespaces() throws {
+    let flows = Sample.snapshot().flows
+    let first = try #require(flows.first)
+    var other = first
+    other.netns = first.netns &+ 1
+    var options = RenderOptions()
+    options.addNamespaceColumn(ifSeveralIn: [first, first], columnsChosen: false)
+    #expect(!options.columns.contains(.netns))
+    options.addNamespaceColumn(ifSeveralIn: [], columnsChosen: false)
+    #expect(!options.columns.contains(.netns))
+    options.addNamespaceColumn(ifSeveralIn: [first, other], columnsChosen: true)
+    #expect(!options.columns.contains(.netns))
+    options.addNamespaceColumn(ifSeveralIn: [first, other], columnsChosen: false)
+    #expect(options.columns == [.proto, .netns] + Column.defaults.dropFirst())
+  }
+
   @Test func repeatedColumnListsAddWhatIsNew() throws {
     #expect(try Column.chosen([]).get() == nil)
     #expect(try Column.chosen(["proto,local", "local,state"]).get() == [.proto, .local, .state])
