@@ -359,6 +359,8 @@ private func makeFakeTree() -> FakeProc {
       fds += pair
       children.append(try #require(spawn(["/bin/sleep", "30"], socketFD: pair[0])))
     }
+    // Both scans must see the children as they stay, not while they start.
+    children.forEach(waitUntilAsleep)
     let set = Set(children)
     let one = ProcScanner(options: ProcScanOptions(pids: set, threads: 1)).scan()
     let two = ProcScanner(options: ProcScanOptions(pids: set, threads: 2)).scan()

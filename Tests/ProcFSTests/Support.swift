@@ -101,6 +101,26 @@ func spawn(_ argv: [String], socketFD: Int32? = nil) -> pid_t? {
   return rc == 0 ? pid : nil
 }
 
+/// Waits (up to 5 s) until `pid` sleeps (state S in /proc/<pid>/stat): a freshly spawned
+/// `sleep` first runs the dynamic loader and setlocale, which hold a file open for a moment.
+func waitUntilAsleep(_ pid: pid_t) {
+  for _ in 0..<500 {
+    let fd = open("/proc/\(pid)/stat", O_RDONLY | O_CLOEXEC)
+    if fd >= 0 {
+      var buffer = [UInt8](repeating: 0, count: 512)
+      let count = read(fd, &buffer, buffer.count)
+      close(fd)
+      // The state is the letter after the command's closing parenthesis.
+      if count > 0, let end = buffer[0..<count].lastIndex(of: UInt8(ascii: ")")), end + 2 < count,
+        buffer[end + 2] == UInt8(ascii: "S")
+      {
+        return
+      }
+    }
+    usleep(10_000)
+  }
+}
+
 func killAndReap(_ pid: pid_t) {
   kill(pid, SIGKILL)
   var status: Int32 = 0
