@@ -17,9 +17,10 @@ final class Situation {
   /// `prefix` runs the interpreter through another program (`ip netns exec NS`).
   init(_ script: String, prefix: [String] = []) throws {
     // The test runner may block SIGALRM in its children: unblock it, so the alarm ends a
-    // forgotten situation (after 5 minutes: a loaded machine makes tests slow). Foundation gives each child a socket to learn of its exit; closing
-    // it would make Foundation wait for this child and stall every other one, so it stays, and
-    // `inherited` counts such descriptors for the tests that count sockets.
+    // forgotten situation (after 5 minutes: a loaded machine makes tests slow). Foundation gives
+    // each child a socket to learn of its exit; closing it would make Foundation wait for this
+    // child and stall every other one, so it stays, and `inherited` counts such descriptors for
+    // the tests that count sockets.
     let program =
       "import os, signal; signal.pthread_sigmask(signal.SIG_UNBLOCK, [signal.SIGALRM]); signal.alarm(300)\n"
       + "inherited = len(os.listdir('/proc/self/fd')) - 4\n" + script
