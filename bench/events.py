@@ -5,7 +5,7 @@
         --owners proc --owners auto
 
 Starts bench/loadgen.py (--background connections = twice as many sockets, over 50 processes;
-0 for none), then for each --owners given (in turn; none given: the default) runs
+0 for none), then for each --binary and each --owners given (in turn; none given: the default) runs
 `flowscope events --json --scan-interval 1 --local 127.30.0.0/16` while bench/churn.py closes
 --closes sockets a second for --seconds, each having lived 2.5 s, and prints one line per run:
 closes made, close events logged, those with an owner, those without, and the lost ones (the
@@ -21,7 +21,7 @@ import run  # noqa: E402
 
 def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--binary", required=True)
+    p.add_argument("--binary", action="append", required=True, help="repeatable: each runs in turn")
     p.add_argument("--background", type=int, default=50000, help="connections of the background load")
     p.add_argument("--processes", type=int, default=50)
     p.add_argument("--closes", type=int, default=10000)
@@ -30,11 +30,11 @@ def main():
     args = p.parse_args()
     load = run.Load(args.background, args.processes) if args.background > 0 else None
     try:
-        for owners in args.owners or [None]:
-            e = run.events_churn(args.binary, args.closes, args.seconds, owners=owners)
-            print("owners=%s background=%d sockets: %.0f closes/s, %d closed, %d logged, %d with an owner, "
+        for binary, owners in [(b, o) for b in args.binary for o in args.owners or [None]]:
+            e = run.events_churn(binary, args.closes, args.seconds, owners=owners)
+            print("%s owners=%s background=%d sockets: %.0f closes/s, %d closed, %d logged, %d with an owner, "
                   "%d without, lost %s, steal %.0f%%; %s"
-                  % (owners or "default", 2 * args.background, e["closes_per_second"], e["closed"], e["logged"],
+                  % (binary, owners or "default", 2 * args.background, e["closes_per_second"], e["closed"], e["logged"],
                      e["known"], e["logged"] - e["known"], e["lost"], 100 * e["steal"], e["summary"]), flush=True)
     finally:
         if load:
