@@ -296,7 +296,7 @@ def serve_collection(binary, scrapes):
             serve.wait()
 
 
-def events_churn(binary, closes, seconds, lifetime=2.5, scan_interval=1.0):
+def events_churn(binary, closes, seconds, lifetime=2.5, scan_interval=1.0, owners=None):
     """`flowscope events` while bench/churn.py closes `closes` sockets a second for `seconds`,
     each having lived `lifetime` s (more than a scan interval): how many of them were logged,
     with an owner, and how many events were lost."""
@@ -305,7 +305,8 @@ def events_churn(binary, closes, seconds, lifetime=2.5, scan_interval=1.0):
     duration = 3 + seconds + lifetime + 4
     events = subprocess.Popen(
         [binary, "events", "--json", "--scan-interval", str(scan_interval), "--duration",
-         str(duration), "--local", "127.30.0.0/16"], stdout=out, stderr=err)
+         str(duration), "--local", "127.30.0.0/16"] + (["--owners", owners] if owners else []),
+        stdout=out, stderr=err)
     stolen_before = cpu_ticks()
     try:
         time.sleep(3)  # its first scan

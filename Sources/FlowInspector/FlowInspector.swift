@@ -172,6 +172,9 @@ public final class FlowInspector {
   var replaysRecording: Bool { player != nil }
   /// The BPF iterator, once loaded (`decideOwnerSource`).
   let ownerSourceState = OwnerSourceState()
+  /// What the iterator's snapshots read of each process besides its descriptors, kept for the
+  /// next snapshot of this inspector (`events` scans again and again).
+  public let processFacts = ProcessFacts()
   /// With `capturesDatagrams`, the raw replies of the last snapshot, by namespace.
   private var captured: [RecordedDatagram] = []
   /// Keeps the raw replies of each snapshot for `takeCapturedDatagrams()` (`flowscope record`).
@@ -294,13 +297,17 @@ public final class FlowInspector {
       }
     }
     let iterator = chosen
+    let facts = processFacts
     let passFailure = PassFailure()
     // A listing's scan is shared: a helper thread scans while this one dumps, then this one
     // joins in. (The owner cache of `watch` rescans only what changed, on the helper alone.)
     let sharedScan = ownerCache == nil && iterator == nil ? scanner.start() : nil
     let scanTask = BackgroundTask { () -> ProcScanResult? in
       if let iterator {
-        let scan = scanner.start(descriptors: {
+        // The processes seen by earlier passes of this inspector are not read again.
+        var known = scanner
+        known.options.facts = facts
+        let scan = known.start(descriptors: {
           do throws(BPFError) { return try iterator.read() } catch {
             passFailure.error = error
             return nil

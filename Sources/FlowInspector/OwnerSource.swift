@@ -51,7 +51,8 @@ extension FlowInspector {
 
   /// Chooses where owners come from for `options`; loads the iterator (once per inspector)
   /// when it is to be used. `incremental`: the collection re-reads only the processes that
-  /// changed since the last one (`watch`, `serve`, `metrics`, `events`), which /proc does.
+  /// changed since the last one (`watch`, `serve`, `metrics`), which /proc does. (`events`
+  /// scans whole each time: it may use the iterator.)
   /// With `--owners bpf`, throws when the iterator cannot be used; with `auto`, says why not.
   public func decideOwnerSource(_ options: InspectOptions, incremental: Bool = false) throws(OwnerSourceError)
     -> OwnerSourceDecision

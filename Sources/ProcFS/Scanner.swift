@@ -219,7 +219,10 @@ public final class SharedProcScan: Sendable {
 
   /// Every process's record, sorted by pid. Call it once every `help()` has returned.
   public func result() -> ProcScanResult {
-    scanner.merge(outputs.withLock { $0 }, listingError: listingError)
+    if let facts = scanner.options.facts, scanner.options.pids == nil, listingError == nil {
+      facts.retain(sorted: pids)
+    }
+    return scanner.merge(outputs.withLock { $0 }, listingError: listingError)
   }
 }
 
@@ -455,6 +458,30 @@ final class ScanWorker {
       }
     }
 
+    // Given the descriptors, a process seen before (same pid, same start time) is not read
+    // again: its facts come from the cache, its descriptors from the pass.
+    if let known = options.descriptors, let facts = options.facts, rec.startTimeTicks != 0,
+      let cached = facts.lookup(pid, startTime: rec.startTimeTicks),
+      cached.commandLineRead || !options.readCommandLine
+    {
+      var kept = cached.record
+      kept.command = rec.command
+      kept.state = rec.state
+      kept.ppid = rec.ppid
+      kept.netnsInode = nil
+      if case .success(let st) = Sys.fstatat(pidFD, "ns/net", 0) { kept.netnsInode = UInt64(st.st_ino) }
+      let process = known.processes[pid] ?? KnownDescriptors.Process()
+      kept.fdsReadable = true
+      kept.descriptorCounts = DescriptorCounts(total: process.count, sockets: process.sockets.count)
+      kept.sockets = process.sockets
+      if !cached.cgroupRead && !kept.sockets.isEmpty {
+        readCgroup(pidFD, into: &kept)
+        facts.store(kept, cgroupRead: true, commandLineRead: cached.commandLineRead)
+      }
+      out.records.append(kept)
+      return
+    }
+
     // status: uids. Fallback: the owner of /proc/<pid> (its effective uid when dumpable).
     var haveUID = false
     switch readFile(pidFD, "status") {
@@ -518,6 +545,9 @@ final class ScanWorker {
       rec.descriptorCounts = DescriptorCounts(total: process.count, sockets: process.sockets.count)
       rec.sockets = process.sockets
       readCgroup(pidFD, into: &rec)
+      if rec.startTimeTicks != 0 {
+        options.facts?.store(rec, cgroupRead: !rec.sockets.isEmpty, commandLineRead: options.readCommandLine)
+      }
       out.records.append(rec)
       return
     }

@@ -132,6 +132,9 @@ public struct ProcScanOptions: Sendable {
   /// is read, and each listed process takes its count and sockets from here (none when it is
   /// absent). `keepOtherDescriptors` is then ignored.
   public var descriptors: KnownDescriptors? = nil
+  /// With `descriptors`: the facts of the processes read by earlier scans, used for those
+  /// still alive and kept up to date (`ProcessFacts`). Ignored without `descriptors`.
+  public var facts: ProcessFacts? = nil
   /// How directories are listed; tests force `.readdir` to exercise the fallback.
   var directoryListing: DirectoryListing = .automatic
 

@@ -89,10 +89,11 @@ struct EventsCommand: ParsableCommand {
   func run() throws {
     Terminal.ignoreBrokenPipeSignal()
     var (selection, protocols) = try selection()
-    if try selection.explain(filters, what: "closed flows", debug: debug, incremental: true) { return }
-    if debug.owners == .bpf {
-      throw RuntimeError(OwnerSourceError(reason: OwnerSourceError.incremental).description)
-    }
+    // Each periodic scan reads every owner again: from one pass of the BPF iterator when it
+    // can be used (root), else from /proc.
+    if try selection.explain(filters, what: "closed flows", debug: debug) { return }
+    // --owners bpf where the iterator cannot be used fails here, in one line.
+    if debug.owners == .bpf { _ = try makeFlowInspector(debug) }
     selection.inspect.protocols = protocols
     // The kernel announces the closes of a namespace to sockets opened inside it: one per
     // namespace followed. As root, every namespace the scans find; else flowscope's own.

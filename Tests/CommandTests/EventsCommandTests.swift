@@ -212,6 +212,132 @@ struct EventsCommandTests {
   }
 }
 
+/// A python3 child that, once told, opens a loopback TCP connection every 50 ms for 4 s and
+/// closes each after `lifetime` seconds (the last ones when the 4 s are up, younger), then
+/// prints each client port with how long its connection lived.
+private let churnScript = """
+  import json, os, socket, sys, signal, time
+  signal.alarm(60)
+  lifetime = float(sys.argv[1])
+  listener = socket.socket(); listener.bind(("127.0.0.1", 0)); listener.listen(1024)
+  port = listener.getsockname()[1]
+  print(os.getpid(), port, flush=True)
+  sys.stdin.readline()
+  open_, lived = [], {}
+  def close(entry):
+      c, a, born = entry
+      cport = c.getsockname()[1]
+      c.close(); a.recv(1); a.close()
+      lived[cport] = time.monotonic() - born
+  start = time.monotonic()
+  while time.monotonic() - start < 4:
+      c = socket.create_connection(("127.0.0.1", port)); a, _ = listener.accept()
+      open_.append((c, a, time.monotonic()))
+      while open_ and time.monotonic() - open_[0][2] >= lifetime:
+          close(open_.pop(0))
+      time.sleep(0.05)
+  for entry in open_: close(entry)
+  listener.close()
+  print("done", json.dumps(lived), flush=True)
+  sys.stdin.readline()
+  """
+
+/// Runs the churn child (through `prefix`, e.g. setpriv) and `events` (through `binary`) on
+/// its port; returns the child's pid, the lifetimes by client port, and the close records.
+private func churn(
+  prefix: [String] = [], binary: String = flowscopeBinary, owners: String, interval: Double, lifetime: Double
+) throws -> (pid: Int, lived: [Int: Double], closes: [[String: Any]], stderr: String) {
+  let command = prefix + ["/usr/bin/python3", "-c", churnScript, String(lifetime)]
+  let worker = try Spawned(command[0], Array(command.dropFirst()))
+  defer { worker.finish() }
+  #expect(worker.wait(seconds: 10) { out, _ in out.contains("\n") })
+  let words = worker.stdout.split(whereSeparator: \.isWhitespace)
+  let pid = try #require(Int(words.first ?? ""), "\(worker.stdout)")
+  let listenPort = try #require(Int(words.dropFirst().first ?? ""))
+  let eventsCommand =
+    prefix + [
+      binary, "events", "--format", "ndjson", "--port", String(listenPort), "--scan-interval", String(interval),
+      "--owners", owners, "--duration", "30",
+    ]
+  let events = try Spawned(eventsCommand[0], Array(eventsCommand.dropFirst()))
+  #expect(events.wait(seconds: 15) { _, err in err.contains("watching") }, "\(events.stderr)")
+  worker.say("go")
+  #expect(worker.wait(seconds: 30) { out, _ in out.contains("done") }, "\(worker.stdout)")
+  let doneLine = try #require(worker.stdout.split(separator: "\n").first { $0.hasPrefix("done ") })
+  let table = try #require(
+    try JSONSerialization.jsonObject(with: Data(doneLine.dropFirst(5).utf8)) as? [String: Double])
+  var lived: [Int: Double] = [:]
+  for (key, value) in table { lived[Int(key)!] = value }
+  // Every close is announced at once; a second for the last ones to be read, then stop.
+  usleep(1_000_000)
+  kill(events.process.processIdentifier, SIGINT)
+  events.finish()
+  #expect(events.process.terminationStatus == 0, "\(events.stderr)")
+  var closes: [[String: Any]] = []
+  for line in events.stdout.split(separator: "\n") {
+    let object = try #require(try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any])
+    if object["event"] as? String == "close" { closes.append(object) }
+  }
+  return (pid, lived, closes, events.stderr)
+}
+
+/// Checks that every end of every connection that lived at least `longer` seconds closed with
+/// the child as its owner; returns how many such ends there were.
+private func expectOwnersOfLongLived(
+  _ result: (pid: Int, lived: [Int: Double], closes: [[String: Any]], stderr: String), listenPort: Int? = nil,
+  longer: Double
+) -> Int {
+  var checked = 0
+  var ends: [Int: Int] = [:]
+  for close in result.closes where close["proto"] as? String == "tcp" {
+    let local = port(close["local"]) ?? -1
+    let remote = port(close["remote"]) ?? -1
+    // The client end has the client port as local port, the server end as remote port.
+    let client = result.lived[local] != nil ? local : remote
+    guard let lifetime = result.lived[client] else { continue }
+    ends[client, default: 0] += 1
+    guard lifetime >= longer else { continue }
+    checked += 1
+    let process = (close["processes"] as? [[String: Any]])?.first
+    #expect(close["owner"] as? String == "known", "lived \(lifetime) s: \(close)\n\(result.stderr)")
+    #expect(process?["pid"] as? Int == result.pid, "\(close)")
+    #expect(process?["command"] as? String == "python3", "\(close)")
+  }
+  // Both ends of every connection closed, and each was announced.
+  #expect(ends.count == result.lived.count, "\(ends.count) of \(result.lived.count) connections announced")
+  #expect(ends.values.allSatisfy { $0 == 2 })
+  return checked
+}
+
+@Suite(.serialized, .enabled(if: runningAsRoot, "the destroy groups need CAP_NET_ADMIN"))
+struct EventsOwnerChurnTests {
+  /// A connection every 50 ms, each living 1.2 s, scans every 0.5 s: every close has its owner.
+  @Test func asRootTheIteratorGivesEveryConnectionThatLivedAcrossAScanItsOwner() throws {
+    let explained = try flowscope("events", "--explain", "--owners", "bpf").text
+    #expect(explained.hasSuffix("owner source: bpf (root; the task-file iterator is loaded)\n"), "\(explained)")
+    let result = try churn(owners: "bpf", interval: 0.5, lifetime: 1.2)
+    #expect(!result.stderr.contains("owners read from /proc"), "\(result.stderr)")
+    #expect(expectOwnersOfLongLived(result, longer: 1.2) >= 2 * 50)
+  }
+
+  @Test func unprivilegedEventsReadsOwnersFromProc() throws {
+    let copy = try BinaryForNobody("events-owners")
+    defer { withExtendedLifetime(copy) {} }
+    let nobody = ["/usr/bin/setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"]
+    let explained = try run(nobody[0], Array(nobody.dropFirst()) + [copy.path, "events", "--explain"])
+    #expect(explained.status == 0, "\(explained.stderr)")
+    #expect(explained.text.hasSuffix("owner source: proc (bpf: not root)\n"), "\(explained.text)")
+    let refused = try run(nobody[0], Array(nobody.dropFirst()) + [copy.path, "events", "--owners", "bpf"])
+    #expect(refused.status == 1)
+    #expect(refused.stderr == "Error: --owners bpf: not root\n", "\(refused.stderr)")
+    // Kernel 6.18 lets any user join the destroy groups; elsewhere this part cannot run.
+    let probe = try run(nobody[0], Array(nobody.dropFirst()) + [copy.path, "events", "-p", "udp", "--duration", "0.2"])
+    guard probe.status == 0 else { return }
+    let result = try churn(prefix: nobody, binary: copy.path, owners: "auto", interval: 0.5, lifetime: 1.2)
+    #expect(expectOwnersOfLongLived(result, longer: 1.2) >= 2 * 50)
+  }
+}
+
 struct EventsHelpTests {
   @Test func everyOptionOfEventsHelpIsInTheManPage() throws {
     let help = try flowscope("events", "--help").text

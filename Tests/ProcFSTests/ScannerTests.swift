@@ -459,6 +459,46 @@ private func makeFakeTree() -> FakeProc {
     #expect(second.sockets.isEmpty && second.descriptorCounts.total == 0 && second.fdsReadable)
   }
 
+  @Test func factsOfAProcessSeenBeforeAreNotReadAgainUnlessItsStartTimeChanged() throws {
+    let tree = FakeProc()
+    tree.process(100, command: "first", uid: 1000, start: 7, fds: [3: "socket:[1111]"])
+    let facts = ProcessFacts()
+    var options = ProcScanOptions(root: tree.root, threads: 1)
+    options.facts = facts
+    options.descriptors = KnownDescriptors(processes: [
+      100: .init(count: 1, sockets: [SocketDescriptor(fd: 3, inode: 1)])
+    ])
+    let one = ProcScanner(options: options).scan()
+    #expect(one.processes.first?.uid == 1000)
+    #expect(facts.count == 1 && facts.statistics.misses == 1)
+    // Same start time: status is not read again (its new uid is not seen), stat is (the command).
+    tree.file("100/status", "Name:\tsecond\nUid:\t2000\t2000\t2000\t2000\n")
+    tree.file(
+      "100/stat", "100 (second) S 1 100 100 0 -1 4194560 1 0 0 0 0 0 0 0 20 0 1 0 7 1000 10 18446744073709551615 0 0\n")
+    options.descriptors = KnownDescriptors(processes: [
+      100: .init(count: 2, sockets: [SocketDescriptor(fd: 4, inode: 2)])
+    ])
+    let two = try #require(ProcScanner(options: options).scan().processes.first)
+    #expect(facts.statistics.hits == 1)
+    #expect(two.uid == 1000)
+    #expect(two.command == Array("second".utf8))
+    #expect(two.sockets == [SocketDescriptor(fd: 4, inode: 2)])
+    #expect(two.descriptorCounts.total == 2)
+    // A new start time: another process with the same pid, read whole.
+    tree.file(
+      "100/stat", "100 (third) S 1 100 100 0 -1 4194560 1 0 0 0 0 0 0 0 20 0 1 0 9 1000 10 18446744073709551615 0 0\n")
+    let three = try #require(ProcScanner(options: options).scan().processes.first)
+    #expect(three.uid == 2000)
+    #expect(facts.statistics.misses == 2)
+    // Gone: forgotten at the next scan.
+    tree.remove()
+    let empty = FakeProc()
+    var none = options
+    none.root = empty.root
+    _ = ProcScanner(options: none).scan()
+    #expect(facts.count == 0)
+  }
+
   @Test func descriptorsAreAskedForAfterTheListing() throws {
     let tree = FakeProc()
     tree.process(100, command: "one", fds: [3: "socket:[1111]"])
