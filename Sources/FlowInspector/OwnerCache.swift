@@ -50,11 +50,6 @@ public final class OwnerCache: @unchecked Sendable {
   /// `flowsGeneration`: the next refresh finds each socket in them again (`PreviousFlows`).
   private(set) var flows: [Flow] = []
   private(set) var flowsGeneration = -1
-  /// The inodes whose owners changed since `keep`, while they are few (nil past
-  /// `changedLimit`): the next `attachOwners` looks up only those and the fresh flows, not
-  /// every flow (a process of the load, or the caller itself, re-read at every refresh).
-  private var changedSinceKept: [UInt64]? = []
-  private static let changedLimit = 32
   /// Sockets the last full re-read could not place.
   private var unresolvable: Set<UInt64> = []
   private var lastFullRescan = -Double.infinity
@@ -102,15 +97,6 @@ public final class OwnerCache: @unchecked Sendable {
       for index in fresh {
         if let owners = ownersByInode[flows[index].inode] { flows[index].owners = owners }
       }
-    } else if flowsGeneration >= 0, let changed = changedSinceKept {
-      // The flows found again carry their owners of `flowsGeneration`: only those of the
-      // changed inodes moved since.
-      for index in fresh { flows[index].owners = ownersByInode[flows[index].inode] ?? [] }
-      if !changed.isEmpty {
-        for index in flows.indices where changed.contains(flows[index].inode) {
-          flows[index].owners = ownersByInode[flows[index].inode] ?? []
-        }
-      }
     } else {
       for index in flows.indices {
         flows[index].owners = ownersByInode[flows[index].inode] ?? []
@@ -122,7 +108,6 @@ public final class OwnerCache: @unchecked Sendable {
   func keep(_ flows: [Flow]) {
     self.flows = flows
     flowsGeneration = generation
-    changedSinceKept = []
   }
 
   /// Phase 2, after the dumps and `attachOwners`: when sockets of unknown owner remain and the
@@ -199,18 +184,8 @@ public final class OwnerCache: @unchecked Sendable {
     }
   }
 
-  private func noteChange(_ inode: UInt64) {
-    generation &+= 1
-    guard changedSinceKept != nil else { return }
-    if changedSinceKept!.count >= Self.changedLimit {
-      changedSinceKept = nil
-    } else if !changedSinceKept!.contains(inode) {
-      changedSinceKept!.append(inode)
-    }
-  }
-
   private func addOwner(_ owner: FlowOwner, _ inode: UInt64) {
-    noteChange(inode)
+    generation &+= 1
     // Most sockets have one owner: one hash, no array made and thrown away.
     guard let known = ownersByInode[inode] else {
       ownersByInode[inode] = FlowOwners(only: owner)
@@ -231,12 +206,12 @@ public final class OwnerCache: @unchecked Sendable {
       let owners = ownersByInode.values[position]
       if owners.count == 1 && owners[0].pid == pid {
         ownersByInode.remove(at: position)
-        noteChange(socket.inode)
+        generation &+= 1
         continue
       }
       let others = owners.filter { $0.pid != pid }
       ownersByInode[socket.inode] = others.isEmpty ? nil : FlowOwners(others)
-      noteChange(socket.inode)
+      generation &+= 1
     }
   }
 
