@@ -119,6 +119,7 @@ public struct CounterLedger: Sendable {
     // For each known entry, whether a flow of this dump matched it.
     var taken = [Bool](repeating: false, count: known)
     var unmatched = 0
+    var matched = 0
     flows.withUnsafeBufferPointer { flows in
       cookies.withUnsafeBufferPointer { cookies in
         var cursor = 0
@@ -134,6 +135,7 @@ public struct CounterLedger: Sendable {
           if probe < known && probe < cursor + 4 {
             match[index] = probe
             taken[probe] = true
+            matched += 1
             cursor = probe + 1
           } else {
             unmatched += 1
@@ -142,8 +144,8 @@ public struct CounterLedger: Sendable {
       }
     }
     // The rest through a hash of the entries not matched yet (sockets opened since, or dumped
-    // in another order).
-    let matched = flows.count - unmatched
+    // in another order). (Flows without a cookie are neither: counted apart, they would hide
+    // entries left to match.)
     if unmatched > 0 && matched < known {
       var rest: [UInt64: Int] = [:]
       rest.reserveCapacity(known - matched)
