@@ -52,7 +52,18 @@ public struct CounterLedger: Sendable {
   private var slotKeys: [CounterKey?] = []
   private var totals: [GroupCounters] = []
   private var lastActive: [Int] = []
-  private var tracked: [UInt64: Tracked] = [:]
+  // The sockets remembered, in the order of the last dump (then the ones it no longer had): the
+  // kernel dumps its sockets in the same order from one collection to the next, so each flow is
+  // matched with the entry at a cursor, as `RateTable` matches flows, and only the flows that do
+  // not match there go through a hash of cookies (100k of them cost ~10 % of a collection).
+  // A socket's cookie is unique: it is in one dump at most once.
+  private var cookies: [UInt64] = []
+  private var entries: [Tracked] = []
+  // Cookie to position in `cookies`, built only after a few lookups (closes, orphans) in one
+  // collection; the first few scan the array.
+  private var lookupIndex: [UInt64: Int] = [:]
+  private var lookupIndexBuilt = false
+  private var lookups = 0
   /// Collections absorbed so far.
   public private(set) var collections = 0
   /// Closes whose final counters were added to a group.
@@ -65,11 +76,25 @@ public struct CounterLedger: Sendable {
   public init(maximumGroups: Int = 100_000) { self.maximumGroups = maximumGroups }
 
   /// Sockets remembered now.
-  public var trackedCount: Int { tracked.count }
+  public var trackedCount: Int { entries.count }
 
   /// The group a socket's counters are kept under, if it was seen before.
-  public func group(ofCookie cookie: UInt64) -> GroupKey? {
-    tracked[cookie].flatMap { slotKeys[$0.slot]?.group }
+  public mutating func group(ofCookie cookie: UInt64) -> GroupKey? {
+    position(of: cookie).flatMap { slotKeys[entries[$0].slot]?.group }
+  }
+
+  /// Where a cookie's entry is: a scan for the first few lookups between two collections, then
+  /// a hash built once.
+  private mutating func position(of cookie: UInt64) -> Int? {
+    if !lookupIndexBuilt {
+      lookups += 1
+      if lookups <= 16 { return cookies.firstIndex(of: cookie) }
+      lookupIndex.removeAll(keepingCapacity: true)
+      lookupIndex.reserveCapacity(cookies.count)
+      for (position, cookie) in cookies.enumerated() { lookupIndex[cookie] = position }
+      lookupIndexBuilt = true
+    }
+    return lookupIndex[cookie]
   }
 
   /// Every group's counters.
@@ -85,9 +110,60 @@ public struct CounterLedger: Sendable {
   /// exchange has no owner any more).
   public mutating func absorb(_ flows: [Flow], group: (Int, Flow) -> GroupKey?) {
     collections += 1
-    // Sockets known before and seen again: when that is every one, none went stale.
-    var seenAgain = 0
-    let knownBefore = tracked.count
+    lookups = 0
+    lookupIndexBuilt = false
+    lookupIndex.removeAll(keepingCapacity: true)
+    let known = cookies.count
+    // For each flow, the position of its entry among the known ones (-1: none).
+    var match = [Int](repeating: -1, count: flows.count)
+    // For each known entry, whether a flow of this dump matched it.
+    var taken = [Bool](repeating: false, count: known)
+    var unmatched = 0
+    var matched = 0
+    flows.withUnsafeBufferPointer { flows in
+      cookies.withUnsafeBufferPointer { cookies in
+        var cursor = 0
+        for index in flows.indices {
+          let cookie = flows[index].cookie
+          guard cookie != 0 else { continue }
+          // The entry at the cursor, or one of the few after it (sockets closed in between).
+          var probe = cursor
+          while probe < known && probe < cursor + 4 {
+            if !taken[probe] && cookies[probe] == cookie { break }
+            probe += 1
+          }
+          if probe < known && probe < cursor + 4 {
+            match[index] = probe
+            taken[probe] = true
+            matched += 1
+            cursor = probe + 1
+          } else {
+            unmatched += 1
+          }
+        }
+      }
+    }
+    // The rest through a hash of the entries not matched yet (sockets opened since, or dumped
+    // in another order). (Flows without a cookie are neither: counted apart, they would hide
+    // entries left to match.)
+    if unmatched > 0 && matched < known {
+      var rest: [UInt64: Int] = [:]
+      rest.reserveCapacity(known - matched)
+      for position in 0..<known where !taken[position] { rest[cookies[position]] = position }
+      flows.withUnsafeBufferPointer { flows in
+        for index in flows.indices where match[index] < 0 && flows[index].cookie != 0 {
+          if let position = rest[flows[index].cookie], !taken[position] {
+            match[index] = position
+            taken[position] = true
+          }
+        }
+      }
+    }
+
+    var newCookies: [UInt64] = []
+    var newEntries: [Tracked] = []
+    newCookies.reserveCapacity(max(known, flows.count))
+    newEntries.reserveCapacity(max(known, flows.count))
     // Read in place: copying each 200-byte flow out of the array costs more than the sums.
     flows.withUnsafeBufferPointer { flows in
       for index in flows.indices where flows[index].cookie != 0 {
@@ -96,26 +172,27 @@ public struct CounterLedger: Sendable {
         let received = counters.bytesIn
         let sent = counters.bytesOut
         let retransmits = counters.retransmitsTotal.map(UInt64.init)
-        // One hash per known socket: its entry is updated where it lies.
-        if let position = tracked.index(forKey: cookie), tracked.values[position].pending {
-          var entry = tracked.values[position]
-          let flow = flows[index]
-          if !flow.owners.isEmpty, let key = group(index, flow) {
-            entry.slot = slot(of: CounterKey(group: key, proto: flow.proto))
+        let position = match[index]
+        if position >= 0 {
+          var entry = entries[position]
+          if entry.pending {
+            let flow = flows[index]
+            if !flow.owners.isEmpty, let key = group(index, flow) {
+              entry.slot = slot(of: CounterKey(group: key, proto: flow.proto))
+            }
+            entry.pending = false
+            entry.lastSeen = collections
+            add(&entry, received: received, sent: sent, retransmits: retransmits)
+          } else {
+            entry.lastSeen = collections
+            if !entry.closed {
+              Self.add(
+                &entry, totals: &totals, lastActive: &lastActive, collections: collections,
+                received: received, sent: sent, retransmits: retransmits)
+            }
           }
-          entry.pending = false
-          if entry.lastSeen < collections { seenAgain += 1 }
-          entry.lastSeen = collections
-          add(&entry, received: received, sent: sent, retransmits: retransmits)
-          tracked[cookie] = entry
-        } else if let position = tracked.index(forKey: cookie) {
-          if tracked.values[position].lastSeen < collections { seenAgain += 1 }
-          tracked.values[position].lastSeen = collections
-          if !tracked.values[position].closed {
-            Self.add(
-              &tracked.values[position], totals: &totals, lastActive: &lastActive, collections: collections,
-              received: received, sent: sent, retransmits: retransmits)
-          }
+          newCookies.append(cookie)
+          newEntries.append(entry)
         } else {
           let flow = flows[index]
           guard received != nil || sent != nil || retransmits != nil else { continue }
@@ -127,17 +204,20 @@ public struct CounterLedger: Sendable {
           } else {
             add(&entry, received: received, sent: sent, retransmits: retransmits)
           }
-          tracked[cookie] = entry
+          newCookies.append(cookie)
+          newEntries.append(entry)
         }
       }
     }
     // A socket gone from two collections in a row without a destroy message (UDP in another
-    // namespace, a lost message): forget it; what it added stays added.
-    // (Walking every socket to find none stale is skipped when all were seen again.)
-    if seenAgain < knownBefore {
-      let stale = tracked.compactMap { $0.value.lastSeen < collections - 1 ? $0.key : nil }
-      for cookie in stale { tracked[cookie] = nil }
+    // namespace, a lost message): forget it; what it added stays added. One gone from this
+    // collection only is kept, after the ones seen.
+    for position in 0..<known where !taken[position] && entries[position].lastSeen >= collections - 1 {
+      newCookies.append(cookies[position])
+      newEntries.append(entries[position])
     }
+    cookies = newCookies
+    entries = newEntries
     trimGroups()
   }
 
@@ -145,17 +225,19 @@ public struct CounterLedger: Sendable {
   /// last collection to the group it was counted under. Returns whether the socket was known.
   @discardableResult
   public mutating func close(_ flow: Flow) -> Bool {
-    guard var entry = tracked[flow.cookie], !entry.closed else {
-      if tracked[flow.cookie] == nil { closesUnattributed += 1 }
+    guard let position = position(of: flow.cookie) else {
+      closesUnattributed += 1
       return false
     }
+    var entry = entries[position]
+    guard !entry.closed else { return false }
     // A pending socket's counters go to the group it waits in (the unowned one).
     entry.pending = false
     add(
       &entry, received: flow.counters.bytesIn, sent: flow.counters.bytesOut,
       retransmits: flow.counters.retransmitsTotal.map(UInt64.init))
     entry.closed = true
-    tracked[flow.cookie] = entry
+    entries[position] = entry
     closesFolded += 1
     return true
   }
@@ -216,7 +298,7 @@ public struct CounterLedger: Sendable {
   /// bound on memory for `--by pid` under churn), and compacts the slots.
   private mutating func trimGroups() {
     guard slots.count > maximumGroups else { return }
-    let live = Set(tracked.values.map(\.slot))
+    let live = Set(entries.map(\.slot))
     let idle = slots.values.filter { !live.contains($0) }.sorted { lastActive[$0] < lastActive[$1] }
     for slot in idle.prefix(slots.count - maximumGroups) {
       if let key = slotKeys[slot] { slots[key] = nil }
@@ -238,6 +320,6 @@ public struct CounterLedger: Sendable {
     lastActive = active
     slots = [:]
     for (slot, key) in keys.enumerated() { slots[key!] = slot }
-    for cookie in Array(tracked.keys) { tracked[cookie]!.slot = renumbered[tracked[cookie]!.slot] }
+    for position in entries.indices { entries[position].slot = renumbered[entries[position].slot] }
   }
 }
