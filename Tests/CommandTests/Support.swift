@@ -1,4 +1,5 @@
 import Foundation
+import Testing
 
 #if canImport(Glibc)
   import Glibc
@@ -257,4 +258,26 @@ final class Spawned: @unchecked Sendable {
     process.waitUntilExit()
     group.wait()
   }
+}
+
+/// Runs a listing repeated so that it writes far more than a pipe holds, with `arguments`
+/// before the rest, closes the reading end after 100 bytes, and expects a quiet end: status 0,
+/// no "broken pipe", no error on stderr.
+func expectQuietEndOnClosedPipe(_ arguments: [String]) throws {
+  let process = Process()
+  process.executableURL = URL(fileURLWithPath: flowscopeBinary)
+  process.arguments = arguments + ["-a", "-p", "all", "--interval", "0.01", "--count", "2000"]
+  let out = Pipe()
+  let err = Pipe()
+  process.standardOutput = out
+  process.standardError = err
+  try process.run()
+  _ = out.fileHandleForReading.readData(ofLength: 100)
+  try out.fileHandleForReading.close()
+  process.waitUntilExit()
+  let stderr = String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+  #expect(process.terminationStatus == 0)
+  #expect(process.terminationReason == .exit)
+  #expect(!stderr.lowercased().contains("broken pipe"))
+  #expect(!stderr.contains("Error"))
 }
