@@ -268,7 +268,11 @@ private func churn(
     try JSONSerialization.jsonObject(with: Data(doneLine.dropFirst(5).utf8)) as? [String: Double])
   var lived: [Int: Double] = [:]
   for (key, value) in table { lived[Int(key)!] = value }
-  // Every close is announced at once; a second for the last ones to be read, then stop.
+  // Every close is announced at once; wait (up to 15 s on a loaded machine) until both ends of
+  // every connection were read, and a second more, then stop.
+  _ = events.wait(seconds: 15) { out, _ in
+    out.components(separatedBy: "\"event\":\"close\"").count - 1 >= 2 * lived.count
+  }
   usleep(1_000_000)
   kill(events.process.processIdentifier, SIGINT)
   events.finish()
