@@ -50,6 +50,9 @@ public struct InspectOptions: Sendable {
   public var containerStateRoot = getenv("FLOWSCOPE_RUNTIME_ROOT").map { String(cString: $0) } ?? "/"
   /// Where the owners come from (`--owners`; see `FlowInspector.decideOwnerSource`).
   public var owners: OwnerSourceChoice = .auto
+  /// A listing receives each dump's replies on a helper thread while it decodes
+  /// (`KernelSource.readsAhead`).
+  public var readsAhead = true
 
   /// Asks inet dumps for `tcp_info` alone: counters, RTT, windows; no memory, congestion
   /// control or TOS details.
@@ -323,10 +326,12 @@ public final class FlowInspector {
       return ownerCache.update(scanner)
     }
     // A streamed listing needs the owners before its first flow: it dumps after the scan.
+    // A listing receives ahead; a refresh, which counts its CPU time, does not.
+    let readsAhead = options.readsAhead && ownerCache == nil
     if ownFirst && !streaming {
       dump(
         source, netns: ownNetns, options, previous: &previous, into: &flows, fresh: &fresh,
-        warnings: &warnings, coverage: &coverage)
+        warnings: &warnings, coverage: &coverage, readsAhead: readsAhead)
     }
     sharedScan?.help()
     var scan = scanTask.wait() ?? sharedScan?.result() ?? ProcScanResult()
@@ -418,7 +423,7 @@ public final class FlowInspector {
       if ownFirst {
         dump(
           source, netns: ownNetns, options, previous: &previous, into: &flows, fresh: &fresh,
-          warnings: &warnings, coverage: &coverage, emit: emit)
+          warnings: &warnings, coverage: &coverage, emit: emit, readsAhead: readsAhead)
       }
     }
     var skipped = 0
@@ -432,7 +437,8 @@ public final class FlowInspector {
       if target.inode == ownNetns {
         dump(
           source, netns: ownNetns, options, keeping: wantedInodes, previous: &previous,
-          into: &flows, fresh: &fresh, warnings: &warnings, coverage: &coverage, emit: emit)
+          into: &flows, fresh: &fresh, warnings: &warnings, coverage: &coverage, emit: emit,
+          readsAhead: readsAhead)
         if options.readsKernelCounters, source is KernelSource {
           counters[ownNetns] = NamespaceCounters(
             KernelCounterFiles.namespaceCounters(root: options.procRoot))
@@ -448,7 +454,8 @@ public final class FlowInspector {
         namespacesRead.insert(target.inode)
         dump(
           other, netns: target.inode, options, keeping: wantedInodes, previous: &previous,
-          into: &flows, fresh: &fresh, warnings: &warnings, coverage: &coverage, emit: emit)
+          into: &flows, fresh: &fresh, warnings: &warnings, coverage: &coverage, emit: emit,
+          readsAhead: readsAhead)
         if options.readsKernelCounters {
           let root = options.procRoot
           for path in target.paths {
@@ -567,7 +574,7 @@ public final class FlowInspector {
     _ source: SockDiagSource, netns: UInt64, _ options: InspectOptions,
     keeping wantedInodes: Set<UInt32>? = nil, previous: inout PreviousFlows?,
     into flows: inout [Flow], fresh: inout [Int], warnings: inout [SnapshotWarning],
-    coverage: inout DumpCoverage, emit: ((Flow) -> Void)? = nil
+    coverage: inout DumpCoverage, emit: ((Flow) -> Void)? = nil, readsAhead: Bool = false
   ) {
     coverage.noteRead(netns)
     // Streamed flows are out already: a dump that restarts would repeat them.
@@ -577,6 +584,7 @@ public final class FlowInspector {
     defer { if let attempts { kernel?.attempts = attempts } }
     // A replay holds what was recorded; only the kernel can be asked for less.
     (source as? KernelSource)?.inetExtensions = options.inetExtensions
+    (source as? KernelSource)?.readsAhead = readsAhead
     (source as? KernelSource)?.onDatagrams =
       capturesDatagrams
       ? { [unowned self] query, datagrams in
@@ -635,19 +643,28 @@ public final class FlowInspector {
         pending.append(contentsOf: query.perFamily.reversed())
         continue
       }
-      let name = displayName(of: query)
-      switch result.status {
-      case .complete:
-        coverage.record(
-          query, netns: netns, states: statesMask(for: query, options), filtered: bytecode != nil)
-      case .unsupported: warnings.append(.familyUnsupported(name))
-      case .interrupted(let attempts): warnings.append(.dumpInterrupted(name, attempts: attempts))
-      case .failed(let detail): warnings.append(.dumpFailed(name, detail: detail))
-      }
-      if let error = result.firstDecodeError {
-        warnings.append(
-          .other("\(name): \(result.decodeErrors) message(s) could not be decoded: \(error)"))
-      }
+      noteEnd(
+        of: query, result, netns: netns, options, filtered: bytecode != nil, warnings: &warnings,
+        coverage: &coverage)
+    }
+  }
+
+  /// What a dump's end says: the table read whole (`coverage`), or why not (`warnings`).
+  private func noteEnd(
+    of query: SockDiagQuery, _ result: DumpResult, netns: UInt64, _ options: InspectOptions,
+    filtered: Bool, warnings: inout [SnapshotWarning], coverage: inout DumpCoverage
+  ) {
+    let name = displayName(of: query)
+    switch result.status {
+    case .complete:
+      coverage.record(query, netns: netns, states: statesMask(for: query, options), filtered: filtered)
+    case .unsupported: warnings.append(.familyUnsupported(name))
+    case .interrupted(let attempts): warnings.append(.dumpInterrupted(name, attempts: attempts))
+    case .failed(let detail): warnings.append(.dumpFailed(name, detail: detail))
+    }
+    if let error = result.firstDecodeError {
+      warnings.append(
+        .other("\(name): \(result.decodeErrors) message(s) could not be decoded: \(error)"))
     }
   }
 

@@ -5,18 +5,23 @@ import ProcFS
 /// Socket inode → the descriptors holding it, built once from a /proc scan for the join of a
 /// one-shot listing.
 ///
-/// Open addressing with linear probing and a multiplicative hash over the inode; the owners of
-/// one inode are chained through `owners`. Socket inodes are 32-bit (sockfs numbers them with
-/// an unsigned int, sock_diag reports a u32). At 100k sockets this takes 2.2 MB where a
-/// `[UInt64: FlowOwners]` takes 8.4 MB (32-byte buckets, twice as many as entries), and it
-/// hashes without a seeded SipHash per insert and per lookup.
+/// Open addressing with linear probing and a multiplicative hash over the inode. A slot holds
+/// the inode and its first owner, so the lookup of a socket with one owner (nearly all) is one
+/// cache miss: flows come in the kernel's hash order, each lookup lands anywhere in the table.
+/// Further owners of an inode are chained through `more`. Socket inodes are 32-bit (sockfs
+/// numbers them with an unsigned int, sock_diag reports a u32). At 100k sockets this takes
+/// 4 MB where a `[UInt64: FlowOwners]` takes 8.4 MB, and it hashes without a seeded SipHash.
 struct OwnerJoin {
-  /// The inode in each slot; 0 marks an empty slot (no descriptor refers to inode 0).
-  private var inodes: [UInt32]
-  /// Per slot, the index in `owners` of the inode's last-added owner.
-  private var last: [Int32]
-  /// Each owner and the index of the one added before it for the same inode (-1: none).
-  private var owners: [(owner: FlowOwner, previous: Int32)] = []
+  private struct Slot {
+    /// 0 marks an empty slot (no descriptor refers to inode 0).
+    var inode: UInt32 = 0
+    var first = FlowOwner(pid: 0, fd: -1)
+    /// The index in `more` of the inode's last-added further owner (-1: none).
+    var newest: Int32 = -1
+  }
+  private var slots: [Slot]
+  /// Each further owner and the index of the one added before it for the same inode (-1: none).
+  private var more: [(owner: FlowOwner, previous: Int32)] = []
   private let mask: Int
 
   init(_ scan: ProcScanResult) {
@@ -24,17 +29,20 @@ struct OwnerJoin {
     // At most four entries in five slots: short probes, as the inodes are near-sequential.
     var size = 16
     while size < count + count / 4 { size <<= 1 }
-    inodes = [UInt32](repeating: 0, count: size)
-    last = [Int32](repeating: -1, count: size)
+    slots = [Slot](repeating: Slot(), count: size)
     mask = size - 1
-    owners.reserveCapacity(count)
     for record in scan.processes {
       for socket in record.sockets where socket.inode != 0 && socket.inode <= UInt32.max {
         let inode = UInt32(socket.inode)
         let slot = self.slot(inode)
-        inodes[slot] = inode
-        owners.append((FlowOwner(pid: record.pid, fd: socket.fd), last[slot]))
-        last[slot] = Int32(truncatingIfNeeded: owners.count - 1)
+        let owner = FlowOwner(pid: record.pid, fd: socket.fd)
+        if slots[slot].inode == 0 {
+          slots[slot].inode = inode
+          slots[slot].first = owner
+        } else {
+          more.append((owner, slots[slot].newest))
+          slots[slot].newest = Int32(truncatingIfNeeded: more.count - 1)
+        }
       }
     }
   }
@@ -42,7 +50,7 @@ struct OwnerJoin {
   /// The slot holding `inode`, or the empty one where it would go.
   @inline(__always) private func slot(_ inode: UInt32) -> Int {
     var slot = Int(truncatingIfNeeded: (UInt64(inode) &* 0x9E37_79B9_7F4A_7C15) >> 32) & mask
-    while inodes[slot] != 0 && inodes[slot] != inode { slot = (slot + 1) & mask }
+    while slots[slot].inode != 0 && slots[slot].inode != inode { slot = (slot + 1) & mask }
     return slot
   }
 
@@ -55,7 +63,7 @@ struct OwnerJoin {
   /// costs one pass over the slots, not a lookup per flow.
   @discardableResult
   func attach(to flows: inout [Flow], unmatched: Bool = false) -> [UnmatchedSocket] {
-    let matched = unmatched ? UnsafeMutableBufferPointer<UInt8>.allocate(capacity: inodes.count) : nil
+    let matched = unmatched ? UnsafeMutableBufferPointer<UInt8>.allocate(capacity: slots.count) : nil
     matched?.initialize(repeating: 0)
     defer { matched?.deallocate() }
     flows.withUnsafeMutableBufferPointer { all in
@@ -70,8 +78,8 @@ struct OwnerJoin {
     }
     guard let matched else { return [] }
     var found: [UnmatchedSocket] = []
-    for slot in inodes.indices where inodes[slot] != 0 && matched[slot] == 0 {
-      found.append(UnmatchedSocket(inode: UInt64(inodes[slot]), owners: owners(inSlot: slot) ?? []))
+    for slot in slots.indices where slots[slot].inode != 0 && matched[slot] == 0 {
+      found.append(UnmatchedSocket(inode: UInt64(slots[slot].inode), owners: owners(inSlot: slot) ?? []))
     }
     found.sort { ($0.owners[0].pid, $0.owners[0].fd) < ($1.owners[0].pid, $1.owners[0].fd) }
     return found
@@ -85,7 +93,7 @@ struct OwnerJoin {
       let inode = flows[index].inode
       guard inode != 0, inode <= UInt32.max else { continue }
       let slot = self.slot(UInt32(inode))
-      if let matched, inodes[slot] != 0 { matched[slot] = 1 }
+      if let matched, slots[slot].inode != 0 { matched[slot] = 1 }
       if let owners = owners(inSlot: slot) { flows[index].owners = owners }
     }
   }
@@ -105,16 +113,18 @@ struct OwnerJoin {
   }
 
   @inline(__always) private func owners(inSlot slot: Int) -> FlowOwners? {
-    var index = last[slot]
-    guard index >= 0 else { return nil }
-    let newest = owners[Int(index)]
-    if newest.previous < 0 { return FlowOwners(only: newest.owner) }
+    let found = slots[slot]
+    guard found.inode != 0 else { return nil }
+    var owners = FlowOwners(only: found.first)
+    guard found.newest >= 0 else { return owners }
     var chain: [FlowOwner] = []
+    var index = found.newest
     while index >= 0 {
-      chain.append(owners[Int(index)].owner)
-      index = owners[Int(index)].previous
+      chain.append(more[Int(index)].owner)
+      index = more[Int(index)].previous
     }
-    return FlowOwners(chain.reversed())
+    for owner in chain.reversed() { owners.append(owner) }
+    return owners
   }
 }
 

@@ -102,6 +102,19 @@ public final class NetlinkSocket {
     }
   }
 
+  /// Receives one datagram into `destination` (at least `receiveBufferSize` bytes, or the
+  /// datagram is cut); returns its length.
+  public func receive(into destination: UnsafeMutableRawBufferPointer) throws(TransportError) -> Int {
+    // mnl_socket_recvfrom(3)
+    let result = retryingInterrupts("mnl_socket_recvfrom", failed: { $0 < 0 }) {
+      mnl_socket_recvfrom(handle, destination.baseAddress, destination.count)
+    }
+    switch result {
+    case .success(let count): return count
+    case .failure(let error): throw error
+    }
+  }
+
   /// Sets a SOL_SOCKET option such as SO_RCVBUF(FORCE).
   public func setSocketOption(_ option: Int32, _ value: Int32) throws(TransportError) {
     var value = value

@@ -29,6 +29,9 @@ public final class KernelSource: SockDiagSource {
   /// Ask for the base messages alone (no inet extensions, no show flags): which sockets exist,
   /// by inode, at the least cost to the kernel.
   public var inodesOnly = false
+  /// Receive each dump's replies on a helper thread while this one decodes (`ReadAhead`): a
+  /// large dump then takes about the kernel's time alone, at the cost of a thread.
+  public var readsAhead = false
 
   public convenience init(recorder: DumpRecorder? = nil) throws(TransportError) {
     self.init(channel: try NetlinkSocket(), recorder: recorder)
@@ -70,11 +73,17 @@ public final class KernelSource: SockDiagSource {
           SockDiagRequest.encode(
             query, sequence: sequence, states: states, bytecode: bytecode,
             extensions: inodesOnly ? 0 : inetExtensions, details: !inodesOnly))
-        while !reader.finished {
-          let datagram = try socket.receive()
+        func take(_ datagram: UnsafeRawBufferPointer) {
           recorder?.write(query: query, datagram: datagram)
           if onDatagrams != nil { kept.append(Array(datagram)) }
           reader.consume(datagram, record: record)
+        }
+        if readsAhead, let netlink = socket as? NetlinkSocket {
+          let ahead = ReadAhead(receivingFrom: netlink)
+          defer { ahead.finish() }
+          while !reader.finished { take(try ahead.next()) }
+        } else {
+          while !reader.finished { take(try socket.receive()) }
         }
       } catch {
         reader.result.status = .failed(error.description)

@@ -95,3 +95,13 @@ public func decodeDoneStatus(_ payload: UnsafeRawBufferPointer) -> Int32 {
   if value >= 0 { return value }
   return value == .min ? .max : -value
 }
+
+/// Whether a datagram holds NLMSG_DONE or NLMSG_ERROR, the two messages that end a dump (as
+/// `decodeDumpDatagram` decides `finished`), looking at the headers alone.
+public func datagramEndsDump(_ datagram: UnsafeRawBufferPointer) -> Bool {
+  var ends = false
+  try? forEachNetlinkMessage(in: datagram) { header, _ in
+    if header.type == NetlinkConstants.done || header.type == NetlinkConstants.error { ends = true }
+  }
+  return ends
+}

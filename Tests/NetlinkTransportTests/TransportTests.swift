@@ -60,6 +60,53 @@ struct TransportTests {
     #expect(records > 0)
   }
 
+  /// Receiving ahead on a helper thread loses nothing and leaves the socket clean: a dump of
+  /// more datagrams than the ring has slots (the receiver waits for the decoder), twice on
+  /// one socket, against a dump received in turn.
+  @Test func aDumpReceivedAheadHasEverySocketOfOneReceivedInTurn() throws {
+    let pairs = 3000
+    var limit = rlimit()
+    getrlimit(__rlimit_resource_t(RLIMIT_NOFILE.rawValue), &limit)
+    if limit.rlim_cur < limit.rlim_max {
+      limit.rlim_cur = limit.rlim_max
+      setrlimit(__rlimit_resource_t(RLIMIT_NOFILE.rawValue), &limit)
+    }
+    try #require(limit.rlim_cur >= rlim_t(2 * pairs + 256), "RLIMIT_NOFILE too low for the test")
+    var descriptors: [Int32] = []
+    defer { descriptors.forEach { close($0) } }
+    var ours = Set<UInt32>()
+    for _ in 0..<pairs {
+      var pair: [Int32] = [-1, -1]
+      try #require(socketpair(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0, &pair) == 0)
+      descriptors += pair
+      for fd in pair {
+        var info = stat()
+        fstat(fd, &info)
+        ours.insert(UInt32(truncatingIfNeeded: info.st_ino))
+      }
+    }
+    func dump(_ source: KernelSource) -> (DumpResult, Set<UInt32>, datagrams: Int) {
+      var seen = Set<UInt32>()
+      var datagrams = 0
+      source.onDatagrams = { _, kept in datagrams = kept.count }
+      let result = source.dump(.unix, states: 0xffff_ffff, bytecode: nil, restart: {}) { seen.insert($0.inode) }
+      return (result, seen, datagrams)
+    }
+    let inTurn = try KernelSource()
+    let ahead = try KernelSource()
+    ahead.readsAhead = true
+    let reference = dump(inTurn)
+    #expect(reference.0.status == .complete)
+    #expect(ours.isSubset(of: reference.1))
+    for _ in 0..<2 {
+      let (result, seen, datagrams) = dump(ahead)
+      #expect(result.status == .complete)
+      #expect(result.decodeErrors == 0)
+      #expect(ours.isSubset(of: seen), "\(ours.subtracting(seen).count) of our sockets missing")
+      #expect(datagrams > ReadAhead.slotCount)
+    }
+  }
+
   @Test func anEmptyReplayAnswersEveryQueryWithNothing() {
     let result = ReplaySource.empty.dump(.unix, states: 0xffff_ffff, bytecode: nil, restart: {}) { _ in
       Issue.record("a record from an empty replay")

@@ -29,6 +29,25 @@ struct NetlinkFramingTests {
     #expect(([0, 0, 0, 0x80] as [UInt8]).withUnsafeBytes { decodeDoneStatus($0) } == Int32.max)
   }
 
+  /// What the receiving thread of a dump looks at to stop: the headers alone, the same end
+  /// `decodeDumpDatagram` finds.
+  @Test func aDatagramEndsTheDumpWhenItHoldsDoneOrError() {
+    let socket = message(type: 20, payload: [UInt8](repeating: 0, count: 72))  // SOCK_DIAG_BY_FAMILY
+    let done = message(type: 3, payload: [0, 0, 0, 0])  // NLMSG_DONE, status 0
+    let error = message(type: 2, payload: [0xfe, 0xff, 0xff, 0xff])  // NLMSG_ERROR, -ENOENT
+    let noop = message(type: 1, payload: [])  // NLMSG_NOOP
+    for (datagram, ends) in [
+      (socket + socket, false), (socket + done, true), (error, true), (noop + socket, false), ([], false),
+    ] {
+      let byHeaders = datagram.withUnsafeBytes { datagramEndsDump($0) }
+      let byDecoder = datagram.withUnsafeBytes { decodeDumpDatagram($0, query: .unix) { _ in }.finished }
+      #expect(byHeaders == ends)
+      #expect(byDecoder == ends)
+    }
+    // A message cut short after a whole one: the whole one's type still counts.
+    #expect((done + Array(socket.prefix(20))).withUnsafeBytes { datagramEndsDump($0) })
+  }
+
   @Test func messagesBeforeAFramingErrorAreDelivered() throws {
     let good = message(type: 3, payload: [0, 0, 0, 0])
     var bad = message(type: 3, payload: [0, 0, 0, 0])
