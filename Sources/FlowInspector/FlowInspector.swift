@@ -455,7 +455,8 @@ public final class FlowInspector {
         dump(
           other, netns: target.inode, options, keeping: wantedInodes, previous: &previous,
           into: &flows, fresh: &fresh, warnings: &warnings, coverage: &coverage, emit: emit,
-          readsAhead: readsAhead)
+          readsAhead: readsAhead,
+          skipsTCP: Self.holdsNoTCPSockets(target.paths, procRoot: options.procRoot))
         if options.readsKernelCounters {
           let root = options.procRoot
           for path in target.paths {
@@ -574,7 +575,8 @@ public final class FlowInspector {
     _ source: SockDiagSource, netns: UInt64, _ options: InspectOptions,
     keeping wantedInodes: Set<UInt32>? = nil, previous: inout PreviousFlows?,
     into flows: inout [Flow], fresh: inout [Int], warnings: inout [SnapshotWarning],
-    coverage: inout DumpCoverage, emit: ((Flow) -> Void)? = nil, readsAhead: Bool = false
+    coverage: inout DumpCoverage, emit: ((Flow) -> Void)? = nil, readsAhead: Bool = false,
+    skipsTCP: Bool = false
   ) {
     coverage.noteRead(netns)
     // Streamed flows are out already: a dump that restarts would repeat them.
@@ -593,6 +595,13 @@ public final class FlowInspector {
     let keep: (UInt32) -> Bool = wantedInodes.map { wanted in { wanted.contains($0) } } ?? { _ in true }
     var pending = Array(options.queries.reversed())
     while let query = pending.popLast() {
+      if skipsTCP, case .inet(_, .tcp) = query {
+        // The namespace has no TCP socket in any table: as a dump that found none.
+        noteEnd(
+          of: query, DumpResult(status: .complete), netns: netns, options, filtered: false,
+          warnings: &warnings, coverage: &coverage)
+        continue
+      }
       let start = flows.count
       // A netlink socket with multicast groups comes twice in one dump; its cookie is unique.
       var netlinkCookies = Set<UInt64>()
@@ -647,6 +656,19 @@ public final class FlowInspector {
         of: query, result, netns: netns, options, filtered: bytecode != nil, warnings: &warnings,
         coverage: &coverage)
     }
+  }
+
+  /// Whether the namespace entered by `paths` holds no TCP socket in the kernel's tables, as
+  /// the sockstat of one of its processes says. A TCP dump walks the one hash table every
+  /// namespace shares, so in a namespace with none it costs as much as in the busiest one: on a
+  /// host with 500k sockets, 75 ms for each empty container. False when no process's file
+  /// can be read (a name under /run/netns): the dump decides then.
+  static func holdsNoTCPSockets(_ paths: [String], procRoot: String) -> Bool {
+    for path in paths where path.hasPrefix(procRoot + "/") && path.hasSuffix("/ns/net") {
+      let directory = String(path.dropLast("/ns/net".count)) + "/net"
+      if let count = KernelCounterFiles.tcpSocketsInTables(netDirectory: directory) { return count == 0 }
+    }
+    return false
   }
 
   /// What a dump's end says: the table read whole (`coverage`), or why not (`warnings`).

@@ -70,16 +70,24 @@ extension ProcParsers {
   /// The `orphan` count of the `TCP:` line of /proc/net/sockstat
   /// (`TCP: inuse 5 orphan 0 tw 2 alloc 7 mem 1`).
   public static func sockstatOrphans(_ bytes: [UInt8]) throws(ProcParseError) -> UInt64 {
+    try sockstatValue(bytes, line: "TCP", field: "orphan")
+  }
+
+  /// The number after `field` on the line `line:` of /proc/net/sockstat or sockstat6
+  /// (`TCP: inuse 5 orphan 0 tw 2 alloc 7 mem 1`, `TCP6: inuse 3`).
+  public static func sockstatValue(_ bytes: [UInt8], line name: String, field: String) throws(ProcParseError)
+    -> UInt64
+  {
     guard !bytes.isEmpty else { throw .empty }
-    for line in bytes.split(separator: UInt8(ascii: "\n")) where line.starts(with: "TCP: ".utf8) {
+    let prefix = Array((name + ": ").utf8)
+    for line in bytes.split(separator: UInt8(ascii: "\n")) where line.starts(with: prefix) {
       let fields = line.split(separator: UInt8(ascii: " "))
-      guard let at = fields.firstIndex(where: { $0.elementsEqual("orphan".utf8) }),
-        at + 1 < fields.endIndex
-      else { throw .missingField("orphan") }
-      guard let value = decimal(fields[at + 1]) else { throw .invalidField("orphan") }
+      guard let at = fields.firstIndex(where: { $0.elementsEqual(field.utf8) }), at + 1 < fields.endIndex
+      else { throw .missingField(field) }
+      guard let value = decimal(fields[at + 1]) else { throw .invalidField(field) }
       return value
     }
-    throw .missingField("TCP")
+    throw .missingField(name)
   }
 
   /// A sysctl holding one unsigned number (`131072\n`).
@@ -131,6 +139,24 @@ public enum KernelCounterFiles {
     case .failure(let error): values.errors.append(error)
     }
     return values
+  }
+
+  /// The TCP sockets in the hash tables of the namespace whose `net` directory this is
+  /// (`/proc/<pid>/net`): IPv4 and IPv6 `inuse` and the TIME-WAIT ones. Zero means a TCP dump
+  /// there would return nothing (and still walk every namespace's sockets to find that out).
+  /// nil when unreadable.
+  public static func tcpSocketsInTables(netDirectory: String) -> UInt64? {
+    guard case .success(let sockstat) = readSmallFile(netDirectory + "/sockstat"),
+      let inUse = try? ProcParsers.sockstatValue(sockstat, line: "TCP", field: "inuse"),
+      let timeWait = try? ProcParsers.sockstatValue(sockstat, line: "TCP", field: "tw")
+    else { return nil }
+    // Without IPv6 there is no sockstat6, and no IPv6 socket.
+    var inUse6: UInt64 = 0
+    if case .success(let sockstat6) = readSmallFile(netDirectory + "/sockstat6") {
+      guard let value = try? ProcParsers.sockstatValue(sockstat6, line: "TCP6", field: "inuse") else { return nil }
+      inUse6 = value
+    }
+    return inUse + timeWait + inUse6
   }
 
   /// The host's orphan count and limit. `tcp_max_orphans` exists in the initial namespace only.

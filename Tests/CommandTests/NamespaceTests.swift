@@ -179,6 +179,46 @@ struct NamespaceTests {
     }
   }
 
+  /// A namespace whose processes hold no TCP socket is not dumped for TCP (its sockstat says
+  /// so); its other sockets are listed all the same, and a namespace whose only TCP socket
+  /// waits in TIME-WAIT is still dumped.
+  @Test func namespacesWithoutTCPSocketsKeepTheirOtherFlowsAndTheirTimeWait() throws {
+    try withNamespaces {
+      let udpOnly = try NamespacedProcess(
+        namespace: server,
+        script: """
+          import socket, sys, signal
+          signal.alarm(60)
+          udp = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); udp.bind(("192.0.2.1", 7003))
+          print("ready", flush=True)
+          sys.stdin.read()
+          """)
+      // The client closes first: its end waits in TIME-WAIT, owned by no process.
+      let timeWait = try NamespacedProcess(
+        namespace: client,
+        script: """
+          import socket, sys, signal
+          signal.alarm(60)
+          listener = socket.socket(); listener.bind(("127.0.0.1", 7004)); listener.listen()
+          client = socket.create_connection(("127.0.0.1", 7004))
+          accepted, _ = listener.accept()
+          client.close(); accepted.recv(1); accepted.close(); listener.close()
+          print("ready", flush=True)
+          sys.stdin.read()
+          """)
+      let all = try flows("--state", "all")
+      let udp = try #require(
+        all.first { ($0["netns"] as? UInt64) == namespaceInode(server) && Self.local($0) == "192.0.2.1:7003" })
+      #expect(Self.owners(udp) == [Int(udpOnly.pid)])
+      #expect(!all.contains { ($0["netns"] as? UInt64) == namespaceInode(server) && ($0["proto"] as? String) == "tcp" })
+      let waiting = all.filter {
+        ($0["netns"] as? UInt64) == namespaceInode(client) && ($0["state"] as? String) == "TIME_WAIT"
+      }
+      #expect(waiting.count == 1, "\(all.filter { ($0["netns"] as? UInt64) == namespaceInode(client) })")
+      #expect(timeWait.pid > 0)
+    }
+  }
+
   @Test func streamedListingsOfSeveralNamespacesAreTheCollectedOnes() throws {
     try withNamespaces {
       let serverProcess = try NamespacedProcess(namespace: server, script: Self.serverScript)

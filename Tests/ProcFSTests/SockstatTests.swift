@@ -61,6 +61,40 @@ struct KernelCounterParserTests {
     #expect(throws: ProcParseError.self) { try ProcParsers.sysctlNumber(Array("-1\n".utf8)) }
   }
 
+  /// /proc/net/sockstat and sockstat6 as this kernel writes them (recorded with 250k loopback
+  /// connections open): the line's name, then name-value pairs.
+  @Test func sockstatValuesAreFoundByLineAndField() throws {
+    let sockstat = Array(
+      """
+      sockets: used 500211
+      TCP: inuse 500051 orphan 0 tw 7 alloc 500051 mem 249802
+      UDP: inuse 50 mem 0
+      UDPLITE: inuse 0
+      RAW: inuse 0
+      FRAG: inuse 0 memory 0
+
+      """.utf8)
+    let sockstat6 = Array(
+      "TCP6: inuse 3\nUDP6: inuse 0\nUDPLITE6: inuse 0\nRAW6: inuse 0\nFRAG6: inuse 0 memory 0\n".utf8)
+    #expect(try ProcParsers.sockstatValue(sockstat, line: "TCP", field: "inuse") == 500051)
+    #expect(try ProcParsers.sockstatValue(sockstat, line: "TCP", field: "tw") == 7)
+    #expect(try ProcParsers.sockstatValue(sockstat, line: "UDP", field: "inuse") == 50)
+    #expect(try ProcParsers.sockstatValue(sockstat6, line: "TCP6", field: "inuse") == 3)
+    // "TCP" is not the start of "TCP6", nor "UDP" of "UDPLITE".
+    #expect(throws: ProcParseError.missingField("TCP")) {
+      try ProcParsers.sockstatValue(sockstat6, line: "TCP", field: "inuse")
+    }
+    #expect(throws: ProcParseError.missingField("tw")) {
+      try ProcParsers.sockstatValue(sockstat, line: "UDP", field: "tw")
+    }
+    #expect(throws: ProcParseError.missingField("inuse")) {
+      try ProcParsers.sockstatValue(Array("TCP: inuse\n".utf8), line: "TCP", field: "inuse")
+    }
+    #expect(throws: ProcParseError.invalidField("inuse")) {
+      try ProcParsers.sockstatValue(Array("TCP: inuse -1\n".utf8), line: "TCP", field: "inuse")
+    }
+  }
+
   @Test func theCountersOfThisNamespaceAreRead() {
     let values = KernelCounterFiles.namespaceCounters()
     #expect(values.errors.isEmpty, "\(values.errors)")
