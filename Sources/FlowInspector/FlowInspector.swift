@@ -680,7 +680,9 @@ public final class FlowInspector {
     switch result.status {
     case .complete:
       coverage.record(query, netns: netns, states: statesMask(for: query, options), filtered: filtered)
-    case .unsupported: warnings.append(.familyUnsupported(name))
+    case .unsupported:
+      // A missing diag module is the kernel's, not the namespace's: said once per run.
+      if !warnings.contains(.familyUnsupported(name)) { warnings.append(.familyUnsupported(name)) }
     case .interrupted(let attempts): warnings.append(.dumpInterrupted(name, attempts: attempts))
     case .failed(let detail): warnings.append(.dumpFailed(name, detail: detail))
     }

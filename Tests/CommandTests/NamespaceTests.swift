@@ -148,6 +148,14 @@ struct NamespaceTests {
       #expect(Set(twins.compactMap { $0["netns"] as? UInt64 }) == [serverNetns, clientNetns])
       #expect(Set(twins.flatMap(Self.owners)) == [Int(serverProcess.pid), Int(clientProcess.pid)])
 
+      // A diag module this kernel lacks is said once, not once for each of the three namespaces.
+      let everyProtocol = try run(flowscopeBinary, ["--json", "-a", "-p", "all"])
+      let document = try JSONSerialization.jsonObject(with: everyProtocol.stdout) as? [String: Any]
+      let warnings = try #require(document?["warnings"] as? [String])
+      #expect(Set(warnings).count == warnings.count, "\(warnings)")
+      #expect(
+        everyProtocol.stderr.split(separator: "\n").count == Set(everyProtocol.stderr.split(separator: "\n")).count)
+
       // The per-process view sees them too, with their namespace.
       let proc = try run(flowscopeBinary, ["proc", "--json", "-P", String(serverProcess.pid)])
       let procDocument = try JSONSerialization.jsonObject(with: proc.stdout) as? [String: Any]
