@@ -264,8 +264,10 @@ def process_cpu(pid):
 
 def serve_collection(binary, scrapes):
     """CPU of one `serve` collection with its exposition (as bench/serve.py): a first scrape
-    (start-up, first full scan), then `scrapes` more, read from /proc/PID/stat around them.
-    Returns (CPU s, wall s) per collection. The server is stopped by pid."""
+    (start-up, first full scan), then `scrapes` more on one kept-alive connection, as
+    Prometheus scrapes, read from /proc/PID/stat around them. Returns (CPU s, wall s) per
+    collection. The server is stopped by pid."""
+    import http.client
     import socket
     import urllib.request
     s = socket.socket()
@@ -283,9 +285,16 @@ def serve_collection(binary, scrapes):
                 break
             except OSError:
                 time.sleep(0.1)
+        # A new connection is a socket the owner cache has not seen, in a process whose
+        # descriptor count may not have moved: the collection that finds it reads every
+        # process again. Open it before the measured scrapes.
+        connection = http.client.HTTPConnection("127.0.0.1", port, timeout=120)
+        connection.request("GET", "/metrics")
+        connection.getresponse().read()
         before, started = process_cpu(serve.pid), time.time()
         for _ in range(scrapes):
-            urllib.request.urlopen(url, timeout=120).read()
+            connection.request("GET", "/metrics")
+            connection.getresponse().read()
         return ((process_cpu(serve.pid) - before) / scrapes, (time.time() - started) / scrapes)
     finally:
         serve.terminate()

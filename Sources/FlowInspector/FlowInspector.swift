@@ -291,31 +291,42 @@ public final class FlowInspector {
     var fresh: [Int] = []
     // The descriptors from one pass of the BPF iterator, when it is used (then the helper
     // thread lists /proc, runs the pass and reads the rest of each process alone: little work).
+    // A refresh (`ownerCache`) reads only the processes that changed from /proc; the pass
+    // serves its whole reads.
     var chosen: SocketOwnerIterator? = nil
-    if ownerCache == nil, options.owners != .proc {
-      switch Result(catching: { () throws(OwnerSourceError) in try decideOwnerSource(options) }) {
+    if options.owners != .proc {
+      let incremental = ownerCache != nil
+      switch Result(catching: { () throws(OwnerSourceError) in
+        try decideOwnerSource(options, incremental: incremental)
+      }) {
       case .success(let decision) where decision.usesBPF: chosen = ownerSourceState.iterator
       case .success: break
       case .failure(let error): warnings.append(.other("\(error); owners read from /proc"))
       }
     }
-    let iterator = chosen
-    let facts = processFacts
     let passFailure = PassFailure()
+    let pass: (@Sendable () -> KnownDescriptors?)?
+    if let iterator = chosen {
+      pass = {
+        do throws(BPFError) { return try iterator.read() } catch {
+          passFailure.error = error
+          return nil
+        }
+      }
+    } else {
+      pass = nil
+    }
+    let iterator = ownerCache == nil ? chosen : nil
+    let facts = processFacts
     // A listing's scan is shared: a helper thread scans while this one dumps, then this one
     // joins in. (The owner cache of `watch` rescans only what changed, on the helper alone.)
     let sharedScan = ownerCache == nil && iterator == nil ? scanner.start() : nil
     let scanTask = BackgroundTask { () -> ProcScanResult? in
-      if let iterator {
+      if iterator != nil {
         // The processes seen by earlier passes of this inspector are not read again.
         var known = scanner
         known.options.facts = facts
-        let scan = known.start(descriptors: {
-          do throws(BPFError) { return try iterator.read() } catch {
-            passFailure.error = error
-            return nil
-          }
-        })
+        let scan = known.start(descriptors: pass)
         scan.help()
         return scan.result()
       }
@@ -323,7 +334,7 @@ public final class FlowInspector {
         if options.scanThreads > 1 { sharedScan?.help() }
         return nil
       }
-      return ownerCache.update(scanner)
+      return ownerCache.update(scanner, wholePass: pass)
     }
     // A streamed listing needs the owners before its first flow: it dumps after the scan.
     // A listing receives ahead; a refresh, which counts its CPU time, does not.
@@ -335,9 +346,6 @@ public final class FlowInspector {
     }
     sharedScan?.help()
     var scan = scanTask.wait() ?? sharedScan?.result() ?? ProcScanResult()
-    if let error = passFailure.error {
-      warnings.append(.other("bpf: the task-file iterator failed (\(error)); owners read from /proc"))
-    }
     // Given pids, only their sockets matter: the sources drop the others before decoding them.
     // Not when every flow of their namespaces is wanted.
     var wantedInodes: Set<UInt32>? = nil
@@ -486,10 +494,13 @@ public final class FlowInspector {
 
     if let ownerCache {
       ownerCache.attachOwners(to: &flows, fresh: fresh)
-      if let rescanned = ownerCache.resolve(flows, scanner) {
+      if let rescanned = ownerCache.resolve(flows, scanner, wholePass: pass) {
         scan = rescanned
         ownerCache.attachOwners(to: &flows, fresh: fresh)
       }
+    }
+    if let error = passFailure.error {
+      warnings.append(.other("bpf: the task-file iterator failed (\(error)); owners read from /proc"))
     }
     for record in scan.processes where !streaming && !record.sockets.isEmpty {
       processes[record.pid] = OwningProcess(

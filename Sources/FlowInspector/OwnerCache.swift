@@ -36,6 +36,8 @@ public final class OwnerCache: @unchecked Sendable {
     public var unknownSockets = 0
     public var refreshes = 0
     public var fullRescans = 0
+    /// Reads whose descriptors came from one pass of the iterator (`wholePass`).
+    public var passes = 0
     public init() {}
   }
 
@@ -53,6 +55,8 @@ public final class OwnerCache: @unchecked Sendable {
   /// Sockets the last full re-read could not place.
   private var unresolvable: Set<UInt64> = []
   private var lastFullRescan = -Double.infinity
+  /// Whether this refresh's `update` read every process (the first refresh does).
+  private var readEveryProcess = false
 
   public init(fullRescanInterval: Double = 5) {
     self.fullRescanInterval = fullRescanInterval
@@ -60,7 +64,9 @@ public final class OwnerCache: @unchecked Sendable {
 
   /// Phase 1, in place of `scanner.scan()`: list and probe the processes, re-read those that
   /// are new or changed, forget those that are gone. Returns every known process.
-  func update(_ scanner: ProcScanner) -> ProcScanResult {
+  /// `wholePass`, when given, gives every process's descriptors at once (the BPF iterator): the
+  /// first refresh reads them from it rather than from each fd directory.
+  func update(_ scanner: ProcScanner, wholePass: (() -> KnownDescriptors?)? = nil) -> ProcScanResult {
     statistics.refreshes += 1
     statistics.fullRescan = false
     statistics.processesRead = 0
@@ -68,6 +74,7 @@ public final class OwnerCache: @unchecked Sendable {
     let pids: [Int32] = scanner.options.pids.map { $0.filter { $0 > 0 }.sorted() } ?? listPIDs(root)
     statistics.processesListed = pids.count
     let first = entries.isEmpty
+    readEveryProcess = first
     var stale: [Int32] = []
     var probes: [Int32: (start: UInt64, size: Int64)] = [:]
     var present = Set<Int32>()
@@ -85,7 +92,7 @@ public final class OwnerCache: @unchecked Sendable {
       probes[pid] = (probe.start, probe.size)
     }
     for pid in Array(entries.keys) where !present.contains(pid) { forget(pid) }
-    if !stale.isEmpty { read(stale, probes: probes, scanner) }
+    if !stale.isEmpty { read(stale, probes: probes, scanner, descriptors: first ? wholePass : nil) }
     if first { lastFullRescan = monotonicNow() }
     return result()
   }
@@ -111,16 +118,25 @@ public final class OwnerCache: @unchecked Sendable {
   }
 
   /// Phase 2, after the dumps and `attachOwners`: when sockets of unknown owner remain and the
-  /// last full re-read is old enough, re-read every process. Returns the new result if it did
-  /// (and the owners must be attached again).
-  func resolve(_ flows: [Flow], _ scanner: ProcScanner) -> ProcScanResult? {
+  /// last full re-read is old enough, re-read every process (from `wholePass` when given).
+  /// Returns the new result if it did (and the owners must be attached again).
+  func resolve(
+    _ flows: [Flow], _ scanner: ProcScanner, wholePass: (() -> KnownDescriptors?)? = nil
+  ) -> ProcScanResult? {
     var unknown = 0
     for index in flows.indices where flows[index].owners.isEmpty {
       let inode = flows[index].inode
       if inode != 0 && !unresolvable.contains(inode) { unknown += 1 }
     }
     statistics.unknownSockets = unknown
-    guard unknown > 0, monotonicNow() - lastFullRescan >= fullRescanInterval else { return nil }
+    guard unknown > 0 else { return nil }
+    // This refresh read every process already (the first one): what it could not place, no
+    // re-read would.
+    if readEveryProcess {
+      rememberUnresolvable(flows)
+      return nil
+    }
+    guard monotonicNow() - lastFullRescan >= fullRescanInterval else { return nil }
     let root = scanner.options.root
     var probes: [Int32: (start: UInt64, size: Int64)] = [:]
     var pids: [Int32] = []
@@ -132,16 +148,21 @@ public final class OwnerCache: @unchecked Sendable {
       probes[pid] = (probe.start, probe.size)
       pids.append(pid)
     }
-    read(pids, probes: probes, scanner)
+    read(pids, probes: probes, scanner, descriptors: wholePass)
     lastFullRescan = monotonicNow()
     statistics.fullRescan = true
     statistics.fullRescans += 1
+    rememberUnresolvable(flows)
+    return result()
+  }
+
+  /// After every process was read: the sockets still without an owner trigger nothing more.
+  private func rememberUnresolvable(_ flows: [Flow]) {
     unresolvable = []
     for flow in flows where flow.inode != 0 && ownersByInode[flow.inode] == nil {
       unresolvable.insert(flow.inode)
     }
     statistics.unknownSockets = 0
-    return result()
   }
 
   /// Every known process, sorted by pid, and those whose descriptors were denied.
@@ -156,13 +177,24 @@ public final class OwnerCache: @unchecked Sendable {
     return result
   }
 
-  /// Re-reads `pids` with the scanner's options and replaces their entries.
+  /// Re-reads `pids` with the scanner's options (their descriptors from `descriptors` when it
+  /// gives them) and replaces their entries.
   private func read(
-    _ pids: [Int32], probes: [Int32: (start: UInt64, size: Int64)], _ scanner: ProcScanner
+    _ pids: [Int32], probes: [Int32: (start: UInt64, size: Int64)], _ scanner: ProcScanner,
+    descriptors: (() -> KnownDescriptors?)? = nil
   ) {
     var options = scanner.options
     options.pids = Set(pids)
-    let scan = ProcScanner(options: options).scan()
+    var passed = false
+    let scan = ProcScanner(options: options).scan(
+      descriptors: descriptors.map { pass in
+        {
+          let known = pass()
+          passed = known != nil
+          return known
+        }
+      })
+    if passed { statistics.passes += 1 }
     statistics.processesRead += pids.count
     for pid in pids { forget(pid) }
     let denied = Set(scan.denied)

@@ -31,9 +31,6 @@ public struct OwnerSourceError: Error, Sendable, Equatable, CustomStringConverti
   public var description: String { "--owners bpf: \(reason)" }
 
   public init(reason: String) { self.reason = reason }
-
-  /// Why a command that re-reads only the processes that changed does not use the iterator.
-  public static let incremental = "this command re-reads only the processes that changed, from /proc"
 }
 
 /// The loaded iterator and what loading it gave, kept by an inspector across its snapshots.
@@ -51,8 +48,8 @@ extension FlowInspector {
 
   /// Chooses where owners come from for `options`; loads the iterator (once per inspector)
   /// when it is to be used. `incremental`: the collection re-reads only the processes that
-  /// changed since the last one (`watch`, `serve`, `metrics`), which /proc does. (`events`
-  /// scans whole each time: it may use the iterator.)
+  /// changed since the last one (`watch`, `serve`, `metrics`), from /proc; the iterator then
+  /// serves its whole reads (the first, and those a socket of unknown owner calls for).
   /// With `--owners bpf`, throws when the iterator cannot be used; with `auto`, says why not.
   public func decideOwnerSource(_ options: InspectOptions, incremental: Bool = false) throws(OwnerSourceError)
     -> OwnerSourceDecision
@@ -64,7 +61,6 @@ extension FlowInspector {
       return OwnerSourceDecision(usesBPF: false, reason: "bpf: " + reason)
     }
     if replaysRecording { return try without("a recording is replayed: its owners were recorded") }
-    if incremental { return try without(OwnerSourceError.incremental) }
     if let obstacle = SocketOwnerIterator.obstacle(procRoot: options.procRoot) { return try without(obstacle) }
     if choice == .auto, let pids = options.pids {
       return try without("only \(pids.count == 1 ? "one process is" : "\(pids.count) processes are") read")
@@ -84,6 +80,12 @@ extension FlowInspector {
       }
     }
     if let failure = ownerSourceState.loadFailure { return try without(failure) }
+    if incremental {
+      return OwnerSourceDecision(
+        usesBPF: true,
+        reason: "root; the iterator reads every process at the first refresh and whenever a socket's "
+          + "owner is unknown, /proc the processes that changed")
+    }
     return OwnerSourceDecision(usesBPF: true, reason: "root; the task-file iterator is loaded")
   }
 }

@@ -17,8 +17,9 @@ public struct ProcScanner: Sendable {
     self.options = options
   }
 
-  public func scan() -> ProcScanResult {
-    let shared = start()
+  /// Scans on `options.threads` threads; `descriptors` as for `start`.
+  public func scan(descriptors: (() -> KnownDescriptors?)? = nil) -> ProcScanResult {
+    let shared = start(descriptors: descriptors)
     let workers = max(1, min(options.threads, 64, shared.pidCount))
     if workers == 1 {
       shared.help()

@@ -146,10 +146,14 @@ import Testing
     #expect(try flowscope("--explain", "--owners", "proc").text.hasSuffix("owner source: proc (--owners proc)\n"))
     #expect(
       try flowscope("--explain", "-P", "1").text.hasSuffix("owner source: proc (bpf: only one process is read)\n"))
+    // A command that refreshes reads what changed from /proc, and every process with the iterator.
     #expect(
-      try flowscope("watch", "--explain").text.hasSuffix(
-        "owner source: proc (bpf: this command re-reads only the processes that changed, from /proc)\n"))
-    for arguments in [["watch", "--owners", "bpf"], ["--owners", "bpf", "--proc-root", "/tmp"]] {
+      try flowscope("watch", "--explain", "--owners", "bpf").text.hasSuffix(
+        "owner source: bpf (root; the iterator reads every process at the first refresh and "
+          + "whenever a socket's owner is unknown, /proc the processes that changed)\n"))
+    for arguments in [
+      ["--owners", "bpf", "--proc-root", "/tmp"], ["serve", "--owners", "bpf", "--proc-root", "/tmp"],
+    ] {
       let outcome = try run(flowscopeBinary, arguments)
       #expect(outcome.status == 1)
       #expect(outcome.stderr.split(separator: "\n").count == 1)

@@ -292,6 +292,46 @@ struct LiveSnapshotTests {
   }
 }
 
+extension LiveSnapshotTests {
+  /// As root, a refresh's whole reads come from one pass of the BPF iterator: the first one,
+  /// and the one a socket of unknown owner calls for (a descriptor swapped for another, so
+  /// the count did not move). Either way the owners are those /proc gives.
+  @Test(.enabled(if: geteuid() == 0, "loading the BPF iterator needs root"))
+  func refreshesReadEveryProcessFromOnePassOfTheIterator() throws {
+    let me = getpid()
+    var first: OwnedFD? = try loopbackSocket(.v4, type: Int32(SOCK_STREAM.rawValue))
+    let firstFD = first!.fd
+    #expect(listen(firstFD, 4) == 0)
+    let cache = OwnerCache(fullRescanInterval: 0)
+    let inspector = try FlowInspector()
+    var options = InspectOptions(protocols: [.tcp])
+    options.states = 1 << 10  // LISTEN
+    options.owners = .bpf
+    options.pids = nil
+
+    let before = inspector.snapshot(options, ownerCache: cache)
+    #expect(cache.statistics.passes == 1)
+    #expect(flow(before, first!)?.owners == [FlowOwner(pid: me, fd: firstFD)])
+    #expect(!before.warnings.contains { $0.description.contains("bpf") }, "\(before.warnings)")
+
+    // Swapped: the new listener takes the closed one's descriptor number.
+    first = nil
+    let second = try loopbackSocket(.v4, type: Int32(SOCK_STREAM.rawValue))
+    #expect(listen(second.fd, 4) == 0)
+    let after = inspector.snapshot(options, ownerCache: cache)
+    #expect(flow(after, second)?.owners == [FlowOwner(pid: me, fd: second.fd)])
+    // Other tests of this process open and close descriptors too: when they moved its count,
+    // the process was re-read as changed and no whole read was needed.
+    if second.fd == firstFD && cache.statistics.fullRescan {
+      #expect(cache.statistics.passes == 2)
+    }
+    var proc = options
+    proc.owners = .proc
+    let fromProc = try FlowInspector().snapshot(proc)
+    #expect(flow(fromProc, second)?.owners == flow(after, second)?.owners)
+  }
+}
+
 func bindUnix(_ fd: Int32, name: [UInt8]) throws {
   var address = sockaddr_un()
   address.sun_family = sa_family_t(AF_UNIX)
