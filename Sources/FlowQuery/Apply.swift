@@ -10,8 +10,9 @@ extension QueryExpression {
     if self == .constant(true) { return }
     let context = QueryContext(
       processes: snapshot.processes, thresholds: thresholds, namespaces: snapshot.namespaces)
+    let decided = DecidedKinds(self)
     let refused: [Int] = snapshot.flows.withUnsafeBufferPointer { flows in
-      flows.indices.filter { !matches(flows[$0], context) }
+      flows.indices.filter { !decided.keep(flows[$0]) && !matches(flows[$0], context) }
     }
     guard !refused.isEmpty else { return }
     var next = refused.startIndex

@@ -296,3 +296,41 @@ extension InetFilterProgram.HostCondition {
     }
   }
 }
+
+/// The kinds of sockets a query keeps whatever else they hold: those its protocol and state
+/// alone decide (`proto in (tcp, udp) and state in (…)`, the default listing's query). Such
+/// flows are kept without evaluating the query: at 500k sockets, the evaluation of the
+/// default query on every flow cost more than the test that skips it.
+public struct DecidedKinds: Sendable {
+  /// Per protocol: the states (bit per state code) in which every listed socket matches, and
+  /// whether every socket of a protocol without states matches.
+  private var kinds: [(proto: TransportProtocol, states: UInt32, everySocket: Bool)] = []
+
+  public init(_ query: QueryExpression) {
+    for proto in TransportProtocol.allCases {
+      let families = proto.families
+      let specialized = query.specialized(Facts(proto: proto, families: families))
+      var states: UInt32 = 0
+      if proto.hasConnectionStates {
+        for state in 0..<32
+        where specialized.specialized(Facts(proto: proto, families: families, state: UInt8(state)))
+          == .constant(true)
+        {
+          states |= 1 << UInt32(state)
+        }
+      }
+      let everySocket = specialized == .constant(true)
+      if states != 0 || everySocket { kinds.append((proto, states, everySocket)) }
+    }
+  }
+
+  /// Whether the query keeps `flow` whatever else it holds. Its state decides only when the
+  /// kernel listed it (a socket no dump returned has no state to go by).
+  public func keep(_ flow: borrowing Flow) -> Bool {
+    for kind in kinds where kind.proto == flow.proto {
+      if kind.everySocket { return true }
+      return flow.listedByKernel && flow.state < 32 && kind.states & (1 << UInt32(flow.state)) != 0
+    }
+    return false
+  }
+}

@@ -143,6 +143,7 @@ struct FlowCommand: ParsableCommand {
     var context = QueryContext(processes: [:])
     let query = selection.query
     let everything = query == .constant(true)
+    let decided = DecidedKinds(query)
     let thresholds = health.thresholds
     let stream = FlowStream(
       begin: { start in
@@ -162,7 +163,7 @@ struct FlowCommand: ParsableCommand {
         return true
       },
       flow: { flow in
-        guard everything || query.matches(flow, context) else { return }
+        guard everything || decided.keep(flow) || query.matches(flow, context) else { return }
         pipeline?.add(flow)
       })
     let snapshot = inspector.snapshot(selection.inspect, streamingTo: stream)

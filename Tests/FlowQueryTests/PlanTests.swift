@@ -95,6 +95,38 @@ struct PlanTests {
     #expect(droppedByKernel > checked / 10, "the plans pushed almost nothing down")
   }
 
+  /// Property: a flow the query keeps by its protocol and state alone (`DecidedKinds`) is one
+  /// it matches, listed or not; and the default listing's query is decided for every listed
+  /// flow it keeps.
+  @Test func flowsKeptByKindAreFlowsTheQueryMatches() throws {
+    var random = SplitMix(seed: 0xdec1de)
+    var flows = (0..<400).map { _ in Generated.flow(&random) }
+    for index in stride(from: 0, to: flows.count, by: 7) {
+      flows[index].listedByKernel = false
+      flows[index].state = 0
+    }
+    let context = QueryContext(processes: Flows.processes)
+    var decided = 0
+    for _ in 0..<3000 {
+      let text = Generated.expression(&random, depth: 0)
+      let query = try parse(text)
+      let kinds = DecidedKinds(query)
+      for flow in flows where kinds.keep(flow) {
+        decided += 1
+        #expect(
+          query.matches(flow, context), "\(text) keeps \(flow.proto) state \(flow.state) by kind but does not match it")
+      }
+    }
+    #expect(decided > 3000 * 400 / 50, "almost nothing was decided by kind")
+
+    let listing = try parse(
+      "proto in (tcp, udp) and (state in (established, syn-sent, close-wait) or stateless)")
+    let kinds = DecidedKinds(listing)
+    for flow in flows where flow.listedByKernel {
+      #expect(kinds.keep(flow) == listing.matches(flow, context), "\(flow.proto) state \(flow.state)")
+    }
+  }
+
   func kernelDumps(_ flow: Flow, _ plan: KernelPlan, _ programs: [TransportProtocol: [UInt8]]) -> Bool {
     guard plan.protocols.contains(flow.proto), let request = plan.requests[flow.proto] else { return false }
     if flow.family == .inet && !plan.ipv4 { return false }
