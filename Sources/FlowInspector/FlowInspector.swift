@@ -316,13 +316,13 @@ public final class FlowInspector {
     } else {
       pass = nil
     }
-    let iterator = ownerCache == nil ? chosen : nil
+    let listingUsesPass = ownerCache == nil && pass != nil
     let facts = processFacts
     // A listing's scan is shared: a helper thread scans while this one dumps, then this one
     // joins in. (The owner cache of `watch` rescans only what changed, on the helper alone.)
-    let sharedScan = ownerCache == nil && iterator == nil ? scanner.start() : nil
+    let sharedScan = ownerCache == nil && !listingUsesPass ? scanner.start() : nil
     let scanTask = BackgroundTask { () -> ProcScanResult? in
-      if iterator != nil {
+      if listingUsesPass {
         // The processes seen by earlier passes of this inspector are not read again.
         var known = scanner
         known.options.facts = facts

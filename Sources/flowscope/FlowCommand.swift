@@ -142,7 +142,7 @@ struct FlowCommand: ParsableCommand {
     var pipeline: StreamedFlowPipeline? = nil
     var context = QueryContext(processes: [:])
     let query = selection.query
-    let everything = query == .constant(true)
+    // Every flow of a query that is always true, or of a kind it always keeps, without evaluating it.
     let decided = DecidedKinds(query)
     let thresholds = health.thresholds
     let stream = FlowStream(
@@ -163,7 +163,7 @@ struct FlowCommand: ParsableCommand {
         return true
       },
       flow: { flow in
-        guard everything || decided.keep(flow) || query.matches(flow, context) else { return }
+        guard decided.keep(flow) || query.matches(flow, context) else { return }
         pipeline?.add(flow)
       })
     let snapshot = inspector.snapshot(selection.inspect, streamingTo: stream)
