@@ -256,7 +256,7 @@ struct LiveSnapshotTests {
     try #require(client.fd >= 0)
     // A process that holds the client as its fd 3 and changes nothing while the test runs.
     let child = try ChildHolding(client.fd)
-    #expect(eventually { (try? String(contentsOfFile: "/proc/\(child.pid)/comm")) == "sleep\n" })
+    #expect(eventually { child.asleep })
     let cache = OwnerCache(fullRescanInterval: 3600)
     let inspector = try FlowInspector()
     var options = InspectOptions(protocols: [.tcp])

@@ -143,6 +143,12 @@ final class ChildHolding {
     self.pid = pid
   }
 
+  /// Whether the child sleeps: its loader and libc have closed the files they opened, so its
+  /// descriptor table holds still. (Its comm is "sleep" from the exec on, before those.)
+  var asleep: Bool {
+    ((try? String(contentsOfFile: "/proc/\(pid)/wchan")) ?? "").contains("nanosleep")
+  }
+
   deinit {
     kill(pid, SIGKILL)
     var status: Int32 = 0
