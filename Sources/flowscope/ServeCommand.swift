@@ -83,7 +83,8 @@ struct ServeCommand: ParsableCommand {
   }
 
   func run() throws {
-    let (options, selection) = try export.metricsOptions(filters, health: health, debug: debug)
+    var (options, selection) = try export.metricsOptions(filters, health: health, debug: debug)
+    selection.inspect = options.inspect
     if try selection.explain(filters, what: "sockets counted", debug: debug, incremental: true) { return }
     if try export.grouping().isPerProcess { printError(perProcessWarning) }
     let (host, port) = try Self.listenAddress(listen)
