@@ -37,7 +37,7 @@ let package = Package(
     // Socket owners from a BPF task-file iterator: every process's socket descriptors in one
     // pass in the kernel, in place of a readlinkat per /proc/<pid>/fd entry (as root).
     .target(
-      name: "BPFOwners", dependencies: ["CBPF", "ProcFS", "SockDiag"], exclude: ["bpf"],
+      name: "BPFOwners", dependencies: ["CBPF", "ProcFS"], exclude: ["bpf"],
       plugins: ["BPFProgramPlugin"]),
     // The vocabulary shared by collection and rendering.
     .target(name: "FlowModel"),
@@ -86,7 +86,7 @@ let package = Package(
     ),
     .testTarget(name: "SockDiagTests", dependencies: ["SockDiag"], resources: [.copy("Fixtures")]),
     .testTarget(name: "ProcFSTests", dependencies: ["ProcFS"]),
-    .testTarget(name: "BPFOwnersTests", dependencies: ["BPFOwners", "ProcFS", "SockDiag"]),
+    .testTarget(name: "BPFOwnersTests", dependencies: ["BPFOwners", "ProcFS"]),
     .testTarget(name: "NetlinkTransportTests", dependencies: ["NetlinkTransport", "SockDiag"]),
     .testTarget(name: "FlowModelTests", dependencies: ["FlowModel"]),
     .testTarget(name: "FlowQueryTests", dependencies: ["FlowQuery", "FlowModel", "SockDiag"]),

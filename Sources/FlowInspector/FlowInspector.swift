@@ -50,8 +50,6 @@ public struct InspectOptions: Sendable {
   public var containerStateRoot = getenv("FLOWSCOPE_RUNTIME_ROOT").map { String(cString: $0) } ?? "/"
   /// Where the owners come from (`--owners`; see `FlowInspector.decideOwnerSource`).
   public var owners: OwnerSourceChoice = .auto
-  /// Where a refresh's TCP sockets come from (`--tcp-source`; see `FlowInspector.decideTCPSource`).
-  public var tcpSource: TCPSourceChoice = .auto
   /// A listing receives each dump's replies on a helper thread while it decodes
   /// (`KernelSource.readsAhead`).
   public var readsAhead = true
@@ -177,8 +175,6 @@ public final class FlowInspector {
   var replaysRecording: Bool { player != nil }
   /// The BPF iterator, once loaded (`decideOwnerSource`).
   let ownerSourceState = OwnerSourceState()
-  /// The BPF TCP iterator, once loaded (`decideTCPSource`).
-  let tcpSourceState = TCPSourceState()
   /// What the iterator's snapshots read of each process besides its descriptors, kept for the
   /// next snapshot of this inspector (`events` scans again and again).
   public let processFacts = ProcessFacts()
@@ -308,17 +304,6 @@ public final class FlowInspector {
       case .failure(let error): warnings.append(.other("\(error); owners read from /proc"))
       }
     }
-    // A refresh reads its own namespace's TCP sockets from the iterator when it can.
-    var tcpIterator: TCPSocketIterator? = nil
-    if options.tcpSource != .netlink {
-      switch Result(catching: { () throws(TCPSourceError) in
-        try decideTCPSource(options, incremental: ownerCache != nil)
-      }) {
-      case .success(let decision) where decision.usesBPF: tcpIterator = tcpSourceState.iterator
-      case .success: break
-      case .failure(let error): warnings.append(.other("\(error); TCP read by sock_diag"))
-      }
-    }
     let passFailure = PassFailure()
     let pass: (@Sendable () -> KnownDescriptors?)?
     if let iterator = chosen {
@@ -357,7 +342,7 @@ public final class FlowInspector {
     if ownFirst && !streaming {
       dump(
         source, netns: ownNetns, options, previous: &previous, into: &flows, fresh: &fresh,
-        warnings: &warnings, coverage: &coverage, readsAhead: readsAhead, tcpIterator: tcpIterator)
+        warnings: &warnings, coverage: &coverage, readsAhead: readsAhead)
     }
     sharedScan?.help()
     var scan = scanTask.wait() ?? sharedScan?.result() ?? ProcScanResult()
@@ -446,8 +431,7 @@ public final class FlowInspector {
       if ownFirst {
         dump(
           source, netns: ownNetns, options, previous: &previous, into: &flows, fresh: &fresh,
-          warnings: &warnings, coverage: &coverage, emit: emit, readsAhead: readsAhead,
-          tcpIterator: tcpIterator)
+          warnings: &warnings, coverage: &coverage, emit: emit, readsAhead: readsAhead)
       }
     }
     var skipped = 0
@@ -462,7 +446,7 @@ public final class FlowInspector {
         dump(
           source, netns: ownNetns, options, keeping: wantedInodes, previous: &previous,
           into: &flows, fresh: &fresh, warnings: &warnings, coverage: &coverage, emit: emit,
-          readsAhead: readsAhead, tcpIterator: tcpIterator)
+          readsAhead: readsAhead)
         if options.readsKernelCounters, source is KernelSource {
           counters[ownNetns] = NamespaceCounters(
             KernelCounterFiles.namespaceCounters(root: options.procRoot))
@@ -603,7 +587,7 @@ public final class FlowInspector {
     keeping wantedInodes: Set<UInt32>? = nil, previous: inout PreviousFlows?,
     into flows: inout [Flow], fresh: inout [Int], warnings: inout [SnapshotWarning],
     coverage: inout DumpCoverage, emit: ((Flow) -> Void)? = nil, readsAhead: Bool = false,
-    skipsTCP: Bool = false, tcpIterator: TCPSocketIterator? = nil
+    skipsTCP: Bool = false
   ) {
     coverage.noteRead(netns)
     // Streamed flows are out already: a dump that restarts would repeat them.
@@ -621,7 +605,6 @@ public final class FlowInspector {
       } : nil
     let keep: (UInt32) -> Bool = wantedInodes.map { wanted in { wanted.contains($0) } } ?? { _ in true }
     var pending = Array(options.queries.reversed())
-    var iteratorFailed = false
     while let query = pending.popLast() {
       if skipsTCP, case .inet(_, .tcp) = query {
         // The namespace has no TCP socket in any table: as a dump that found none.
@@ -635,6 +618,7 @@ public final class FlowInspector {
       var netlinkCookies = Set<UInt64>()
       var bytecode: [UInt8]? =
         if case .inet = query { options.requestFilters[query.transportProtocol]?.inet?.compile() } else { nil }
+      var result: DumpResult
       let freshStart = fresh.count
       var emitted = 0
       /// Drops what this query gave so far, before it is asked again.
@@ -643,62 +627,30 @@ public final class FlowInspector {
         fresh.removeSubrange(freshStart...)
         netlinkCookies.removeAll()
       }
-      /// Takes one record of this query: a flow found again, streamed, or new.
-      func take(_ record: SocketRecord) {
-        if case .netlink(let socket) = record, !netlinkCookies.insert(socket.cookie).inserted {
-          return
-        }
-        // Only a refresh has previous flows; a listing does not copy the socket out.
-        if previous != nil, case .inet(let socket) = record,
-          previous?.refresh(inet: socket, netns: netns, into: &flows) == true
-        {
-          return
-        }
-        if let emit {
-          emitted += 1
-          emit(Flow(record, netns: netns))
-          return
-        }
-        // Only a refresh looks up the owners of new flows alone.
-        if previous != nil { fresh.append(flows.count) }
-        flows.append(Flow(record, netns: netns))
-      }
-      if let tcpIterator, !iteratorFailed, case .inet(let family, .tcp) = query {
-        let states = statesMask(for: query, options)
-        do throws(BPFError) {
-          var result = DumpResult(status: .complete)
-          try tcpIterator.read { socket in
-            guard family == AddressFamily.unspecified || socket.family == family,
-              socket.state < 32, states & (1 << UInt32(socket.state)) != 0, keep(socket.inode)
-            else { return }
-            result.records += 1
-            take(.inet(socket))
-          }
-          // Sockets bound and nothing more are in no table the iterator walks: the kernel
-          // dumps them alone, walking its bind table.
-          if states & Self.boundInactiveState != 0 {
-            let bound = source.dump(
-              query, states: Self.boundInactiveState, bytecode: nil, keepingInodes: keep,
-              restart: {}, record: take)
-            if case .complete = bound.status {} else { result.status = bound.status }
-          }
-          noteEnd(
-            of: query, result, netns: netns, options, filtered: false, warnings: &warnings,
-            coverage: &coverage)
-          continue
-        } catch {
-          // Said once; this query and the rest are dumped.
-          iteratorFailed = true
-          warnings.append(.other("bpf: the TCP iterator failed (\(error)); TCP read by sock_diag"))
-          discardThisQuery()
-        }
-      }
-      var result: DumpResult
       repeat {
         result = source.dump(
           query, states: statesMask(for: query, options), bytecode: bytecode,
           keepingInodes: keep,
-          restart: discardThisQuery, record: take)
+          restart: discardThisQuery,
+          record: { record in
+            if case .netlink(let socket) = record, !netlinkCookies.insert(socket.cookie).inserted {
+              return
+            }
+            // Only a refresh has previous flows; a listing does not copy the socket out.
+            if previous != nil, case .inet(let socket) = record,
+              previous?.refresh(inet: socket, netns: netns, into: &flows) == true
+            {
+              return
+            }
+            if let emit {
+              emitted += 1
+              emit(Flow(record, netns: netns))
+              return
+            }
+            // Only a refresh looks up the owners of new flows alone.
+            if previous != nil { fresh.append(flows.count) }
+            flows.append(Flow(record, netns: netns))
+          })
         // A kernel that refuses the filter (EINVAL, e.g. no S_EQ before 4.17) is asked again
         // without it; the caller's filter still applies. (Not once flows were streamed.)
         guard case .failed = result.status, bytecode != nil, emitted == 0 else { break }
@@ -851,10 +803,6 @@ public final class FlowInspector {
     }
     return .failure(failure)
   }
-
-  /// `1 << TCP_BOUND_INACTIVE` (13): the state mask bit that asks a dump for sockets bound
-  /// and nothing more, which the kernel reports as CLOSE.
-  static let boundInactiveState: UInt32 = 1 << 13
 
   private func statesMask(for query: SockDiagQuery, _ options: InspectOptions) -> UInt32 {
     let proto = query.transportProtocol

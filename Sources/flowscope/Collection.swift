@@ -30,16 +30,6 @@ func makeFlowInspector(
       throw RuntimeError(error.description)
     }
   }
-  if debug.tcpSource == .bpf {
-    var options = InspectOptions()
-    options.tcpSource = .bpf
-    options.askForCountersOnly()
-    do {
-      _ = try inspector.decideTCPSource(options, incremental: incremental)
-    } catch {
-      throw RuntimeError(error.description)
-    }
-  }
   return inspector
 }
 

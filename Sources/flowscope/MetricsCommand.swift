@@ -45,11 +45,11 @@ struct MetricsCommand: ParsableCommand {
 
   func run() throws {
     var (options, selection) = try export.metricsOptions(filters, health: health, debug: debug)
-    selection.inspect = options.inspect
     if try selection.explain(filters, what: "sockets counted", debug: debug, incremental: true) { return }
     if try export.grouping().isPerProcess { printError(perProcessWarning) }
     // One collection: no close can happen between two, so no destroy socket.
     options.destroyEvents = false
+    selection.inspect = options.inspect
     let collector = MetricsCollector(options: options, inspector: try makeFlowInspector(debug, incremental: true))
     let report = collector.collect()
     let bytes = report.write(openmetrics ? .openMetrics : .prometheus).bytes

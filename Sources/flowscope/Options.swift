@@ -241,12 +241,6 @@ struct DebugOptions: ParsableArguments {
       "Where socket owners come from: bpf (a BPF task-file iterator, as root), proc (/proc/PID/fd), or auto.",
       valueName: "bpf|proc|auto"))
   var owners: OwnerSourceChoice = .auto
-  @Option(
-    help: ArgumentHelp(
-      "Where the refreshes of watch, serve and metrics read TCP sockets: bpf (a BPF TCP iterator, as root), netlink (sock_diag), or auto.",
-      valueName: "bpf|netlink|auto"))
-  var tcpSource: TCPSourceChoice = .auto
 }
 
 extension OwnerSourceChoice: ExpressibleByArgument {}
-extension TCPSourceChoice: ExpressibleByArgument {}

@@ -35,7 +35,6 @@ struct CommandSelection {
     }
     inspect.procRoot = debug.procRoot
     inspect.owners = debug.owners
-    inspect.tcpSource = debug.tcpSource
     // The command line and executable are read only when something needs them.
     if query.mentions([.exe, .cmdline]) { inspect.readCommandLine = true }
     if options.hostNetns && options.netns != nil {
@@ -55,17 +54,13 @@ struct CommandSelection {
   ) throws -> Bool {
     guard options.explain else { return false }
     let inspector = try makeFlowInspector(debug, named: namedProtocols, incremental: incremental)
-    var sources: String
+    let owners: OwnerSourceDecision
     do {
-      sources = try inspector.decideOwnerSource(inspect, incremental: incremental).explanation
-      // Only a refresh may read TCP from the iterator.
-      if incremental {
-        sources += "\n" + (try inspector.decideTCPSource(inspect, incremental: true).explanation)
-      }
+      owners = try inspector.decideOwnerSource(inspect, incremental: incremental)
     } catch {
-      throw RuntimeError("\(error)")
+      throw RuntimeError(error.description)
     }
-    try writeAll(Array((plan.explanation(of: query, scope: what) + sources + "\n").utf8))
+    try writeAll(Array((plan.explanation(of: query, scope: what) + owners.explanation + "\n").utf8))
     return true
   }
 }

@@ -83,8 +83,7 @@ struct ServeCommand: ParsableCommand {
   }
 
   func run() throws {
-    var (options, selection) = try export.metricsOptions(filters, health: health, debug: debug)
-    selection.inspect = options.inspect
+    let (options, selection) = try export.metricsOptions(filters, health: health, debug: debug)
     if try selection.explain(filters, what: "sockets counted", debug: debug, incremental: true) { return }
     if try export.grouping().isPerProcess { printError(perProcessWarning) }
     let (host, port) = try Self.listenAddress(listen)

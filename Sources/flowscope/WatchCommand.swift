@@ -96,18 +96,18 @@ struct WatchCommand: ParsableCommand {
   func run() throws {
     Terminal.ignoreBrokenPipeSignal()
     var selection = try CommandSelection(filters, scope: .flows, debug: debug)
+    if try selection.explain(filters, what: "flows", debug: debug, incremental: true) { return }
+    let inspector = try makeFlowInspector(debug, named: selection.namedProtocols, incremental: true)
     let drawing = form.chosen.map { $0 == .table } ?? Terminal.stdoutIsTerminal
+    if drawing && !Terminal.stdoutIsTerminal {
+      throw ValidationError("--format table draws the screen, which needs a terminal; -J writes NDJSON records.")
+    }
     // The screen shows counters, rates and states, nothing else the kernel could add: each
     // refresh asks for less. NDJSON records keep every field.
     if drawing {
       selection.inspect.askForCountersOnly()
       // Listen drops between refreshes, for the screen's second line.
       selection.inspect.readsKernelCounters = true
-    }
-    if try selection.explain(filters, what: "flows", debug: debug, incremental: true) { return }
-    let inspector = try makeFlowInspector(debug, named: selection.namedProtocols, incremental: true)
-    if drawing && !Terminal.stdoutIsTerminal {
-      throw ValidationError("--format table draws the screen, which needs a terminal; -J writes NDJSON records.")
     }
     var collector = Collector(inspector: inspector, selection: selection)
     if let problem = collector.closeProblem { printError(problem) }
