@@ -338,7 +338,7 @@ public final class FlowInspector {
     }
     // A streamed listing needs the owners before its first flow: it dumps after the scan.
     // A listing receives ahead; a refresh, which counts its CPU time, does not.
-    let readsAhead = options.readsAhead && ownerCache == nil
+    var readsAhead = options.readsAhead && ownerCache == nil
     if ownFirst && !streaming {
       dump(
         source, netns: ownNetns, options, previous: &previous, into: &flows, fresh: &fresh,
@@ -352,6 +352,9 @@ public final class FlowInspector {
     if options.pids != nil && !options.keepsNamespaceFlows {
       wantedInodes = Set(
         scan.processes.flatMap { $0.sockets.map { UInt32(truncatingIfNeeded: $0.inode) } })
+      // Most records are then dropped undecoded: a thread receiving ahead would only hand
+      // datagrams over (a wake-up and a context switch each) to a thread with little to do.
+      readsAhead = false
     }
 
     // The other namespaces to read, with paths to enter each by: a few of its processes, as
