@@ -400,7 +400,8 @@ struct EventsNamespaceTests {
     peer.say("connect")
     host?.say("connect")
     // A scan sees the connection, and (following every namespace) opens that namespace's socket.
-    usleep(1_500_000)
+    // Ten scan intervals: on a host busy with other tests a scan of every namespace takes longer.
+    usleep(3_000_000)
     host?.say("close")
     usleep(300_000)
     peer.say("close")
