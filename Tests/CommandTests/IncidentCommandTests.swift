@@ -168,7 +168,8 @@ struct IncidentCommandTests {
     #expect(found.count == 1, "\(check.text)")
     let line = found.first ?? ""
     #expect(line.contains("namespace \(namespace.name): the kernel dropped "), "\(line)")
-    #expect(line.contains(" connection attempts in 3.0 s ("), "\(line)")
+    // The time between the samples, as measured: 3 s, and a little more on a busy host.
+    #expect(line.contains(#/\ connection attempts in 3\.[0-4] s \(/#), "\(line)")
     let dropped = Int(line.split(separator: "dropped ").last?.split(separator: " ").first ?? "") ?? 0
     #expect(dropped >= 16, "\(line)")
     #expect(lines(check, flag: "recv-backlog").isEmpty, "\(check.text)")
