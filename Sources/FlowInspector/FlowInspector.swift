@@ -337,8 +337,11 @@ public final class FlowInspector {
       return ownerCache.update(scanner, wholePass: pass)
     }
     // A streamed listing needs the owners before its first flow: it dumps after the scan.
-    // A listing receives ahead; a refresh, which counts its CPU time, does not.
-    var readsAhead = options.readsAhead && ownerCache == nil
+    // A listing receives ahead; a refresh, which counts its CPU time, does not, nor a listing
+    // of given processes: most records are then dropped undecoded, and a thread receiving
+    // ahead would only hand datagrams over (a wake-up and a context switch each).
+    let onlyGivenProcesses = options.pids != nil && !options.keepsNamespaceFlows
+    let readsAhead = options.readsAhead && ownerCache == nil && !onlyGivenProcesses
     if ownFirst && !streaming {
       dump(
         source, netns: ownNetns, options, previous: &previous, into: &flows, fresh: &fresh,
@@ -349,12 +352,9 @@ public final class FlowInspector {
     // Given pids, only their sockets matter: the sources drop the others before decoding them.
     // Not when every flow of their namespaces is wanted.
     var wantedInodes: Set<UInt32>? = nil
-    if options.pids != nil && !options.keepsNamespaceFlows {
+    if onlyGivenProcesses {
       wantedInodes = Set(
         scan.processes.flatMap { $0.sockets.map { UInt32(truncatingIfNeeded: $0.inode) } })
-      // Most records are then dropped undecoded: a thread receiving ahead would only hand
-      // datagrams over (a wake-up and a context switch each) to a thread with little to do.
-      readsAhead = false
     }
 
     // The other namespaces to read, with paths to enter each by: a few of its processes, as
@@ -414,7 +414,6 @@ public final class FlowInspector {
         time: currentTime(), host: hostName(), flows: [], processes: processes, warnings: [])
       start.namespaces = streamedNamespaces
       let streams = stream.begin(start)
-      let ownedOnly = options.pids != nil && !options.keepsNamespaceFlows
       let sink: (Flow) -> Void
       if streams {
         sink = stream.flow
@@ -428,7 +427,7 @@ public final class FlowInspector {
         var flow = flow
         join.attach(to: &flow)
         // Asked about given processes: their flows only.
-        if ownedOnly && !flow.isOwned { return }
+        if onlyGivenProcesses && !flow.isOwned { return }
         sink(flow)
       }
       if ownFirst {
@@ -541,7 +540,7 @@ public final class FlowInspector {
       flows = keptFlows.flows
       keptFlows.flows = []
     }
-    if options.pids != nil && !options.keepsNamespaceFlows {
+    if onlyGivenProcesses {
       // Asked about given processes: their flows only.
       flows.removeAll { !$0.isOwned }
     }
