@@ -170,12 +170,18 @@ final class BinaryForNobody {
     try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
     path = directory + "/flowscope"
     try? FileManager.default.removeItem(atPath: path)
-    try FileManager.default.copyItem(atPath: flowscopeBinary, toPath: path)
+    // cp writes the copy, not this process: a child another test thread forks while the copy is
+    // open for writing would hold that descriptor, and executing the copy would then fail with
+    // "Text file busy".
+    let copied = try run("/bin/cp", [flowscopeBinary, path])
+    guard copied.status == 0 else { throw CopyFailed(stderr: copied.stderr) }
     chmod(directory, 0o755)
     chmod(path, 0o755)
   }
 
   deinit { try? FileManager.default.removeItem(atPath: directory) }
+
+  struct CopyFailed: Error { let stderr: String }
 }
 
 /// A child process whose stdout and stderr are collected as they come; ended by closing its
