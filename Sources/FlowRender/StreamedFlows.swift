@@ -7,10 +7,12 @@ import FlowModel
 ///
 /// Made from the snapshot without its flows (time, host, processes, namespaces), it writes the
 /// start (`begin`), each flow (`write`), then the end with the warnings known by then (`end`).
-/// CSV's `remote` column names a UNIX peer from the peer's own flow, which may come later: a
-/// CSV listing of UNIX sockets with that column cannot be streamed (`canStreamCSV`).
+/// The table is the exception: its widths depend on every row, so its rows are kept, as the
+/// bytes of their cells (`StreamedTableRows`), and written at the end.
+/// The `remote` column names a UNIX peer from the peer's own flow, which may come later: a
+/// table or CSV listing of UNIX sockets with that column cannot be streamed (`canStream`).
 public struct StreamedFlowWriter {
-  public enum Format: Sendable { case json, ndjson, csv }
+  public enum Format: Sendable { case json, ndjson, csv, table }
 
   private let format: Format
   private let context: RenderContext
@@ -18,19 +20,30 @@ public struct StreamedFlowWriter {
   /// NDJSON: what every line starts with.
   private let prefix: OutputBuffer
   private var field = OutputBuffer(capacity: 256)
+  private var tableRows: StreamedTableRows?
   /// Flows written so far.
   public private(set) var count = 0
 
-  public init(_ format: Format, start snapshot: Snapshot, options: RenderOptions) {
+  /// `provisionalNamespaceColumn` (table): the NetNS column of `options` was added in case the
+  /// flows are of several namespaces, and is left out if they are not.
+  public init(
+    _ format: Format, start snapshot: Snapshot, options: RenderOptions,
+    provisionalNamespaceColumn: Bool = false
+  ) {
     self.format = format
-    context = RenderContext(snapshot, options: options, mode: .csv, namingPeers: false)
+    context = RenderContext(
+      snapshot, options: options, mode: format == .table ? .table : .csv, namingPeers: false)
     columns = options.columns
     prefix = format == .ndjson ? JSONRenderer.linePrefix(snapshot) : OutputBuffer(capacity: 16)
+    tableRows =
+      format == .table
+      ? StreamedTableRows(context: context, provisionalNamespaceColumn: provisionalNamespaceColumn)
+      : nil
   }
 
-  /// Whether a CSV listing with these columns, of sockets of these protocols, is written the
-  /// same streamed: not when a UNIX peer is to be named in `remote`.
-  public static func canStreamCSV(columns: [Column], protocols: Set<TransportProtocol>) -> Bool {
+  /// Whether a table or CSV listing with these columns, of sockets of these protocols, is
+  /// written the same streamed: not when a UNIX peer is to be named in `remote`.
+  public static func canStream(columns: [Column], protocols: Set<TransportProtocol>) -> Bool {
     !(columns.contains(.remote) && protocols.contains(.unix))
   }
 
@@ -49,6 +62,7 @@ public struct StreamedFlowWriter {
         out.append(utf8: columns.map(\.rawValue).joined(separator: ","))
         out.append("\r\n")
       }
+    case .table: break
     }
   }
 
@@ -78,11 +92,14 @@ public struct StreamedFlowWriter {
         CSVRenderer.appendField(field.bytes, into: &out)
       }
       out.append("\r\n")
+    case .table:
+      tableRows?.add(flow)
     }
     count += 1
   }
 
-  /// The end: the warnings and the closing bracket (JSON), a line per warning (NDJSON).
+  /// The end: the warnings and the closing bracket (JSON), a line per warning (NDJSON), the
+  /// whole table (whose warnings go to standard error).
   public func end(warnings: [SnapshotWarning], into out: inout OutputBuffer) {
     switch format {
     case .json:
@@ -95,6 +112,7 @@ public struct StreamedFlowWriter {
         JSONRenderer.appendWarningLines(warnings, prefix: prefix, into: &json)
       }
     case .csv: break
+    case .table: tableRows?.append(into: &out)
     }
   }
 }

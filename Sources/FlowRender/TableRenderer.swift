@@ -76,31 +76,44 @@ public enum TableRenderer {
           context.appendCell(column, of: flow, into: &cell)
           let colour = color && column == .state ? stateColour(flow) : nil
           cell.withUnsafeBufferPointer { p in
-            let width = cellWidth(p)
-            let columnWidth = columnWidths[j]
-            if colour == nil && width <= columnWidth {
-              if numeric[j] { spaces += columnWidth - width }
-              out.append(spaces: spaces, then: p)
-              spaces = numeric[j] || j == last ? 0 : columnWidth - width
-              return
-            }
-            // Coloured, or cut to fit the terminal.
-            out.appendSpaces(spaces)
-            spaces = 0
-            if let colour { out.append(colour) }
-            appendAligned(
-              p, width: width, columnWidth: columnWidth, rightAligned: numeric[j],
-              pad: (j != last || numeric[j]) && colour == nil,
-              style: width > columnWidth ? truncationStyle(column, flow: flow, cell: p) : .end,
-              into: &out)
-            if colour != nil {
-              out.append("\u{1b}[0m")
-              if j != last { out.appendSpaces(columnWidth - width) }
-            }
+            appendPadded(
+              p, columnWidth: columnWidths[j], numeric: numeric[j], last: j == last, colour: colour,
+              style: { truncationStyle(column, flow: flow, cell: p) }, spaces: &spaces, into: &out)
           }
         }
         out.append(UInt8(ascii: "\n"))
       }
+    }
+  }
+
+  /// Appends one cell of a line after the `spaces` owed before it, and sets `spaces` to what
+  /// is owed after it: the padding of a left-aligned cell is written with the next cell's
+  /// separator, at once with the padding before a right-aligned one. A cell too wide for its
+  /// column (fitted to a terminal) is cut as `style` says.
+  @inline(__always)
+  static func appendPadded(
+    _ p: UnsafeBufferPointer<UInt8>, columnWidth: Int, numeric: Bool, last: Bool,
+    colour: StaticString?, style: () -> TruncationStyle, spaces: inout Int,
+    into out: inout OutputBuffer
+  ) {
+    let width = cellWidth(p)
+    if colour == nil && width <= columnWidth {
+      if numeric { spaces += columnWidth - width }
+      out.append(spaces: spaces, then: p)
+      spaces = numeric || last ? 0 : columnWidth - width
+      return
+    }
+    // Coloured, or cut to fit the terminal.
+    out.appendSpaces(spaces)
+    spaces = 0
+    if let colour { out.append(colour) }
+    appendAligned(
+      p, width: width, columnWidth: columnWidth, rightAligned: numeric,
+      pad: (!last || numeric) && colour == nil,
+      style: width > columnWidth ? style() : .end, into: &out)
+    if colour != nil {
+      out.append("\u{1b}[0m")
+      if !last { out.appendSpaces(columnWidth - width) }
     }
   }
 
@@ -191,13 +204,35 @@ public enum TableRenderer {
   static func truncationStyle(_ column: Column, flow: Flow, cell: UnsafeBufferPointer<UInt8>)
     -> TruncationStyle
   {
+    let endpoint: Endpoint? = column == .local ? flow.local : column == .remote ? flow.remote : nil
+    return truncationStyle(column, endpoint: endpoint.map(EndpointKind.init) ?? .other, cell: cell)
+  }
+
+  /// What decides how an address cell is cut.
+  enum EndpointKind: UInt8 {
+    /// IP, vsock, netlink: `address:port`.
+    case withPort
+    case unixPath
+    case other
+
+    init(_ endpoint: Endpoint) {
+      switch endpoint {
+      case .ip, .vsock, .netlink: self = .withPort
+      case .unixPath: self = .unixPath
+      default: self = .other
+      }
+    }
+  }
+
+  static func truncationStyle(_ column: Column, endpoint: EndpointKind, cell: UnsafeBufferPointer<UInt8>)
+    -> TruncationStyle
+  {
     switch column {
     case .local, .remote:
-      let endpoint = column == .local ? flow.local : flow.remote
       switch endpoint {
-      case .ip, .vsock, .netlink: return .keepingSuffix(from: UInt8(ascii: ":"))
+      case .withPort: return .keepingSuffix(from: UInt8(ascii: ":"))
       case .unixPath: return .start
-      default:
+      case .other:
         // UNIX remote: `peer:command.pid`.
         if cell.starts(with: "peer:".utf8) { return .keepingSuffix(from: UInt8(ascii: ".")) }
         return .end
@@ -249,9 +284,12 @@ public enum TableRenderer {
   }
 
   static func stateColour(_ flow: Flow) -> StaticString? {
-    guard flow.proto.hasConnectionStates, let state = flow.socketState else {
-      return nil
-    }
+    stateColour(flow.proto.hasConnectionStates ? flow.state : 0)
+  }
+
+  /// The colour of a raw kernel state; 0, which no state has, for none.
+  static func stateColour(_ rawState: UInt8) -> StaticString? {
+    guard let state = SocketState(rawValue: rawState) else { return nil }
     switch state {
     case .established: return "\u{1b}[32m"  // green
     case .listen: return "\u{1b}[36m"  // cyan

@@ -68,7 +68,10 @@ struct FlowCommand: ParsableCommand {
       output.resolve && !output.numeric && [.table, .csv].contains(output.effectiveFormat)
       ? NameResolver() : nil
 
-    // Unsorted JSON, NDJSON and CSV are written as the flows are decoded (see `streamFlows`).
+    // Unsorted listings are written as the flows are decoded (see `streamFlows`); the table
+    // keeps its rows as bytes until the last one sets the widths.
+    let columnsAllowStreaming = StreamedFlowWriter.canStream(
+      columns: render.columns, protocols: selection.inspect.protocols)
     let streamed: StreamedFlowWriter.Format? =
       if sort != nil || resolver != nil || debug.noStream {
         nil
@@ -76,11 +79,8 @@ struct FlowCommand: ParsableCommand {
         switch output.effectiveFormat {
         case .json: .json
         case .ndjson: .ndjson
-        case .csv
-        where StreamedFlowWriter.canStreamCSV(
-          columns: render.columns, protocols: selection.inspect.protocols):
-          .csv
-        case .csv, .table: nil
+        case .csv: columnsAllowStreaming ? .csv : nil
+        case .table: columnsAllowStreaming ? .table : nil
         }
       }
 
@@ -93,7 +93,7 @@ struct FlowCommand: ParsableCommand {
           guard
             var kept = try streamFlows(
               inspector, selection, as: streamed, options: render, columnsChosen: columnsChosen,
-              reported: &reportedWarnings)
+              afterAnother: repetition > 0, reported: &reportedWarnings)
           else { continue }
           // Not streamed after all (CSV whose columns depend on the namespaces): as below.
           selection.query.filter(&kept, thresholds: thresholds)
@@ -131,12 +131,14 @@ struct FlowCommand: ParsableCommand {
   }
 
   /// One listing written as its flows are decoded: the start once the owners are known, each
-  /// flow the query keeps, then the warnings. Memory stays flat however many sockets there are.
+  /// flow the query keeps, then the warnings. Memory stays flat however many sockets there are
+  /// (a table keeps each row's cells: see `StreamedFlowWriter`). `afterAnother`: a table is
+  /// set apart from the one before by an empty line.
   /// Returns the whole snapshot, unwritten, when the output turns out to need every flow first:
   /// a CSV listing of several namespaces gains a `netns` column, which only the flows decide.
   private func streamFlows(
     _ inspector: FlowInspector, _ selection: CommandSelection, as format: StreamedFlowWriter.Format,
-    options: RenderOptions, columnsChosen: Bool, reported: inout Set<String>
+    options: RenderOptions, columnsChosen: Bool, afterAnother: Bool, reported: inout Set<String>
   ) throws -> Snapshot? {
     var render = options
     var pipeline: StreamedFlowPipeline? = nil
@@ -152,11 +154,17 @@ struct FlowCommand: ParsableCommand {
         {
           return false
         }
+        // A table of several namespaces may need a NetNS column: it decides on its rows.
+        let provisional =
+          format == .table && !columnsChosen && start.namespaces.count > 1 && !render.columns.contains(.netns)
+        if provisional { render.addNamespaceColumn() }
         render.interfaceNames = allInterfaceNames()
         context = QueryContext(
           processes: start.processes, thresholds: thresholds, namespaces: start.namespaces)
-        let writer = StreamedFlowWriter(format, start: start, options: render)
+        let writer = StreamedFlowWriter(
+          format, start: start, options: render, provisionalNamespaceColumn: provisional)
         var buffer = streamingOutputBuffer()
+        if format == .table && afterAnother { buffer.append(UInt8(ascii: "\n")) }
         writer.begin(start, into: &buffer)
         // The flows are written on a helper thread while this one decodes the next.
         pipeline = StreamedFlowPipeline(writer: writer, out: buffer)

@@ -231,7 +231,7 @@ struct NamespaceTests {
     try withNamespaces {
       let serverProcess = try NamespacedProcess(namespace: server, script: Self.serverScript)
       let clientProcess = try NamespacedProcess(namespace: client, script: Self.clientScript)
-      for format in [["--json"], ["--format", "ndjson"], ["--format", "csv"]] {
+      for format in [["--json"], ["--format", "ndjson"], ["--format", "csv"], ["--format", "table"]] {
         let arguments = format + ["-a", "-p", "tcp,udp", "--port", "7001"]
         let streamed = try run(flowscopeBinary, arguments)
         let collected = try run(flowscopeBinary, arguments + ["--no-stream"])
@@ -243,6 +243,10 @@ struct NamespaceTests {
         // CSV of several namespaces gains the netns column (decided on the flows: not streamed).
         if format == ["--format", "csv"] {
           #expect(text.split(separator: "\r\n").first?.contains("netns") == true)
+        }
+        // So does the table, decided on its rows.
+        if format == ["--format", "table"] {
+          #expect(text.split(separator: "\n").first?.contains("NetNS") == true)
         }
       }
       _ = (serverProcess, clientProcess)

@@ -5,8 +5,9 @@ import Testing
   import Glibc
 #endif
 
-/// Unsorted JSON, NDJSON and CSV are written as the flows are decoded: the same bytes as a
-/// listing collected whole first (`--no-stream`, hidden, the path a sort takes).
+/// Unsorted JSON, NDJSON and CSV are written as the flows are decoded, and an unsorted table
+/// keeps its rows as bytes until the widths are known: the same bytes as a listing collected
+/// whole first (`--no-stream`, hidden, the path a sort takes).
 @Suite(.serialized)
 struct StreamingTests {
   /// Loopback connections of this test process: a listener, `count` connected pairs (both
@@ -76,7 +77,7 @@ struct StreamingTests {
     return outcomes
   }
 
-  @Test(arguments: [["--json"], ["--format", "ndjson"], ["--format", "csv"]])
+  @Test(arguments: [["--json"], ["--format", "ndjson"], ["--format", "csv"], ["--format", "table"]])
   func streamedOutputIsTheCollectedOutput(format: [String]) throws {
     let connections = try Connections(count: 300)
     let selection = ["-a", "-p", "tcp,udp", "--port", String(connections.port)]
@@ -88,7 +89,7 @@ struct StreamingTests {
     let text = String(decoding: streamed.stdout, as: UTF8.self)
     let rows = text.split(whereSeparator: \.isNewline).filter { $0.contains(String(connections.port)) }
     #expect(rows.count == 1 + 2 * 300 + 1)
-    let owner = format == ["--format", "csv"] ? ".\(getpid())" : "\"pid\":\(getpid())"
+    let owner = format.first == "--format" && format != ["--format", "ndjson"] ? ".\(getpid())" : "\"pid\":\(getpid())"
     #expect(rows.allSatisfy { $0.contains(owner) })
   }
 
@@ -102,6 +103,8 @@ struct StreamingTests {
         "--format", "csv", "-a", "-p", "tcp", "-o", "proto,local,remote,state,process", "--port",
         String(connections.port),
       ],
+      ["-a", "-p", "tcp", "-P", String(child.pid)],
+      ["-a", "-p", "tcp,udp", "-o", "process,local,cmdline", "lport == \(connections.port) and state != listen"],
     ] {
       let (streamed, collected) = try Self.pair(arguments)
       #expect(streamed.status == 0, "\(arguments): \(streamed.stderr)")
@@ -110,7 +113,9 @@ struct StreamingTests {
     }
   }
 
-  @Test(arguments: [["--json"], ["--format", "ndjson"], ["--format", "csv"]])
+  @Test(arguments: [
+    ["--json"], ["--format", "ndjson"], ["--format", "csv"], ["--format", "table", "-o", "proto,local,state,process"],
+  ])
   func closedPipeEndsAStreamedListingQuietly(format: [String]) throws {
     let connections = try Connections(count: 200)
     try expectQuietEndOnClosedPipe(format)
