@@ -347,6 +347,11 @@ public final class FlowInspector {
         source, netns: ownNetns, options, previous: &previous, into: &flows, fresh: &fresh,
         warnings: &warnings, coverage: &coverage, readsAhead: readsAhead)
     }
+    // A streamed listing dumps after the scan: its first request goes now, so that the
+    // kernel's work before the first reply is done while the scan runs.
+    if ownFirst && streaming, let first = options.queries.first {
+      sendAhead(first, options, to: source)
+    }
     sharedScan?.help()
     var scan = scanTask.wait() ?? sharedScan?.result() ?? ProcScanResult()
     // Given pids, only their sockets matter: the sources drop the others before decoding them.
@@ -618,8 +623,7 @@ public final class FlowInspector {
       let start = flows.count
       // A netlink socket with multicast groups comes twice in one dump; its cookie is unique.
       var netlinkCookies = Set<UInt64>()
-      var bytecode: [UInt8]? =
-        if case .inet = query { options.requestFilters[query.transportProtocol]?.inet?.compile() } else { nil }
+      var bytecode = requestBytecode(query, options)
       var result: DumpResult
       let freshStart = fresh.count
       var emitted = 0
@@ -669,6 +673,20 @@ public final class FlowInspector {
         of: query, result, netns: netns, options, filtered: bytecode != nil, warnings: &warnings,
         coverage: &coverage)
     }
+  }
+
+  /// The filter the kernel is asked to apply to an inet dump.
+  private func requestBytecode(_ query: SockDiagQuery, _ options: InspectOptions) -> [UInt8]? {
+    guard case .inet = query else { return nil }
+    return options.requestFilters[query.transportProtocol]?.inet?.compile()
+  }
+
+  /// Sends the request of `dump`'s first query ahead (`KernelSource.sendAhead`). A failure
+  /// leaves the dump to send it.
+  private func sendAhead(_ query: SockDiagQuery, _ options: InspectOptions, to source: SockDiagSource) {
+    guard let kernel = source as? KernelSource else { return }
+    kernel.inetExtensions = options.inetExtensions
+    try? kernel.sendAhead(query, states: statesMask(for: query, options), bytecode: requestBytecode(query, options))
   }
 
   /// Whether the namespace entered by `paths` holds no TCP socket in the kernel's tables, as

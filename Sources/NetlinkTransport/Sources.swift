@@ -32,6 +32,23 @@ public final class KernelSource: SockDiagSource {
   /// Receive each dump's replies on a helper thread while this one decodes (`ReadAhead`): a
   /// large dump then takes about the kernel's time alone, at the cost of a thread.
   public var readsAhead = false
+  /// A request sent by `sendAhead` whose replies wait in the socket.
+  private var sentAhead: Request? = nil
+
+  /// What a dump request asks, but its sequence number.
+  private struct Request: Equatable {
+    var query: SockDiagQuery
+    var states: UInt32
+    var bytecode: [UInt8]?
+    var extensions: UInt8
+    var details: Bool
+  }
+
+  private func request(_ query: SockDiagQuery, states: UInt32, bytecode: [UInt8]?) -> Request {
+    Request(
+      query: query, states: states, bytecode: bytecode, extensions: inodesOnly ? 0 : inetExtensions,
+      details: !inodesOnly)
+  }
 
   public convenience init(recorder: DumpRecorder? = nil) throws(TransportError) {
     self.init(channel: try NetlinkSocket(), recorder: recorder)
@@ -57,6 +74,33 @@ public final class KernelSource: SockDiagSource {
     dump(query, states: states, bytecode: bytecode, keep: keep, restart: restart, record: record)
   }
 
+  /// Sends the request of a dump now, and leaves its replies in the socket until `dump` asks
+  /// the same. The kernel fills the first reply within the send: for TCP, after a walk of the
+  /// bind table for bound-only sockets (0.1 s at 500k sockets), which a thread that has nothing
+  /// else to do meanwhile can take on early.
+  public func sendAhead(_ query: SockDiagQuery, states: UInt32, bytecode: [UInt8]?) throws(TransportError) {
+    try discardSentAhead()
+    let asked = request(query, states: states, bytecode: bytecode)
+    try send(asked)
+    sentAhead = asked
+  }
+
+  private func send(_ request: Request) throws(TransportError) {
+    sequence &+= 1
+    try socket.send(
+      SockDiagRequest.encode(
+        request.query, sequence: sequence, states: request.states, bytecode: request.bytecode,
+        extensions: request.extensions, details: request.details))
+  }
+
+  /// Reads and drops the replies of a request sent ahead that no dump asked for.
+  private func discardSentAhead() throws(TransportError) {
+    guard let ahead = sentAhead else { return }
+    sentAhead = nil
+    var reader = DumpReader(query: ahead.query, keep: { _ in false })
+    while !reader.finished { reader.consume(try socket.receive(), record: { _ in }) }
+  }
+
   private func dump(
     _ query: SockDiagQuery, states: UInt32, bytecode: [UInt8]?, keep: ((UInt32) -> Bool)?,
     restart: () -> Void, record: (SocketRecord) -> Void
@@ -67,12 +111,14 @@ public final class KernelSource: SockDiagSource {
       var reader = DumpReader(query: query, keep: keep)
       var kept: [[UInt8]] = []
       defer { onDatagrams?(query, kept) }
-      sequence &+= 1
       do {
-        try socket.send(
-          SockDiagRequest.encode(
-            query, sequence: sequence, states: states, bytecode: bytecode,
-            extensions: inodesOnly ? 0 : inetExtensions, details: !inodesOnly))
+        let asked = request(query, states: states, bytecode: bytecode)
+        if sentAhead == asked {
+          sentAhead = nil
+        } else {
+          try discardSentAhead()
+          try send(asked)
+        }
         func take(_ datagram: UnsafeRawBufferPointer) {
           recorder?.write(query: query, datagram: datagram)
           if onDatagrams != nil { kept.append(Array(datagram)) }

@@ -42,7 +42,8 @@ final class ScriptedKernel: DatagramChannel {
 
   func send(_ message: [UInt8]) throws(TransportError) {
     requests += 1
-    pending = replies.isEmpty ? [] : replies.removeFirst()
+    // Replies queue in the socket behind those not read yet, as the kernel's do.
+    pending += replies.isEmpty ? [] : replies.removeFirst()
   }
 
   func receive() throws(TransportError) -> UnsafeRawBufferPointer {
@@ -98,6 +99,39 @@ struct DumpTests {
     #expect(result.status == .complete)
     #expect(result.decodeErrors == 1)
     #expect(result.firstDecodeError != nil)
+  }
+
+  /// A request sent ahead is the one the dump of the same question reads: not sent twice.
+  @Test func aRequestSentAheadIsReadByTheDumpThatAsksIt() throws {
+    let kernel = ScriptedKernel(replies: [[Frames.unixRecord(inode: 2), Frames.unixRecord(inode: 3) + Frames.done()]])
+    let source = KernelSource(channel: kernel)
+    try source.sendAhead(.unix, states: ~0, bytecode: nil)
+    #expect(kernel.requests == 1)
+    var inodes: [UInt32] = []
+    let result = source.dump(
+      .unix, states: ~0, bytecode: nil, restart: {},
+      record: { if case .unix(let socket) = $0 { inodes.append(socket.inode) } })
+    #expect(result.status == .complete)
+    #expect(kernel.requests == 1)
+    #expect(inodes == [2, 3])
+  }
+
+  /// A dump that asks something else first reads the replies sent ahead to their end and drops
+  /// them: none of their records reach it.
+  @Test func aRequestSentAheadAndNotAskedIsDropped() throws {
+    let kernel = ScriptedKernel(replies: [
+      [Frames.unixRecord(inode: 1), Frames.unixRecord(inode: 4) + Frames.done()],
+      [Frames.unixRecord(inode: 2) + Frames.done()],
+    ])
+    let source = KernelSource(channel: kernel)
+    try source.sendAhead(.unix, states: ~0, bytecode: nil)
+    var inodes: [UInt32] = []
+    let result = source.dump(
+      .unix, states: 1 << 1, bytecode: nil, restart: {},
+      record: { if case .unix(let socket) = $0 { inodes.append(socket.inode) } })
+    #expect(result.status == .complete)
+    #expect(kernel.requests == 2)
+    #expect(inodes == [2])
   }
 
   @Test func aFailedReceiveKeepsWhatWasRead() {
