@@ -284,8 +284,9 @@ public final class FlowInspector {
     // The /proc scan and the dump of our own namespace need each other only at the join: run
     // the scan on another thread meanwhile. Given pids, the scan comes first: it is small, says
     // which namespaces those processes are in, and which socket inodes to decode.
-    let ownFirst: Bool
-    if case .only = options.namespaces { ownFirst = false } else { ownFirst = options.pids == nil }
+    let oneNamespaceNamed: Bool
+    if case .only = options.namespaces { oneNamespaceNamed = true } else { oneNamespaceNamed = false }
+    let ownFirst = !oneNamespaceNamed && options.pids == nil
     // A refresh finds the sockets of the last one again; `fresh` lists the flows that are new.
     var previous = ownerCache.map { PreviousFlows($0.flows) }
     var fresh: [Int] = []
@@ -347,9 +348,15 @@ public final class FlowInspector {
         source, netns: ownNetns, options, previous: &previous, into: &flows, fresh: &fresh,
         warnings: &warnings, coverage: &coverage, readsAhead: readsAhead)
     }
-    // A streamed listing dumps after the scan: its first request goes now, so that the
-    // kernel's work before the first reply is done while the scan runs.
-    if ownFirst && streaming, let first = options.queries.first {
+    // Where the dump of this namespace waits for the scan (a streamed listing, or one of given
+    // processes when one of them is in it), its first request goes now: the kernel's work
+    // before the first reply is then done while the scan runs.
+    let dumpsOwnAfterScan =
+      if ownFirst { streaming } else {
+        onlyGivenProcesses && !oneNamespaceNamed
+          && options.pids!.contains { scanner.netnsInode(of: String($0)) == ownNetns }
+      }
+    if ownerCache == nil && dumpsOwnAfterScan, let first = options.queries.first {
       sendAhead(first, options, to: source)
     }
     sharedScan?.help()
@@ -490,6 +497,8 @@ public final class FlowInspector {
         warnings.append(.netnsUnreadable(namespaceName(target.inode, named), detail: error.description))
       }
     }
+    // A request sent ahead for given processes that all exited meanwhile: read and dropped.
+    (source as? KernelSource)?.dropSentAhead()
     // A namespace this snapshot did not read may be gone (a container that ended): its kept
     // socket would hold a descriptor and keep the namespace alive.
     namespaceSources = namespaceSources.filter { namespacesRead.contains($0.key) }

@@ -94,6 +94,8 @@ public final class KernelSource: SockDiagSource {
   }
 
   /// Reads and drops the replies of a request sent ahead that no dump asked for.
+  public func dropSentAhead() { try? discardSentAhead() }
+
   private func discardSentAhead() throws(TransportError) {
     guard let ahead = sentAhead else { return }
     sentAhead = nil

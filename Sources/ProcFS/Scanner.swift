@@ -103,11 +103,18 @@ public struct ProcScanner: Sendable {
   /// `st_ino` of this thread's network namespace: `<root>/thread-self/ns/net`, or
   /// `<root>/self/ns/net` on kernels without `thread-self`. nil if neither can be read.
   public func ownNetnsInode() -> UInt64? {
-    for sub in ["/thread-self/ns/net", "/self/ns/net"] {
-      let r = (options.root + sub).withCString { Sys.fstatat(AT_FDCWD, $0, 0) }
-      if case .success(let st) = r { return UInt64(st.st_ino) }
+    for sub in ["thread-self", "self"] {
+      if let inode = netnsInode(of: sub) { return inode }
     }
     return nil
+  }
+
+  /// The inode of a process's network namespace (`<root>/<pid>/ns/net`); nil when it cannot
+  /// be read (gone, or not ours to see).
+  public func netnsInode(of process: String) -> UInt64? {
+    let r = (options.root + "/" + process + "/ns/net").withCString { Sys.fstatat(AT_FDCWD, $0, 0) }
+    guard case .success(let st) = r else { return nil }
+    return UInt64(st.st_ino)
   }
 }
 
