@@ -262,8 +262,12 @@ private func churn(
   let events = try Spawned(eventsCommand[0], Array(eventsCommand.dropFirst()))
   #expect(events.wait(seconds: 15) { _, err in err.contains("watching") }, "\(events.stderr)")
   worker.say("go")
-  #expect(worker.wait(seconds: 30) { out, _ in out.contains("done") }, "\(worker.stdout)")
-  let doneLine = try #require(worker.stdout.split(separator: "\n").first { $0.hasPrefix("done ") })
+  // Waits for the whole line: a reader may see its first bytes before the rest.
+  let completeDoneLine = { (out: String) in
+    out.split(separator: "\n", omittingEmptySubsequences: false).dropLast().first { $0.hasPrefix("done ") }
+  }
+  #expect(worker.wait(seconds: 30) { out, _ in completeDoneLine(out) != nil }, "\(worker.stdout)\n\(worker.stderr)")
+  let doneLine = try #require(completeDoneLine(worker.stdout), "\(worker.stdout)\n\(worker.stderr)")
   let table = try #require(
     try JSONSerialization.jsonObject(with: Data(doneLine.dropFirst(5).utf8)) as? [String: Double])
   var lived: [Int: Double] = [:]
