@@ -249,7 +249,8 @@ public struct MetricsReport: Sendable {
       }
     }
     writer.family(
-      "flowscope_flagged_processes", .gauge, help: "Processes with a health flag (fd-pressure, fd-exhausted).")
+      "flowscope_flagged_processes", .gauge,
+      help: "Processes with a health flag (fd-pressure, fd-exhausted, socket-leak).")
     for (key, gauges) in sortedGroups {
       for (flag, count) in gauges.flaggedProcesses.sorted(by: { $0.key < $1.key }) {
         writer.sample(group: names, key.values, [("flag", Array(flag.rawValue.utf8))], UInt64(count))

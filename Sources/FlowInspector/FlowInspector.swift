@@ -41,8 +41,8 @@ public struct InspectOptions: Sendable {
   /// the namespace findings count every socket (`check`, `proc`).
   public var keepsNamespaceFlows = false
   /// Also list the sockets the scanned processes hold that no dump returned (see
-  /// `UnlistedSockets`): one getxattr per such descriptor. A one-shot snapshot only (not
-  /// `watch`'s refreshes).
+  /// `UnlistedSockets`): one getxattr per such descriptor (a refresh names each once). A
+  /// listing that looks for them is collected whole, not streamed.
   public var includeUnlisted = false
   /// Where the container runtimes' files are: `/`, or a host's root mounted elsewhere, named by
   /// the environment's `FLOWSCOPE_RUNTIME_ROOT`. The names of containers come from them
@@ -522,33 +522,19 @@ public final class FlowInspector {
       processes[record.pid] = OwningProcess(
         record, user: userNames.name(for: record.uid), containerNames: containerNames)
     }
+    // Sockets no dump listed. A refresh's are kept by the cache with the others: the next
+    // refresh finds no dump's socket among them (they have no address).
+    let findsUnlisted = !streaming && options.includeUnlisted && looksForUnlisted
     if ownerCache == nil && !streaming {
-      var unmatched = OwnerJoin(scan).attach(
-        to: &flows, unmatched: options.includeUnlisted && looksForUnlisted)
-      if unmatched.count >= Self.unaskedWalkThreshold {
-        dropSocketsNotAskedFor(&unmatched, options)
-      }
-      if !unmatched.isEmpty {
-        let records = Dictionary(
-          scan.processes.lazy.map { ($0.pid, $0.netnsInode) }, uniquingKeysWith: { a, _ in a })
-        let unlisted = UnlistedSockets(
-          unmatched, reader: SocketProtocolReader(root: options.procRoot), coverage: coverage,
-          options: options, netns: { records[$0] ?? nil })
-        for named in unlisted.unknown { flows.append(UnlistedSockets.flow(named, unconnected: false)) }
-        let confirmed = confirmUnlisted(
-          unlisted.toConfirm, options, ownNetns: ownNetns, into: &flows)
-        var counts: [Int32: UnconnectedSockets] = [:]
-        for (named, unconnected) in confirmed {
-          flows.append(UnlistedSockets.flow(named, unconnected: unconnected))
-          if unconnected { UnlistedSockets.count(named, into: &counts) }
-        }
-        for (pid, count) in counts { processes[pid]?.unconnectedSockets = count }
-        if let first = unlisted.firstError {
-          warnings.append(
-            .other(
-              "\(unlisted.unreadable) socket descriptor(s) no dump listed could not be named; first: \(first)"))
-        }
-      }
+      var unmatched = OwnerJoin(scan).attach(to: &flows, unmatched: findsUnlisted)
+      findUnlisted(
+        &unmatched, scan: scan, options, coverage: coverage, ownNetns: ownNetns, ownerCache: nil,
+        into: &flows, processes: &processes, warnings: &warnings)
+    } else if let ownerCache, findsUnlisted {
+      var unmatched = ownerCache.unmatched(by: flows)
+      findUnlisted(
+        &unmatched, scan: scan, options, coverage: coverage, ownNetns: ownNetns,
+        ownerCache: ownerCache, into: &flows, processes: &processes, warnings: &warnings)
     }
     if let keptFlows {
       flows = keptFlows.flows
@@ -729,6 +715,51 @@ public final class FlowInspector {
     if let error = result.firstDecodeError {
       warnings.append(
         .other("\(name): \(result.decodeErrors) message(s) could not be decoded: \(error)"))
+    }
+  }
+
+  /// Appends to `flows` the sockets in `unmatched` (held by scanned processes, returned by no
+  /// dump) that the query could keep (`UnlistedSockets`), and gives each process its count of
+  /// those neither bound nor connected. A TCP or UDP socket missing from a whole dump is
+  /// confirmed by a second dump of its protocol; a refresh (`ownerCache`) names each socket
+  /// once, and confirms one when the next refresh misses it too, with no second dump.
+  private func findUnlisted(
+    _ unmatched: inout [UnmatchedSocket], scan: ProcScanResult, _ options: InspectOptions,
+    coverage: DumpCoverage, ownNetns: UInt64, ownerCache: OwnerCache?, into flows: inout [Flow],
+    processes: inout [Int32: OwningProcess], warnings: inout [SnapshotWarning]
+  ) {
+    if unmatched.count >= Self.unaskedWalkThreshold {
+      dropSocketsNotAskedFor(&unmatched, options)
+    }
+    guard !unmatched.isEmpty else {
+      ownerCache?.rememberUnlisted(kinds: [:], candidates: [])
+      return
+    }
+    let records = Dictionary(
+      scan.processes.lazy.map { ($0.pid, $0.netnsInode) }, uniquingKeysWith: { a, _ in a })
+    let known = ownerCache?.unlistedKinds ?? [:]
+    let unlisted = UnlistedSockets(
+      unmatched, reader: SocketProtocolReader(root: options.procRoot), coverage: coverage,
+      options: options, netns: { records[$0] ?? nil }, knownKind: { known[$0] })
+    for named in unlisted.unknown { flows.append(UnlistedSockets.flow(named, unconnected: false)) }
+    var confirmed: [(NamedSocket, unconnected: Bool)]
+    if let ownerCache, let before = ownerCache.unlistedCandidates {
+      confirmed = unlisted.toConfirm.filter { before.contains($0.socket.inode) }.map { ($0, true) }
+    } else {
+      confirmed = confirmUnlisted(unlisted.toConfirm, options, ownNetns: ownNetns, into: &flows)
+    }
+    ownerCache?.rememberUnlisted(
+      kinds: unlisted.kinds, candidates: Set(unlisted.toConfirm.lazy.map(\.socket.inode)))
+    var counts: [Int32: UnconnectedSockets] = [:]
+    for (named, unconnected) in confirmed {
+      flows.append(UnlistedSockets.flow(named, unconnected: unconnected))
+      if unconnected { UnlistedSockets.count(named, into: &counts) }
+    }
+    for (pid, count) in counts { processes[pid]?.unconnectedSockets = count }
+    if let first = unlisted.firstError {
+      warnings.append(
+        .other(
+          "\(unlisted.unreadable) socket descriptor(s) no dump listed could not be named; first: \(first)"))
     }
   }
 

@@ -165,6 +165,39 @@ public final class OwnerCache: @unchecked Sendable {
     statistics.unknownSockets = 0
   }
 
+  // MARK: sockets no dump listed
+
+  /// The protocol of each socket the last refresh found in no dump, named once (one getxattr)
+  /// for as long as it stays unlisted.
+  private(set) var unlistedKinds: [UInt64: SocketProtocolName] = [:]
+  /// The TCP and UDP sockets a dump reading their whole table missed at the last refresh; nil
+  /// before a refresh looked. Missed again a refresh later, such a socket is in no table: it
+  /// was not merely created or connected while one dump ran.
+  private(set) var unlistedCandidates: Set<UInt64>? = nil
+
+  /// The sockets of known processes that none of `flows` is: one hash of every flow's inode,
+  /// made only when fewer flows have owners than there are owned sockets.
+  func unmatched(by flows: [Flow]) -> [UnmatchedSocket] {
+    var owned = 0
+    for index in flows.indices where !flows[index].owners.isEmpty { owned += 1 }
+    guard owned < ownersByInode.count else { return [] }
+    var listed = Set<UInt64>(minimumCapacity: flows.count)
+    for index in flows.indices { listed.insert(flows[index].inode) }
+    var unmatched: [UnmatchedSocket] = []
+    for (inode, owners) in ownersByInode where !listed.contains(inode) {
+      unmatched.append(UnmatchedSocket(inode: inode, owners: owners))
+    }
+    // Scan order, as a listing's join gives them: by first owner.
+    unmatched.sort { ($0.owners[0].pid, $0.owners[0].fd) < ($1.owners[0].pid, $1.owners[0].fd) }
+    return unmatched
+  }
+
+  /// Remembers what this refresh found unlisted, for the next one.
+  func rememberUnlisted(kinds: [UInt64: SocketProtocolName], candidates: Set<UInt64>) {
+    unlistedKinds = kinds
+    unlistedCandidates = candidates
+  }
+
   /// Every known process, sorted by pid, and those whose descriptors were denied.
   private func result() -> ProcScanResult {
     var result = ProcScanResult()

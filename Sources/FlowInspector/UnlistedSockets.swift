@@ -92,6 +92,8 @@ struct UnlistedSockets {
   /// Descriptors whose protocol could not be read for another reason than having been closed.
   var unreadable = 0
   var firstError: ProcFSError?
+  /// The protocol of every socket named, kept or not.
+  var kinds: [UInt64: SocketProtocolName] = [:]
 
   /// Protocols whose sockets, when a complete dump missed them, are neither bound nor
   /// connected: TCP and UDP (and UDP-Lite) sockets enter a table when bound or connected.
@@ -100,16 +102,22 @@ struct UnlistedSockets {
   }
 
   /// Names each of `sockets` by a descriptor holding it (one getxattr; another holder's when
-  /// that descriptor was closed meanwhile). `netns` gives the network namespace of a process.
+  /// that descriptor was closed meanwhile), or by `knownKind` when that names it already.
+  /// `netns` gives the network namespace of a process.
   ///
   /// Only sockets of the protocols and families `options` asks for are kept: the query planned
   /// those, and would drop any other row (without them a listing of the IP protocols would
   /// carry every UNIX socket of its processes, and outgrow the flows array it reserved).
   init(
     _ sockets: [UnmatchedSocket], reader: SocketProtocolReader, coverage: DumpCoverage,
-    options: InspectOptions, netns: (Int32) -> UInt64?
+    options: InspectOptions, netns: (Int32) -> UInt64?,
+    knownKind: (UInt64) -> SocketProtocolName? = { _ in nil }
   ) {
     for socket in sockets {
+      if let kind = knownKind(socket.inode) {
+        keep(socket, kind, coverage: coverage, options: options, netns: netns)
+        continue
+      }
       var name: [UInt8]? = nil
       for owner in socket.owners {
         switch reader.protocolName(pid: owner.pid, fd: owner.fd) {
@@ -123,18 +131,27 @@ struct UnlistedSockets {
         if name != nil { break }
       }
       // A name this tool has no protocol for stays counted as `other` by `proc`.
-      guard let name, let kind = SocketProtocolName(name), options.protocols.contains(kind.proto),
-        kind.family != .inet || options.ipv4, kind.family != .inet6 || options.ipv6
-      else { continue }
-      let named = NamedSocket(socket: socket, kind: kind, netns: netns(socket.owners[0].pid) ?? 0)
-      guard coverage.namespaces.contains(named.netns) else { continue }
-      if coverage.coversWhole(netns: named.netns, proto: kind.proto, family: kind.family) {
-        // Unix, packet and netlink tables hold every socket of theirs that is bound; those
-        // missing are unbound: shown, with nothing more to confirm.
-        if Self.missingMeansUnconnected(kind.proto) { toConfirm.append(named) } else { unknown.append(named) }
-      } else if !coverage.filtered(netns: named.netns, proto: kind.proto, family: kind.family) {
-        unknown.append(named)
-      }
+      guard let name, let kind = SocketProtocolName(name) else { continue }
+      keep(socket, kind, coverage: coverage, options: options, netns: netns)
+    }
+  }
+
+  private mutating func keep(
+    _ socket: UnmatchedSocket, _ kind: SocketProtocolName, coverage: DumpCoverage,
+    options: InspectOptions, netns: (Int32) -> UInt64?
+  ) {
+    kinds[socket.inode] = kind
+    guard options.protocols.contains(kind.proto), kind.family != .inet || options.ipv4,
+      kind.family != .inet6 || options.ipv6
+    else { return }
+    let named = NamedSocket(socket: socket, kind: kind, netns: netns(socket.owners[0].pid) ?? 0)
+    guard coverage.namespaces.contains(named.netns) else { return }
+    if coverage.coversWhole(netns: named.netns, proto: kind.proto, family: kind.family) {
+      // Unix, packet and netlink tables hold every socket of theirs that is bound; those
+      // missing are unbound: shown, with nothing more to confirm.
+      if Self.missingMeansUnconnected(kind.proto) { toConfirm.append(named) } else { unknown.append(named) }
+    } else if !coverage.filtered(netns: named.netns, proto: kind.proto, family: kind.family) {
+      unknown.append(named)
     }
   }
 
