@@ -139,8 +139,8 @@ public struct MetricsReport: Sendable {
           group.maxFDs &+= soft
           group.hasFDLimit = true
         }
-        if let percent = process.fdUsedPercent {
-          group.worstFDRatio = max(group.worstFDRatio ?? 0, percent / 100)
+        if let ratio = process.fdUsedRatio {
+          group.worstFDRatio = max(group.worstFDRatio ?? 0, ratio)
         }
       }
       for flag in process.health(thresholds) { group.flaggedProcesses[flag, default: 0] += 1 }

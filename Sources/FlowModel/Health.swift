@@ -345,6 +345,12 @@ extension OwningProcess {
     return Double(descriptorCount) * 100 / Double(soft)
   }
 
+  /// Open descriptors over the soft limit, divided once: 14 of 10,000 prints as 0.0014.
+  public var fdUsedRatio: Double? {
+    guard descriptorsReadable, let soft = fdLimitSoft, soft > 0 else { return nil }
+    return Double(descriptorCount) / Double(soft)
+  }
+
   /// `fd-exhausted` or `fd-pressure` (or neither), and `socket-leak`.
   public func health(_ thresholds: HealthThresholds) -> HealthFlags {
     var flags = HealthFlags()

@@ -135,6 +135,11 @@ struct ReportTests {
       var process = OwningProcess(pid: pid, command: Array(name.utf8))
       process.descriptorCount = 10 * (index + 1)
       process.fdLimitSoft = 100
+      if name == "db" {
+        // 14 over 10,000 as a percentage over 100 would be 0.0014000000000000002.
+        process.descriptorCount = 14
+        process.fdLimitSoft = 10_000
+      }
       processes[pid] = process
       var flow = Flow(
         proto: .tcp, family: .inet, state: SocketState.closeWait.rawValue, socketType: 1,
@@ -165,6 +170,7 @@ struct ReportTests {
     #expect(text.contains("flowscope_open_fds{command=\"web\"} 30\n"))
     #expect(text.contains("flowscope_max_fds{command=\"web\"} 200\n"))
     #expect(text.contains("flowscope_fd_usage_ratio{command=\"web\"} 0.2\n"))
+    #expect(text.contains("flowscope_fd_usage_ratio{command=\"db\"} 0.0014\n"), "\(text)")
     #expect(text.contains("flowscope_flagged_flows{command=\"db\",flag=\"peer-closed\"} 1\n"))
     // The hostile name: the newline as \x0a, the backslash doubled (as the table shows it),
     // then both escaped for the exposition.
