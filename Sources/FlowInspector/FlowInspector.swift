@@ -57,6 +57,8 @@ public struct InspectOptions: Sendable {
   /// Asks inet dumps for `tcp_info` alone: counters, RTT, windows; no memory, congestion
   /// control or TOS details.
   public mutating func askForCountersOnly() { inetExtensions = SockDiagRequest.inetInfoOnly }
+  /// Asks inet dumps for every extension flowscope decodes (the default).
+  public mutating func askForEveryExtension() { inetExtensions = SockDiagRequest.inetExtensions }
 
   /// The protocols `flowscope` lists by default.
   public static let defaultProtocols: Set<TransportProtocol> = [

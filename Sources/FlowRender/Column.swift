@@ -16,6 +16,10 @@ public enum Column: String, CaseIterable, Sendable {
   case containerName = "container-name"
   case exe, cmdline
 
+  /// Whether the column shows what inet dumps give only beyond tcp_info (congestion control,
+  /// TOS, socket drops).
+  public var needsMoreThanCounters: Bool { self == .cc || self == .tos || self == .drops }
+
   /// The table header.
   public var title: String {
     switch self {

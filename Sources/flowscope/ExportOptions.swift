@@ -46,12 +46,10 @@ struct ExportOptions: ParsableArguments {
   func metricsOptions(
     _ filters: FilterOptions, health: HealthOptions, debug: DebugOptions
   ) throws -> (MetricsOptions, CommandSelection) {
-    let selection = try CommandSelection(Self.everyState(filters), scope: .flows, debug: debug)
-    var options = MetricsOptions(inspect: selection.inspect, query: selection.query)
+    var selection = try CommandSelection(Self.everyState(filters), scope: .flows, debug: debug)
     // The metrics need tcp_info alone (counters, the flags); a query may need more.
-    if !selection.query.mentions([.congestion, .tos, .drops, .mark, .cgroupID]) {
-      options.inspect.askForCountersOnly()
-    }
+    selection.askForCountersOnlyUnlessQueried()
+    var options = MetricsOptions(inspect: selection.inspect, query: selection.query)
     options.grouping = try grouping()
     options.thresholds = health.thresholds
     options.maxSeries = maxSeries

@@ -59,6 +59,11 @@ struct FlowCommand: ParsableCommand {
     let thresholds = health.thresholds
     let inspector = try makeFlowInspector(debug, named: selection.namedProtocols)
     var render = output.renderOptions(health: health.thresholds)
+    // A table or CSV shows its columns alone: what neither they nor the query use, the kernel
+    // need not gather. JSON and NDJSON carry every field.
+    if [.table, .csv].contains(output.effectiveFormat), !render.columns.contains(where: \.needsMoreThanCounters) {
+      selection.askForCountersOnlyUnlessQueried()
+    }
     let columnsChosen = !output.columns.isEmpty
     let sort = output.sort.flatMap(FlowSort.init)
     let repetitions = output.interval == nil ? 1 : (output.count ?? Int.max)

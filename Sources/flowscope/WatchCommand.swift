@@ -105,7 +105,7 @@ struct WatchCommand: ParsableCommand {
     // The screen shows counters, rates and states, nothing else the kernel could add: each
     // refresh asks for less. NDJSON records keep every field.
     if drawing {
-      selection.inspect.askForCountersOnly()
+      selection.askForCountersOnlyUnlessQueried()
       // Listen drops between refreshes, for the screen's second line.
       selection.inspect.readsKernelCounters = true
     }
@@ -207,7 +207,7 @@ struct WatchCommand: ParsableCommand {
 /// counters of the TCP connections that closed in between (destroy messages) folded in.
 struct Collector {
   let inspector: FlowInspector
-  let selection: CommandSelection
+  private(set) var selection: CommandSelection
   let cache = OwnerCache()
   var previous: Snapshot? = nil
   /// Connection attempts dropped at listeners since the previous refresh, per namespace (when
@@ -233,6 +233,12 @@ struct Collector {
     }
     self.feed = feed
     fold = CloseFold(enabled: feed != nil)
+  }
+
+  /// From the next refresh on, the kernel gives what `filter` (the screen's `/` filter) needs
+  /// beyond the counters the screen asked for.
+  mutating func provide(for filter: QueryExpression) {
+    if filter.mentions(CommandSelection.fieldsBeyondCounters) { selection.inspect.askForEveryExtension() }
   }
 
   /// A new snapshot (filtered as `flow` filters), its rates against the previous one, and the
@@ -275,6 +281,8 @@ struct ScreenLoop {
   var rows: [WatchRow] = []
   var quit = false
   var out = OutputBuffer(capacity: 1 << 16)
+  /// The last valid `/` filter typed.
+  var typedFilter: QueryExpression? = nil
 
   init(session: TerminalSession, command: WatchCommand, inspector: FlowInspector, guards: KillGuards) {
     self.session = session
@@ -304,6 +312,7 @@ struct ScreenLoop {
     while !quit {
       if !model.paused && monotonicNow() >= nextRefresh {
         if refreshes >= limit { break }
+        if let filter = typedFilter { collector.provide(for: filter) }
         let (snapshot, rates, previousProcesses) = collector.refresh()
         refreshes += 1
         model.snapshot = snapshot
@@ -419,6 +428,7 @@ struct ScreenLoop {
     let text = String(decoding: model.filter, as: UTF8.self)
     do {
       let query = try QueryParser.parse(text, environment: .system)
+      typedFilter = query
       model.filterError = []
       model.rowFilter =
         query == .constant(true)

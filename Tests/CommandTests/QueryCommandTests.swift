@@ -147,4 +147,36 @@ struct QueryCommandTests {
     #expect(unix.status == 64)
     #expect(unix.stderr.contains("events follows tcp and udp only"))
   }
+
+  /// A table or CSV asks the kernel for tcp_info alone unless a column or the query needs the
+  /// other extensions: the TOS of a connection whose client set one, and its congestion
+  /// control, are there when asked for.
+  @Test func aColumnOrQueryBeyondTheCountersGetsItsField() throws {
+    let peer = try Situation(
+      """
+      import json, os, socket, sys
+      lst = socket.socket(); lst.bind(('127.0.0.1', 0)); lst.listen(8)
+      cli = socket.socket(); cli.setsockopt(socket.IPPROTO_IP, socket.IP_TOS, 16)
+      cli.connect(lst.getsockname()); srv, _ = lst.accept()
+      print(json.dumps({'pid': os.getpid(), 'client': cli.getsockname()[1]}), flush=True)
+      sys.stdin.readline()
+      """)
+    defer { peer.say("done") }
+    let pid = String(peer.int("pid"))
+    let client = "127.0.0.1:\(peer.int("client"))"
+    let algorithm = try String(contentsOfFile: "/proc/sys/net/ipv4/tcp_congestion_control", encoding: .utf8)
+      .trimmingCharacters(in: .whitespacesAndNewlines)
+    let columns = try flowscope("-n", "-H", "-P", pid, "-o", "local,tos,cc", "sport == \(peer.int("client"))")
+    #expect(
+      columns.text.split(separator: " ", omittingEmptySubsequences: true) == ["\(client)", "16", "\(algorithm)\n"])
+    let table = try flowscope("-n", "-H", "-P", pid, "-o", "local", "tos == 16")
+    #expect(table.text == "\(client)\n", "\(table.stderr)")
+    let csv = try flowscope(
+      "-n", "-H", "-P", pid, "--format", "csv", "-o", "local", "tos == 16 and congestion == \(algorithm)")
+    // CSV lines end in CRLF.
+    #expect(csv.text == "\(client)\r\n", "\(csv.stderr)")
+    // And the default table, which asks for less, still lists both ends.
+    let plain = try flowscope("-n", "-H", "-P", pid, "-o", "local")
+    #expect(plain.text.split(separator: "\n").count == 2, "\(plain.text)")
+  }
 }

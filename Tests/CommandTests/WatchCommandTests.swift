@@ -259,6 +259,40 @@ struct WatchScreenTests {
   }
 }
 
+/// The congestion control this machine gives new connections (loopback ones too).
+private func defaultCongestionControl() throws -> String {
+  try String(contentsOfFile: "/proc/sys/net/ipv4/tcp_congestion_control", encoding: .utf8)
+    .trimmingCharacters(in: .whitespacesAndNewlines)
+}
+
+extension WatchScreenTests {
+  /// The screen asks the kernel for tcp_info alone, unless its query, or a filter typed later,
+  /// names what only the other extensions give: the rows it should keep are still there.
+  @Test func aQueryOrFilterOnTheCongestionControlStillFindsTheRows() throws {
+    let pair = try Pair()
+    let algorithm = try defaultCongestionControl()
+    let queried = try Pane([
+      "watch", "-P", String(getpid()), "-i", "0.2", "--color", "never", "congestion == \(algorithm)",
+    ])
+    #expect(
+      queried.wait { rows($0, port: pair.listener.port).count == 2 } != nil, "\(queried.screen.joined(separator: "\n"))"
+    )
+    queried.keys("q")
+    #expect(queried.wait { $0.contains("EXIT=0") } != nil)
+
+    let typed = try Pane(["watch", "-P", String(getpid()), "-i", "0.2", "--color", "never"])
+    #expect(typed.wait { rows($0, port: pair.listener.port).count == 2 } != nil)
+    typed.keys("/", "congestion == none-such", "Enter")
+    #expect(
+      typed.wait { rows($0, port: pair.listener.port).isEmpty && $0.contains { $0.contains("[/congestion") } } != nil)
+    typed.keys("/", "C-u", "congestion == \(algorithm)", "Enter")
+    #expect(
+      typed.wait { rows($0, port: pair.listener.port).count == 2 } != nil, "\(typed.screen.joined(separator: "\n"))")
+    typed.keys("q")
+    #expect(typed.wait { $0.contains("EXIT=0") } != nil)
+  }
+}
+
 struct WatchLinesTests {
   func lines(_ outcome: Outcome) throws -> [[String: Any]] {
     try outcome.text.split(separator: "\n").map {
