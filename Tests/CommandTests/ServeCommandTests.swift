@@ -330,17 +330,31 @@ func startServe(_ extra: [String] = []) throws -> (Spawned, UInt16) {
     #expect(Set(results.lines) == [later])
   }
 
+  /// A sink to connect to, and a peer named `name` that takes commands (`peerScript`).
+  func startPeerAndSink(_ name: String) throws -> (sink: Spawned, peer: Spawned) {
+    let sink = try Spawned("/usr/bin/python3", ["-c", peerScript, "fssink", "sink"])
+    #expect(sink.wait(seconds: 10) { out, _ in out.hasSuffix("\n") })
+    do {
+      let peer = try Spawned(
+        "/usr/bin/python3",
+        ["-c", peerScript, name, "peer", sink.stdout.trimmingCharacters(in: .whitespacesAndNewlines)])
+      return (sink, peer)
+    } catch {
+      sink.stop()
+      throw error
+    }
+  }
+
   /// A long-lived process closes one connection and opens another between two scrapes (its
   /// descriptor count does not move): the new connection's bytes are still its group's.
   @Test(.enabled(if: python3Installed))
   func aKnownProcessesNewConnectionIsCountedUnderItsGroup() throws {
     let name = "fsq\(UInt32.random(in: 100_000...999_999))"
-    let sink = try Spawned("/usr/bin/python3", ["-c", peerScript, "fssink", "sink"])
-    defer { sink.stop() }
-    #expect(sink.wait(seconds: 10) { out, _ in out.hasSuffix("\n") })
-    let peer = try Spawned(
-      "/usr/bin/python3", ["-c", peerScript, name, "peer", sink.stdout.trimmingCharacters(in: .whitespacesAndNewlines)])
-    defer { peer.stop() }
+    let (sink, peer) = try startPeerAndSink(name)
+    defer {
+      peer.stop()
+      sink.stop()
+    }
     #expect(peer.command("open", expectOKs: 1))
     #expect(peer.command("send 0 100", expectOKs: 2))
     let (serve, port) = try startServe(["--min-interval", "0"])
@@ -367,12 +381,11 @@ func startServe(_ extra: [String] = []) throws -> (Spawned, UInt16) {
   @Test(.enabled(if: python3Installed))
   func socketsInNoTableAreCountedAndTheirProcessFlaggedSocketLeak() throws {
     let name = "fsl\(UInt32.random(in: 100_000...999_999))"
-    let sink = try Spawned("/usr/bin/python3", ["-c", peerScript, "fssink", "sink"])
-    defer { sink.stop() }
-    #expect(sink.wait(seconds: 10) { out, _ in out.hasSuffix("\n") })
-    let peer = try Spawned(
-      "/usr/bin/python3", ["-c", peerScript, name, "peer", sink.stdout.trimmingCharacters(in: .whitespacesAndNewlines)])
-    defer { peer.stop() }
+    let (sink, peer) = try startPeerAndSink(name)
+    defer {
+      peer.stop()
+      sink.stop()
+    }
     #expect(peer.command("leak 20", expectOKs: 1))
     let (serve, port) = try startServe(["--min-interval", "0"])
     defer { serve.stop() }
