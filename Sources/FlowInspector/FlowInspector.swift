@@ -744,7 +744,7 @@ public final class FlowInspector {
       unmatched, reader: SocketProtocolReader(root: options.procRoot), coverage: coverage,
       options: options, netns: { records[$0] ?? nil }, knownKind: { known[$0] })
     for named in unlisted.unknown { flows.append(UnlistedSockets.flow(named, unconnected: false)) }
-    var confirmed: [(NamedSocket, unconnected: Bool)]
+    let confirmed: [(NamedSocket, unconnected: Bool)]
     if let ownerCache, let before = ownerCache.unlistedCandidates {
       confirmed = unlisted.toConfirm.filter { before.contains($0.socket.inode) }.map { ($0, true) }
     } else {

@@ -115,7 +115,7 @@ struct UnlistedSockets {
   ) {
     for socket in sockets {
       if let kind = knownKind(socket.inode) {
-        keep(socket, kind, coverage: coverage, options: options, netns: netns)
+        classify(socket, kind, coverage: coverage, options: options, netns: netns)
         continue
       }
       var name: [UInt8]? = nil
@@ -132,11 +132,13 @@ struct UnlistedSockets {
       }
       // A name this tool has no protocol for stays counted as `other` by `proc`.
       guard let name, let kind = SocketProtocolName(name) else { continue }
-      keep(socket, kind, coverage: coverage, options: options, netns: netns)
+      classify(socket, kind, coverage: coverage, options: options, netns: netns)
     }
   }
 
-  private mutating func keep(
+  /// Records the protocol of `socket`, and files it under `toConfirm` or `unknown` when the
+  /// query asks for its protocol and family and its namespace was dumped.
+  private mutating func classify(
     _ socket: UnmatchedSocket, _ kind: SocketProtocolName, coverage: DumpCoverage,
     options: InspectOptions, netns: (Int32) -> UInt64?
   ) {

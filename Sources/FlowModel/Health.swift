@@ -340,15 +340,14 @@ extension Flow {
 
 extension OwningProcess {
   /// Descriptors in use in percent of the soft limit; nil when unlimited, unknown or unread.
-  public var fdUsedPercent: Double? {
-    guard descriptorsReadable, let soft = fdLimitSoft, soft > 0 else { return nil }
-    return Double(descriptorCount) * 100 / Double(soft)
-  }
+  public var fdUsedPercent: Double? { descriptorsAndLimit.map { $0.used * 100 / $0.soft } }
 
   /// Open descriptors over the soft limit, divided once: 14 of 10,000 prints as 0.0014.
-  public var fdUsedRatio: Double? {
+  public var fdUsedRatio: Double? { descriptorsAndLimit.map { $0.used / $0.soft } }
+
+  private var descriptorsAndLimit: (used: Double, soft: Double)? {
     guard descriptorsReadable, let soft = fdLimitSoft, soft > 0 else { return nil }
-    return Double(descriptorCount) / Double(soft)
+    return (Double(descriptorCount), Double(soft))
   }
 
   /// `fd-exhausted` or `fd-pressure` (or neither), and `socket-leak`.

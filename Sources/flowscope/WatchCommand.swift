@@ -281,7 +281,7 @@ struct ScreenLoop {
   var rows: [WatchRow] = []
   var quit = false
   var out = OutputBuffer(capacity: 1 << 16)
-  /// The last valid `/` filter typed.
+  /// The last valid `/` filter typed, until the collector is told what it needs.
   var typedFilter: QueryExpression? = nil
 
   init(session: TerminalSession, command: WatchCommand, inspector: FlowInspector, guards: KillGuards) {
@@ -312,7 +312,10 @@ struct ScreenLoop {
     while !quit {
       if !model.paused && monotonicNow() >= nextRefresh {
         if refreshes >= limit { break }
-        if let filter = typedFilter { collector.provide(for: filter) }
+        if let filter = typedFilter {
+          collector.provide(for: filter)
+          typedFilter = nil
+        }
         let (snapshot, rates, previousProcesses) = collector.refresh()
         refreshes += 1
         model.snapshot = snapshot

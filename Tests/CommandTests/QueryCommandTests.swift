@@ -164,8 +164,7 @@ struct QueryCommandTests {
     defer { peer.say("done") }
     let pid = String(peer.int("pid"))
     let client = "127.0.0.1:\(peer.int("client"))"
-    let algorithm = try String(contentsOfFile: "/proc/sys/net/ipv4/tcp_congestion_control", encoding: .utf8)
-      .trimmingCharacters(in: .whitespacesAndNewlines)
+    let algorithm = try defaultCongestionControl()
     let columns = try flowscope("-n", "-H", "-P", pid, "-o", "local,tos,cc", "sport == \(peer.int("client"))")
     #expect(
       columns.text.split(separator: " ", omittingEmptySubsequences: true) == ["\(client)", "16", "\(algorithm)\n"])

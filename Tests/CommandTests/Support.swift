@@ -287,3 +287,9 @@ func expectQuietEndOnClosedPipe(_ arguments: [String]) throws {
   #expect(!stderr.lowercased().contains("broken pipe"))
   #expect(!stderr.contains("Error"))
 }
+
+/// The congestion control this machine gives new connections (loopback ones too).
+func defaultCongestionControl() throws -> String {
+  try String(contentsOfFile: "/proc/sys/net/ipv4/tcp_congestion_control", encoding: .utf8)
+    .trimmingCharacters(in: .whitespacesAndNewlines)
+}

@@ -259,12 +259,6 @@ struct WatchScreenTests {
   }
 }
 
-/// The congestion control this machine gives new connections (loopback ones too).
-private func defaultCongestionControl() throws -> String {
-  try String(contentsOfFile: "/proc/sys/net/ipv4/tcp_congestion_control", encoding: .utf8)
-    .trimmingCharacters(in: .whitespacesAndNewlines)
-}
-
 extension WatchScreenTests {
   /// The screen asks the kernel for tcp_info alone, unless its query, or a filter typed later,
   /// names what only the other extensions give: the rows it should keep are still there.
