@@ -146,9 +146,15 @@ private func rows(_ screen: [String], port: UInt16) -> [[Substring]] {
 
 @Suite(.serialized, .enabled(if: FileManager.default.isExecutableFile(atPath: "/usr/bin/tmux"), "needs tmux"))
 struct WatchScreenTests {
+  // Each pane shows only the test's pair (--port): other suites run in this process at the same
+  // time, and their hundreds of connections would push the pair's rows off the screen.
   @Test func showsOwnFlowsRatesFollowsResizeAndRestoresTheTerminal() throws {
     let pair = try Pair()
-    let pane = try Pane(["watch", "-P", String(getpid()), "-i", "0.3", "--bytes", "--color", "never"])
+    let pane = try Pane(
+      [
+        "watch", "-P", String(getpid()), "--port", String(pair.listener.port), "-i", "0.3", "--bytes", "--color",
+        "never",
+      ])
 
     // Our two ends of the connection, owned by this process.
     let shown = pane.wait { rows($0, port: pair.listener.port).count == 2 }
@@ -218,7 +224,7 @@ struct WatchScreenTests {
 
   @Test func sigtermRestoresTheTerminal() throws {
     let pair = try Pair()
-    let pane = try Pane(["watch", "-P", String(getpid()), "-i", "0.2"])
+    let pane = try Pane(["watch", "-P", String(getpid()), "--port", String(pair.listener.port), "-i", "0.2"])
     #expect(pane.wait { rows($0, port: pair.listener.port).count == 2 } != nil)
     let pid = try #require(pane.file("pid").flatMap { Int32($0.trimmingCharacters(in: .whitespacesAndNewlines)) })
     kill(pid, SIGTERM)
@@ -232,7 +238,8 @@ struct WatchScreenTests {
 
   @Test func keysFilterSortPauseAndHelp() throws {
     let pair = try Pair()
-    let pane = try Pane(["watch", "-P", String(getpid()), "-i", "0.2", "--color", "never"])
+    let pane = try Pane(
+      ["watch", "-P", String(getpid()), "--port", String(pair.listener.port), "-i", "0.2", "--color", "never"])
     #expect(pane.wait { rows($0, port: pair.listener.port).count == 2 } != nil)
     pane.keys("?")
     #expect(pane.wait { $0.contains { $0.contains("flowscope watch: keys") } } != nil)
@@ -266,7 +273,8 @@ extension WatchScreenTests {
     let pair = try Pair()
     let algorithm = try defaultCongestionControl()
     let queried = try Pane([
-      "watch", "-P", String(getpid()), "-i", "0.2", "--color", "never", "congestion == \(algorithm)",
+      "watch", "-P", String(getpid()), "-i", "0.2", "--color", "never",
+      "port == \(pair.listener.port) and congestion == \(algorithm)",
     ])
     #expect(
       queried.wait { rows($0, port: pair.listener.port).count == 2 } != nil, "\(queried.screen.joined(separator: "\n"))"
@@ -274,7 +282,8 @@ extension WatchScreenTests {
     queried.keys("q")
     #expect(queried.wait { $0.contains("EXIT=0") } != nil)
 
-    let typed = try Pane(["watch", "-P", String(getpid()), "-i", "0.2", "--color", "never"])
+    let typed = try Pane(
+      ["watch", "-P", String(getpid()), "--port", String(pair.listener.port), "-i", "0.2", "--color", "never"])
     #expect(typed.wait { rows($0, port: pair.listener.port).count == 2 } != nil)
     typed.keys("/", "congestion == none-such", "Enter")
     #expect(
